@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* ledger.h — the PostgreSQL ledger, source of truth (DESIGN.md §3). Schema "opspool",
+ * versioned migrations (common/sql/NNNN_*.sql, embedded) applied under an advisory lock.
+ *
+ * Rules this module enforces in SQL:
+ *  - a job row exists (state 'queued' or 'delayed') before its envelope is pushed;
+ *  - terminal states (succeeded, dead, cancelled) are sticky: a late or repeated write for a
+ *    finished job changes nothing;
+ *  - attempt results are idempotent on (job_id, attempt): a repeated finish changes nothing.
+ *
+ * Two clients:
+ *  - struct osp_ledger: asynchronous libpq (PQconnectStart/PQsendQueryParams) on a libev
+ *    loop, one connection, reconnect with capped backoff. Writes are accumulated in a batch
+ *    and committed in ONE statement/round trip (CTEs over unnest() arrays), one transaction.
+ *    Callback contract as in rq.h (exactly once, never before the call returns).
+ *  - struct osp_pgs: synchronous libpq for migrations, submitters, the CLI and tests.
+ */
+#ifndef OSP_LEDGER_H
+#define OSP_LEDGER_H
+
+#include "common/envelope.h"
+#include "common/err.h"
+
+#include <ev.h>
+#include <jansson.h>
+
+struct osp_ledger;
+struct osp_lbatch;
+struct osp_pgs;
+
+/* ---- Write batches ---- */
+struct osp_lbatch *osp_lbatch_new(void);
+void osp_lbatch_free(struct osp_lbatch *b);
+size_t osp_lbatch_count(const struct osp_lbatch *b);
+/* jobs: state='running', attempt, worker, started_at (unless terminal). */
+void osp_lbatch_start(struct osp_lbatch *b, const char *id, unsigned attempt, const char *worker,
+                      int64_t started_at_ms);
+/* job_events row (job_id, attempt, ts, type, data). data is borrowed (serialized now), may be NULL. */
+void osp_lbatch_event(struct osp_lbatch *b, const char *id, unsigned attempt, int64_t ts_ms,
+                      const char *type, const json_t *data);
+/* Attempt outcome. outcome: "succeeded" | "failed" | "timeout" | "crashed" | "cancelled" |
+ * "rejected" (invalid before it ran). next_state is the job's new state: "succeeded",
+ * "retrying", "dead", "cancelled". result borrowed, may be NULL; error may be NULL.
+ * When next_state is "retrying", next_run_at_ms is when it will run again.
+ * Inserts job_attempts (ON CONFLICT (job_id, attempt) DO NOTHING) and updates jobs
+ * (state, result, error, finished_at, attempt) unless the job is already terminal. */
+void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, const char *worker,
+                       const char *outcome, const char *next_state, const json_t *result,
+                       const char *error, int64_t started_at_ms, int64_t finished_at_ms,
+                       int64_t next_run_at_ms);
+/* Counter bump on jobs.recoveries (reaper). */
+void osp_lbatch_recovered(struct osp_lbatch *b, const char *id, int64_t ts_ms);
+/* Typed per-kind result rows: table must be one of the kind tables created by migrations
+ * (e.g. "benchmark_results"); row is a JSON object whose keys are column names (borrowed).
+ * Inserted with json_populate_record so columns and types come from the table itself. */
+void osp_lbatch_typed(struct osp_lbatch *b, const char *table, const json_t *row);
+
+/* ---- Asynchronous client ---- */
+typedef void osp_ledger_cb(struct osp_ledger *l, int status, void *arg);
+typedef void osp_ledger_state_cb(struct osp_ledger *l, bool ready, void *arg);
+
+struct osp_ledger *osp_ledger_new(struct ev_loop *loop, const char *dsn, struct osp_err *err);
+/* Pending callbacks are called with OSP_ECANCELED before this returns. */
+void osp_ledger_free(struct osp_ledger *l);
+void osp_ledger_set_state_cb(struct osp_ledger *l, osp_ledger_state_cb *cb, void *arg);
+bool osp_ledger_is_ready(const struct osp_ledger *l);
+const char *osp_ledger_last_error(const struct osp_ledger *l);
+uint64_t osp_ledger_error_count(const struct osp_ledger *l);
+/* Commit every write in b in one transaction. The batch's contents are taken (b is left
+ * empty and reusable). On OSP_EPG the transaction rolled back and nothing was written; the
+ * caller keeps its own copy of the data if it wants to retry. Queued FIFO; one in flight. */
+int osp_ledger_commit(struct osp_ledger *l, struct osp_lbatch *b, osp_ledger_cb *cb, void *arg);
+
+/* ---- Synchronous client ---- */
+struct osp_pgs *osp_pgs_connect(const char *dsn, struct osp_err *err);
+void osp_pgs_free(struct osp_pgs *c);
+/* Apply pending migrations under pg_advisory_lock; safe to call from many processes at once. */
+int osp_ledger_migrate(struct osp_pgs *c, struct osp_err *err);
+/* Insert job rows (state 'queued', or 'delayed' when run_at is in the future) in one statement.
+ * For jobs with an idempotency_key already used, nothing is inserted and existing_ids[i] gets
+ * the id of the existing job (else existing_ids[i][0] = '\0'); existing_ids may be NULL when
+ * no job has a key. */
+int osp_ledger_insert_jobs(struct osp_pgs *c, const struct osp_job *jobs, size_t n,
+                           char (*existing_ids)[OSP_ID_LEN + 1], struct osp_err *err);
+/* Commit a batch synchronously (same SQL as the async client). */
+int osp_pgs_commit(struct osp_pgs *c, struct osp_lbatch *b, struct osp_err *err);
+/* The job as JSON {id, kind, state, attempt, max_attempts, recoveries, payload, result, error,
+ * created_at, started_at, finished_at, worker, attempts:[...], events:[...]}, or NULL with
+ * OSP_ENOTFOUND. Owned by the caller. */
+json_t *osp_ledger_get_job(struct osp_pgs *c, const char *id, struct osp_err *err);
+/* Run a parameterised read query, rows as an array of objects (text values, NULL -> null).
+ * For tools, tests and summaries. Owned by the caller. */
+json_t *osp_pgs_query(struct osp_pgs *c, const char *sql, int nparams, const char *const *params,
+                      struct osp_err *err);
+
+#endif

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/* rq.h — the reliable Redis queue (DESIGN.md §2). All multi-step transitions are Lua scripts
+ * (common/lua/*.lua, embedded at build time) loaded with SCRIPT LOAD and run with EVALSHA,
+ * reloaded on NOSCRIPT. Keys all carry the prefix (default "{opspool}") so every script
+ * touches one Redis Cluster slot.
+ *
+ * Two clients share the same scripts and the same operation batches:
+ *  - struct osp_rq: asynchronous, hiredis async on a libev loop, for the worker and scheduler.
+ *    Two connections: one for pipelined commands, one for blocking BLMOVE. Reconnects with
+ *    capped exponential backoff and jitter. Callback contract: a function taking a callback
+ *    either returns an error and never calls it, or returns 0 and calls it exactly once, later
+ *    (never before it returns). While disconnected, calls return OSP_EREDIS immediately.
+ *  - struct osp_rqs: synchronous hiredis, for opspoolctl, submitters and tests.
+ *
+ * Keys (P = prefix):
+ *   P:queue:<kind> LIST        pending envelopes; LPUSH in, taken from the RIGHT
+ *   P:processing:<worker> LIST envelopes a worker holds
+ *   P:inflight:<kind> ZSET     job id -> lease deadline ms
+ *   P:workers ZSET             worker id -> last heartbeat ms
+ *   P:worker:<id> HASH         host pid kinds slots busy version started
+ *   P:delayed ZSET             "<kind>|<envelope>" -> due ms (the kind prefix lets the promoter
+ *                              route without decoding; see docs/decisions/0001)
+ *   P:dead:<kind> LIST         dead records (envelope.h osp_dead_encode), newest at the LEFT
+ *   P:job:<id> HASH            state kind attempt worker recoveries updated_at; TTL once finished
+ *   P:paused SET               kinds whose fetching is paused
+ */
+#ifndef OSP_RQ_H
+#define OSP_RQ_H
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#include <ev.h>
+
+struct osp_rq;
+struct osp_rqs;
+struct osp_rq_ops;
+
+struct osp_rq_opts {
+    const char *url;       /* redis://host:port[/db] or unix:///path */
+    const char *username;  /* ACL user or NULL/"" */
+    const char *password;  /* NULL/"" = no AUTH */
+    const char *prefix;    /* e.g. "{opspool}" */
+    const char *worker_id; /* owner of P:processing:<worker_id>; may be NULL for non-workers */
+};
+
+/* ---- Operation batches (shared by both clients) ---- */
+
+/* An ordered list of queue transitions applied atomically by one EVALSHA. Every op names
+ * the job's kind and id. Envelope bytes are copied into the batch. */
+struct osp_rq_ops *osp_rq_ops_new(void);
+void osp_rq_ops_free(struct osp_rq_ops *ops);
+size_t osp_rq_ops_count(const struct osp_rq_ops *ops);
+void osp_rq_ops_clear(struct osp_rq_ops *ops);
+
+/* LPUSH env on P:queue:<kind> (or ZADD P:delayed when run_at_ms is in the future) and set
+ * P:job:<id> state=queued. Result 1. */
+void osp_rq_op_enqueue(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
+                       size_t env_len, int64_t run_at_ms);
+/* ZADD P:inflight:<kind> deadline id; P:job:<id> state=running worker=<w> attempt=<a>.
+ * Result 1 when the envelope is still in this worker's processing list, else 0 (reaped). */
+void osp_rq_op_start(struct osp_rq_ops *ops, const char *kind, const char *id, unsigned attempt,
+                     const void *env, size_t env_len, int64_t lease_deadline_ms);
+/* ZADD XX P:inflight:<kind> deadline id. Result 1 when renewed, 0 when the job is no longer
+ * in flight. */
+void osp_rq_op_renew(struct osp_rq_ops *ops, const char *kind, const char *id,
+                     int64_t lease_deadline_ms);
+/* Finish: LREM this worker's processing list env, ZREM inflight, P:job:<id> state=<state>,
+ * EXPIRE ttl. state is "succeeded", "failed" or "cancelled". Result 1 when env was held, 0
+ * when it was not (already reaped or acked: the caller must not treat that as an error). */
+void osp_rq_op_ack(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
+                   size_t env_len, const char *state, int ttl_s);
+/* Retry later: LREM old env, ZREM inflight, ZADD P:delayed "<kind>|<new_env>" due_ms,
+ * state=retrying. Result as for ack. */
+void osp_rq_op_retry(struct osp_rq_ops *ops, const char *kind, const char *id, const void *old_env,
+                     size_t old_len, const void *new_env, size_t new_len, int64_t due_ms);
+/* Dead-letter: LREM env from this worker's processing list, ZREM inflight, LPUSH the dead
+ * record on P:dead:<kind>, state=dead, EXPIRE ttl. id may be "" for undecodable messages.
+ * Result as for ack. */
+void osp_rq_op_dead(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
+                    size_t env_len, const void *dead_rec, size_t dead_len, int ttl_s);
+/* Hand back (drain): LREM env, ZREM inflight, RPUSH env on P:queue:<kind> so it is the next
+ * one taken, state=queued. Result as for ack. */
+void osp_rq_op_requeue(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
+                       size_t env_len);
+
+/* ---- Asynchronous client ---- */
+
+struct osp_rq_item {
+    const char *kind;   /* borrowed for the callback's duration */
+    const uint8_t *env; /* borrowed for the callback's duration */
+    size_t env_len;
+};
+
+/* status 0 or OSP_EREDIS (with rq's last error). paused_mask has bit i set when kinds[i] is
+ * paused (fetch only; 0 for fetch_wait). n == 0 means nothing was available. */
+typedef void osp_rq_items_cb(struct osp_rq *rq, int status, const struct osp_rq_item *items,
+                             size_t n, uint64_t paused_mask, void *arg);
+/* results[i] is the result of op i (see each op). */
+typedef void osp_rq_apply_cb(struct osp_rq *rq, int status, const int64_t *results, size_t n,
+                             void *arg);
+typedef void osp_rq_count_cb(struct osp_rq *rq, int status, int64_t n, void *arg);
+/* Connection state changes: ready == true once connected and scripts are loaded. */
+typedef void osp_rq_state_cb(struct osp_rq *rq, bool ready, void *arg);
+
+struct osp_rq *osp_rq_new(struct ev_loop *loop, const struct osp_rq_opts *opts,
+                          struct osp_err *err);
+/* Disconnect; callbacks still pending are called with OSP_ECANCELED before this returns
+ * (the one exception to "never before it returns", as in hiredis). */
+void osp_rq_free(struct osp_rq *rq);
+void osp_rq_set_state_cb(struct osp_rq *rq, osp_rq_state_cb *cb, void *arg);
+bool osp_rq_is_ready(const struct osp_rq *rq);
+const char *osp_rq_last_error(const struct osp_rq *rq);
+/* Counters since start, for metrics. */
+uint64_t osp_rq_error_count(const struct osp_rq *rq);
+
+/* Move up to max envelopes from the kinds' queues (RIGHT end) into this worker's processing
+ * list, skipping paused kinds, rotating the starting kind between calls for fairness.
+ * Never blocks. */
+int osp_rq_fetch(struct osp_rq *rq, const char *const *kinds, size_t nkinds, size_t max,
+                 osp_rq_items_cb *cb, void *arg);
+/* BLMOVE P:queue:<kind> RIGHT -> processing LEFT with a timeout on the blocking connection;
+ * at most one outstanding. n == 0 on timeout. */
+int osp_rq_fetch_wait(struct osp_rq *rq, const char *kind, int timeout_ms, osp_rq_items_cb *cb,
+                      void *arg);
+/* Apply a batch of ops in one script call. The batch is copied; the caller may clear it. */
+int osp_rq_apply(struct osp_rq *rq, const struct osp_rq_ops *ops, osp_rq_apply_cb *cb, void *arg);
+/* ZADD P:workers id now; HSET P:worker:<id> fields (NULL-terminated name/value pairs);
+ * EXPIRE P:worker:<id> to 10 leases. */
+int osp_rq_heartbeat(struct osp_rq *rq, const char *const *fields, osp_rq_count_cb *cb, void *arg);
+/* Clean exit: ZREM P:workers and DEL P:worker:<id>, only when the processing list is empty
+ * (n = 1 when removed, 0 when jobs were still held). */
+int osp_rq_unregister(struct osp_rq *rq, osp_rq_count_cb *cb, void *arg);
+/* Promoter duty: move up to max delayed entries due at now_ms to their queues. n = moved. */
+int osp_rq_promote(struct osp_rq *rq, int64_t now_ms, int max, osp_rq_count_cb *cb, void *arg);
+/* Reaper duty (C decodes: Redis 7.0's Lua cmsgpack cannot read msgpack bin, so envelopes are
+ * routed with osp_env_peek and each is moved by a small atomic script that first LREMs it from
+ * the dead worker's list, so concurrent reapers never double-move an item):
+ * for every worker whose heartbeat is older than lease_ms, hand each envelope of
+ * its processing list back to its queue (front) after HINCRBY P:job:<id> recoveries; a job
+ * whose recoveries exceed max_recoveries goes to P:dead:<kind> with reason "killed its worker
+ * N times"; undecodable items go to P:dead:unknown. Then removes the worker's keys.
+ * Also drops inflight entries whose lease expired more than lease_ms ago and whose worker no
+ * longer exists. n = number of envelopes handed back or dead-lettered. */
+int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_count_cb *cb,
+                void *arg);
+
+/* ---- Synchronous client (CLI, submitters, tests) ---- */
+
+struct osp_rqs *osp_rqs_connect(const struct osp_rq_opts *opts, struct osp_err *err);
+void osp_rqs_free(struct osp_rqs *c);
+/* Apply ops; results (may be NULL) receives osp_rq_ops_count(ops) values. */
+int osp_rqs_apply(struct osp_rqs *c, const struct osp_rq_ops *ops, int64_t *results,
+                  struct osp_err *err);
+struct osp_rq_stats {
+    int64_t pending;  /* LLEN queue */
+    int64_t running;  /* ZCARD inflight */
+    int64_t delayed;  /* delayed entries of this kind (scan of the ZSET, bounded) */
+    int64_t dead;     /* LLEN dead */
+    bool paused;
+    int64_t oldest_pending_ms; /* enqueued_at of the RIGHT-most item, 0 when empty */
+};
+int osp_rqs_stats(struct osp_rqs *c, const char *kind, struct osp_rq_stats *st, struct osp_err *err);
+/* Raw access for tools and tests: run a command given as argv, reply rendered as JSON
+ * (arrays -> arrays, integers -> numbers, nil -> null, strings -> strings; binary-safe via
+ * jansson's length-aware strings). Owned by caller. */
+struct json_t;
+struct json_t *osp_rqs_command(struct osp_rqs *c, int argc, const char **argv, const size_t *lens,
+                               struct osp_err *err);
+/* Duties, synchronously (same scripts as the async ones). */
+int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved, struct osp_err *err);
+int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *handed_back,
+                 struct osp_err *err);
+const char *osp_rqs_prefix(const struct osp_rqs *c);
+
+#endif

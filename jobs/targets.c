@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* targets.c — loading and validating the targets file. */
+#include "jobs/targets.h"
+
+#include <string.h>
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int adopt(struct osp_targets *t, json_t *doc, struct osp_err *err)
+{
+    json_t *targets = json_object_get(doc, "targets");
+    if (!json_is_object(targets)) {
+        json_decref(doc);
+        return osp_err_set(err, OSP_EINVAL, "targets file: top level must be {\"targets\": {...}}");
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(targets, name, v) {
+        if (!name_ok(name)) {
+            json_decref(doc);
+            return osp_err_set(err, OSP_EINVAL, "targets file: bad target name \"%.64s\"", name);
+        }
+        if (!json_is_object(v)) {
+            json_decref(doc);
+            return osp_err_set(err, OSP_EINVAL, "targets file: target %s must be an object", name);
+        }
+        const char *ad = json_string_value(json_object_get(v, "adapter"));
+        if (ad != NULL && strcmp(ad, "local") != 0 && strcmp(ad, "kubernetes") != 0) {
+            json_decref(doc);
+            return osp_err_set(err, OSP_EINVAL,
+                               "targets file: target %s: adapter must be local or kubernetes", name);
+        }
+    }
+    t->root = json_incref(targets);
+    json_decref(doc);
+    return 0;
+}
+
+int osp_targets_load(struct osp_targets *t, const char *path, struct osp_err *err)
+{
+    t->root = NULL;
+    if (path == NULL || path[0] == '\0') {
+        t->root = json_object();
+        return 0;
+    }
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (doc == NULL) {
+        return osp_err_set(err, OSP_EINVAL, "targets file %s: line %d: %s", path, je.line, je.text);
+    }
+    return adopt(t, doc, err);
+}
+
+int osp_targets_parse(struct osp_targets *t, const char *json_text, struct osp_err *err)
+{
+    t->root = NULL;
+    json_error_t je;
+    json_t *doc = json_loads(json_text, JSON_REJECT_DUPLICATES, &je);
+    if (doc == NULL) {
+        return osp_err_set(err, OSP_EINVAL, "targets: line %d: %s", je.line, je.text);
+    }
+    return adopt(t, doc, err);
+}
+
+void osp_targets_deinit(struct osp_targets *t)
+{
+    json_decref(t->root);
+    t->root = NULL;
+}
+
+const json_t *osp_target_get(const struct osp_targets *t, const char *name)
+{
+    if (t == NULL || t->root == NULL || name == NULL) {
+        return NULL;
+    }
+    return json_object_get(t->root, name);
+}
+
+const char *osp_target_str(const json_t *target, const char *key)
+{
+    return json_string_value(json_object_get(target, key));
+}
+
+long long osp_target_int(const json_t *target, const char *key, long long dflt)
+{
+    const json_t *v = json_object_get(target, key);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
