@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* ledger.h — the PostgreSQL ledger, source of truth (DESIGN.md §3). Schema "opspool",
- * versioned migrations (common/sql/NNNN_*.sql, embedded) applied under an advisory lock.
+ * versioned migrations (common/sql/NNNN_name.sql, embedded) applied under an advisory lock.
  *
  * Rules this module enforces in SQL:
  *  - a job row exists (state 'queued' or 'delayed') before its envelope is pushed;

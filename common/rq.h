@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* rq.h — the reliable Redis queue (DESIGN.md §2). All multi-step transitions are Lua scripts
- * (common/lua/*.lua, embedded at build time) loaded with SCRIPT LOAD and run with EVALSHA,
+ * (the files in common/lua, embedded at build time) loaded with SCRIPT LOAD and run with EVALSHA,
  * reloaded on NOSCRIPT. Keys all carry the prefix (default "{opspool}") so every script
  * touches one Redis Cluster slot.
  *

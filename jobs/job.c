@@ -240,7 +240,7 @@ _Noreturn void job_child_main(const struct job_kind *kind, const struct osp_job 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int s = 1; s < NSIG; s++) {
+    for (int s = 1; s <= SIGRTMAX; s++) {
         if (s != SIGKILL && s != SIGSTOP) {
             signal(s, SIG_DFL);
         }

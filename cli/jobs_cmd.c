@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/* jobs_cmd.c — submit (with --wait), job, migrate. Submission validates the payload with the
+ * kind's own validator before anything is written, so bad input changes nothing. */
+#include "cli/ctl.h"
+#include "common/alloc.h"
+#include "common/submit.h"
+#include "jobs/job.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static json_t *load_payload(const char *arg)
+{
+    json_error_t je;
+    json_t *p;
+    if (arg == NULL) {
+        return json_object();
+    }
+    if (arg[0] == '@') {
+        p = json_load_file(arg + 1, JSON_REJECT_DUPLICATES, &je);
+    } else {
+        p = json_loads(arg, JSON_REJECT_DUPLICATES, &je);
+    }
+    if (p == NULL) {
+        ctl_die(CTL_USAGE, "--payload: line %d column %d: %s", je.line, je.column, je.text);
+    }
+    return p;
+}
+
+static long parse_long(const char *opt, const char *v, long min, long max)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < min || n > max) {
+        ctl_die(CTL_USAGE, "%s: expected an integer %ld..%ld, got \"%s\"", opt, min, max, v);
+    }
+    return n;
+}
+
+static const char *const terminal[] = {"succeeded", "dead", "cancelled", NULL};
+
+static bool is_terminal(const char *state)
+{
+    for (size_t i = 0; state != NULL && terminal[i] != NULL; i++) {
+        if (strcmp(state, terminal[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Follow a job until it ends: print each new event as it is recorded. */
+static int wait_job(struct ctl *c, const char *id, long timeout_s)
+{
+    struct osp_pgs *pg = ctl_pg(c);
+    int64_t end = osp_mono_ns() + (int64_t)timeout_s * 1000000000;
+    size_t seen = 0;
+    for (;;) {
+        struct osp_err err = {0};
+        json_t *j = osp_ledger_get_job(pg, id, &err);
+        if (j == NULL) {
+            ctl_die(err.code == OSP_ENOTFOUND ? CTL_NOT_FOUND : CTL_UNAVAILABLE, "job %s: %s", id,
+                    err.msg);
+        }
+        json_t *events = json_object_get(j, "events");
+        for (; !c->json && seen < json_array_size(events); seen++) {
+            json_t *ev = json_array_get(events, seen);
+            char *data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+            fprintf(stderr, "  %s  %-12s %s\n", json_string_value(json_object_get(ev, "ts")),
+                    json_string_value(json_object_get(ev, "type")), data ? data : "");
+            free(data);
+        }
+        const char *state = json_string_value(json_object_get(j, "state"));
+        if (is_terminal(state)) {
+            int rc = strcmp(state, "succeeded") == 0 ? CTL_OK : CTL_JOB_FAILED;
+            if (c->json) {
+                json_dumpf(j, stdout, JSON_INDENT(2));
+                fputc('\n', stdout);
+            } else {
+                const char *e = json_string_value(json_object_get(j, "error"));
+                printf("%s %s after %lld attempt(s)%s%s\n", id, state,
+                       (long long)json_integer_value(json_object_get(j, "attempt")),
+                       e ? ": " : "", e ? e : "");
+            }
+            json_decref(j);
+            return rc;
+        }
+        json_decref(j);
+        if (osp_mono_ns() >= end) {
+            fprintf(stderr, "opspoolctl: job %s still %s after %lds; it goes on\n", id, state,
+                    timeout_s);
+            return CTL_TIMEOUT;
+        }
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
+{
+    const char *kind = NULL, *payload_arg = NULL, *key = NULL;
+    long count = 1, max_attempts = 3, timeout_s = 0, wait_s = 600, delay_ms = 0;
+    bool wait = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--wait") == 0) {
+            wait = true;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (kind != NULL) {
+                ctl_die(CTL_USAGE, "submit: one KIND only (got %s and %s)", kind, a);
+            }
+            kind = a;
+            continue;
+        }
+        if (v == NULL) {
+            ctl_die(CTL_USAGE, "submit: %s needs a value", a);
+        }
+        i++;
+        if (strcmp(a, "--payload") == 0) {
+            payload_arg = v;
+        } else if (strcmp(a, "--count") == 0) {
+            count = parse_long(a, v, 1, 10000000);
+        } else if (strcmp(a, "--max-attempts") == 0) {
+            max_attempts = parse_long(a, v, 1, 1000);
+        } else if (strcmp(a, "--job-timeout") == 0) {
+            timeout_s = parse_long(a, v, 1, 604800);
+        } else if (strcmp(a, "--timeout") == 0) {
+            wait_s = parse_long(a, v, 1, 604800);
+        } else if (strcmp(a, "--delay-ms") == 0) {
+            delay_ms = parse_long(a, v, 0, 86400000L * 30);
+        } else if (strcmp(a, "--idempotency-key") == 0) {
+            key = v;
+        } else {
+            ctl_die(CTL_USAGE, "submit: unknown option %s", a);
+        }
+    }
+    if (kind == NULL) {
+        ctl_die(CTL_USAGE, "submit: which KIND? (e.g. opspoolctl submit noop)");
+    }
+    const struct job_kind *k = job_kind_find(kind);
+    if (k == NULL) {
+        ctl_die(CTL_USAGE, "submit: unknown kind %s", kind);
+    }
+    if (key != NULL && count > 1) {
+        ctl_die(CTL_USAGE, "submit: --idempotency-key names one job; it cannot go with --count");
+    }
+    if (wait && count > 1) {
+        ctl_die(CTL_USAGE, "submit: --wait follows one job; it cannot go with --count");
+    }
+    json_t *payload = load_payload(payload_arg);
+    struct osp_err err = {0};
+    if (k->validate(payload, NULL, &err) != 0) {
+        json_decref(payload);
+        ctl_die(CTL_USAGE, "submit: invalid %s payload: %s", kind, err.msg);
+    }
+    struct osp_env_keys keys;
+    osp_env_keys_from(&keys, c->cfg.signing_key, c->cfg.signing_key_old, c->cfg.allow_unsigned);
+    struct osp_pgs *pg = ctl_pg(c);
+    struct osp_rqs *rq = ctl_rq(c);
+
+    /* Large counts go in chunks: one INSERT and one script call per chunk. */
+    const size_t chunk = 2000;
+    struct osp_job *jobs = osp_xcalloc(chunk, sizeof(*jobs));
+    char(*ids)[OSP_ID_LEN + 1] = osp_xcalloc(chunk, sizeof(*ids));
+    bool *dup = osp_xcalloc(chunk, sizeof(*dup));
+    int rc = CTL_OK;
+    int64_t t0 = osp_mono_ns();
+    char first[OSP_ID_LEN + 1] = "";
+    for (long done = 0; done < count && rc == CTL_OK;) {
+        size_t n = (size_t)(count - done) < chunk ? (size_t)(count - done) : chunk;
+        int64_t now = osp_now_ms();
+        for (size_t i = 0; i < n; i++) {
+            osp_job_init(&jobs[i]);
+            snprintf(jobs[i].kind, sizeof(jobs[i].kind), "%s", kind);
+            json_decref(jobs[i].payload);
+            jobs[i].payload = json_incref(payload);
+            jobs[i].max_attempts = (uint32_t)max_attempts;
+            jobs[i].timeout_s = (uint32_t)timeout_s;
+            jobs[i].run_at = delay_ms > 0 ? now + delay_ms : 0;
+            free(jobs[i].submitted_by);
+            jobs[i].submitted_by = osp_xstrdup("opspoolctl");
+            if (key != NULL) {
+                free(jobs[i].idempotency_key);
+                jobs[i].idempotency_key = osp_xstrdup(key);
+            }
+        }
+        int r = osp_submit(pg, rq, &keys, jobs, n, ids, dup, &err);
+        if (r == OSP_EREDIS) {
+            fprintf(stderr, "opspoolctl: recorded in the ledger but not queued (%s); the "
+                            "scheduler's reconciler will queue them\n", err.msg);
+            rc = CTL_UNAVAILABLE;
+        } else if (r != 0) {
+            fprintf(stderr, "opspoolctl: submit failed, nothing submitted: %s\n", err.msg);
+            rc = r == OSP_EINVAL ? CTL_USAGE : CTL_UNAVAILABLE;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (r == 0 || r == OSP_EREDIS) {
+                if (first[0] == '\0') {
+                    memcpy(first, ids[i], sizeof(first));
+                }
+                if (count <= 20) {
+                    if (c->json) {
+                        printf("{\"id\":\"%s\",\"duplicate\":%s}\n", ids[i], dup[i] ? "true" : "false");
+                    } else if (!wait) {
+                        printf("%s%s\n", ids[i], dup[i] ? " (existing job for this idempotency key)" : "");
+                    }
+                }
+            }
+            osp_job_deinit(&jobs[i]);
+        }
+        done += (long)n;
+    }
+    if (count > 20 && rc == CTL_OK) {
+        double secs = (double)(osp_mono_ns() - t0) / 1e9;
+        printf("submitted %ld %s jobs in %.2fs (%.0f/s); first id %s\n", count, kind, secs,
+               (double)count / (secs > 0 ? secs : 1e-9), first);
+    }
+    free(jobs);
+    free(ids);
+    free(dup);
+    json_decref(payload);
+    if (rc == CTL_OK && wait) {
+        if (!c->json) {
+            fprintf(stderr, "submitted %s; waiting (up to %lds)\n", first, wait_s);
+        }
+        rc = wait_job(c, first, wait_s);
+    }
+    return rc;
+}
+
+int ctl_cmd_job(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 2) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl job ID");
+    }
+    if (!osp_id_is_valid(argv[1])) {
+        ctl_die(CTL_USAGE, "job: \"%s\" is not a job id", argv[1]);
+    }
+    struct osp_err err = {0};
+    json_t *j = osp_ledger_get_job(ctl_pg(c), argv[1], &err);
+    if (j == NULL) {
+        ctl_die(err.code == OSP_ENOTFOUND ? CTL_NOT_FOUND : CTL_UNAVAILABLE, "job %s: %s", argv[1],
+                err.msg);
+    }
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(j);
+    return CTL_OK;
+}
+
+int ctl_cmd_migrate(struct ctl *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct osp_err err = {0};
+    if (osp_ledger_migrate(ctl_pg(c), &err) != 0) {
+        ctl_die(CTL_UNAVAILABLE, "migrate: %s", err.msg);
+    }
+    printf("ledger schema is up to date\n");
+    return CTL_OK;
+}

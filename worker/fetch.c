@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* fetch.c — keeping the slots fed. A non-blocking batch fetch (one script call moves up to
+ * one envelope per idle slot from the kinds' queues into this worker's processing list);
+ * when it finds nothing, one blocking BLMOVE on one kind at a time (rotating for workers
+ * that serve several kinds), on its own connection. At most one of each is outstanding.
+ * A blocking wait is short (1 s, 250 ms with several kinds) so a draining worker never
+ * unregisters while a BLMOVE could still deliver into its processing list. */
+#include "common/log.h"
+#include "worker/worker.h"
+
+#include <string.h>
+
+static void take_items(struct wrk *w, const struct osp_rq_item *items, size_t n);
+
+static void on_requeued(struct osp_rq *rq, int status, const int64_t *res, size_t n, void *arg)
+{
+    (void)rq;
+    (void)res;
+    (void)n;
+    (void)arg;
+    if (status != 0) {
+        /* Still in our processing list: the reaper hands it back once our heartbeat stops. */
+        osp_warn("could not hand back a job fetched during drain; the reaper will recover it");
+    }
+}
+
+static void take_items(struct wrk *w, const struct osp_rq_item *items, size_t n)
+{
+    struct osp_rq_ops *back = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = NULL;
+        for (int k = 0; k < w->nslots && s == NULL; k++) {
+            if (w->slots[k].state == SLOT_IDLE) {
+                s = &w->slots[k];
+            }
+        }
+        if (s == NULL || w->draining) {
+            /* Arrived after drain began (or, impossibly, with no idle slot): give it back. */
+            if (back == NULL) {
+                back = osp_rq_ops_new();
+            }
+            osp_rq_op_requeue(back, items[i].kind, "", items[i].env, items[i].env_len);
+            continue;
+        }
+        slot_begin(w, s, items[i].kind, items[i].env, items[i].env_len);
+    }
+    if (back != NULL) {
+        if (osp_rq_apply(w->rq, back, on_requeued, w) != 0) {
+            on_requeued(w->rq, OSP_EREDIS, NULL, 0, w);
+        }
+        osp_rq_ops_free(back);
+    }
+}
+
+static void on_wait(struct osp_rq *rq, int status, const struct osp_rq_item *items, size_t n,
+                    uint64_t paused, void *arg)
+{
+    (void)rq;
+    (void)paused;
+    struct wrk *w = arg;
+    w->wait_inflight = false;
+    if (status == 0) {
+        take_items(w, items, n);
+    }
+    wrk_maybe_finish(w);
+    wrk_fetch_pump(w);
+}
+
+static void start_wait(struct wrk *w)
+{
+    const struct osp_config *cfg = w->cfg;
+    /* Block on the next unpaused kind; if every kind is paused, poll again after a while. */
+    for (int k = 0; k < cfg->nkinds; k++) {
+        unsigned i = (w->wait_rr + (unsigned)k) % (unsigned)cfg->nkinds;
+        if (w->paused_mask & (1ull << i)) {
+            continue;
+        }
+        w->wait_rr = i + 1;
+        int timeout_ms = cfg->nkinds == 1 ? 1000 : 250;
+        if (osp_rq_fetch_wait(w->rq, cfg->kinds[i], timeout_ms, on_wait, w) == 0) {
+            w->wait_inflight = true;
+        }
+        return;
+    }
+}
+
+static void on_fetch(struct osp_rq *rq, int status, const struct osp_rq_item *items, size_t n,
+                     uint64_t paused, void *arg)
+{
+    (void)rq;
+    struct wrk *w = arg;
+    w->fetch_inflight = false;
+    if (status != 0) {
+        return; /* the state callback re-pumps after the reconnect */
+    }
+    w->paused_mask = paused;
+    take_items(w, items, n);
+    if (n == 0 && !w->draining && !w->wait_inflight && w->busy < w->nslots) {
+        if (paused == (w->cfg->nkinds >= 64 ? ~0ull : (1ull << w->cfg->nkinds) - 1)) {
+            return; /* every kind paused: the beat timer re-pumps */
+        }
+        start_wait(w);
+    }
+    wrk_maybe_finish(w);
+}
+
+void wrk_fetch_pump(struct wrk *w)
+{
+    /* No fetch before the first heartbeat: a worker the reaper cannot see must hold nothing. */
+    if (w->draining || w->fetch_inflight || w->wait_inflight || !osp_rq_is_ready(w->rq) ||
+        w->last_beat_ok_ms == 0) {
+        return;
+    }
+    int idle = w->nslots - w->busy;
+    if (w->once) {
+        idle = (w->busy == 0 && w->jobs_done == 0) ? 1 : 0;
+    }
+    if (idle <= 0) {
+        return;
+    }
+    if (osp_rq_fetch(w->rq, (const char *const *)w->cfg->kinds, (size_t)w->cfg->nkinds,
+                     (size_t)idle, on_fetch, w) == 0) {
+        w->fetch_inflight = true;
+    }
+}
