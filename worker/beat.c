@@ -46,14 +46,15 @@ void wrk_send_beat(struct wrk *w)
     if (w->beat_inflight || !osp_rq_is_ready(w->rq)) {
         return;
     }
-    char pid[24], slots[24], busy[24], started[32];
+    char pid[24], slots[24], busy[24], started[32], lease[24];
+    snprintf(lease, sizeof(lease), "%d", w->cfg->lease_ms);
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     snprintf(slots, sizeof(slots), "%d", w->nslots);
     snprintf(busy, sizeof(busy), "%d", w->busy);
     snprintf(started, sizeof(started), "%lld", (long long)w->started_at_ms);
     const char *fields[] = {"host", w->host, "pid", pid, "kinds", w->cfg->worker_kinds,
                             "slots", slots, "busy", busy, "version", OSP_VERSION,
-                            "started", started, "state", w->draining ? "draining" : "running",
+                            "started", started, "lease_ms", lease, "state", w->draining ? "draining" : "running",
                             NULL};
     if (osp_rq_heartbeat(w->rq, fields, on_beat_done, w) == 0) {
         w->beat_inflight = true;

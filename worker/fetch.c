@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "worker/worker.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void take_items(struct wrk *w, const struct osp_rq_item *items, size_t n);
@@ -24,9 +25,23 @@ static void on_requeued(struct osp_rq *rq, int status, const int64_t *res, size_
     }
 }
 
+/* Start-up cost matters when KEDA scales from zero: say when the first fetch answered. */
+static void note_first_fetch(struct wrk *w)
+{
+    if (w->first_fetch_done) {
+        return;
+    }
+    w->first_fetch_done = true;
+    char at[32];
+    snprintf(at, sizeof(at), "%lld", (long long)osp_now_ms());
+    const char *f[] = {"first_fetch_at_ms", at, NULL};
+    OSP_LOG_F(OSP_LOG_INFO, f, "first fetch");
+}
+
 static void take_items(struct wrk *w, const struct osp_rq_item *items, size_t n)
 {
     struct osp_rq_ops *back = NULL;
+    note_first_fetch(w);
     for (size_t i = 0; i < n; i++) {
         struct slot *s = NULL;
         for (int k = 0; k < w->nslots && s == NULL; k++) {

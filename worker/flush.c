@@ -33,6 +33,9 @@ static void startq_push(struct start_q *q, const struct start_rec *r)
 /* Drop the first `sent` records (they were written). */
 static void startq_done(struct start_q *q)
 {
+    if (q->sent == 0) {
+        return;
+    }
     memmove(q->v, q->v + q->sent, (q->n - q->sent) * sizeof(*q->v));
     q->n -= q->sent;
     q->sent = 0;
@@ -99,8 +102,9 @@ static void add_outcome(struct wrk *w, struct osp_lbatch *b, struct slot *s)
     add_events(b, s);
     if (s->end == END_HANDBACK) {
         /* Not an attempt outcome: the attempt is run again from the start elsewhere. */
-        osp_lbatch_event(b, s->job.id, s->job.attempt, s->finished_ms, "handed_back",
-                         json_pack("{s:s}", "worker", w->id));
+        json_t *data = json_pack("{s:s}", "worker", w->id);
+        osp_lbatch_event(b, s->job.id, s->job.attempt, s->finished_ms, "handed_back", data);
+        json_decref(data);
         return;
     }
     size_t nrows = json_array_size(s->report.rows);

@@ -7,6 +7,7 @@
  *                                  run one attempt in this process, print the report (debug)
  *   opspool-worker --print-config | --help | --version
  */
+#define _GNU_SOURCE /* random(), srandom() */
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/submit.h"
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
     if (cfg.worker_id != NULL && cfg.worker_id[0] != '\0') {
         snprintf(w.id, sizeof(w.id), "%s", cfg.worker_id);
     } else {
-        snprintf(w.id, sizeof(w.id), "%s-%ld-%04lx", w.host, (long)getpid(), random() & 0xffff);
+        snprintf(w.id, sizeof(w.id), "%s-%ld-%04lx", w.host, (long)getpid(), (unsigned long)(random() & 0xffff));
     }
     int rc = 1;
     if (osp_targets_load(&w.targets, cfg.targets_file, &err) != 0) {

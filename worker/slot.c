@@ -40,9 +40,7 @@ void slot_reset(struct slot *s)
     osp_buf_reset(&s->env);
     osp_buf_reset(&s->new_env);
     osp_buf_reset(&s->rbuf);
-    if (s->decoded) {
-        osp_job_deinit(&s->job);
-    }
+    osp_job_deinit(&s->job); /* safe on an initialised, decoded or deinitialised job */
     osp_job_init(&s->job);
     s->decoded = false;
     job_report_deinit(&s->report);
@@ -261,6 +259,8 @@ void slot_begin(struct wrk *w, struct slot *s, const char *kind, const uint8_t *
     s->started_ns = osp_mono_ns();
 
     struct osp_err err = {0};
+    /* decode fills the struct as pure output: release what osp_job_init put there first. */
+    osp_job_deinit(&s->job);
     int rc = osp_env_decode(env, len, &w->keys, (size_t)w->cfg->env_max_bytes, &s->job, &err);
     s->decoded = true; /* job is initialised either way; deinit on reset */
     if (rc != 0) {

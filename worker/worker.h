@@ -109,6 +109,7 @@ struct wrk {
     bool wait_inflight;           /* blocking BLMOVE outstanding */
     unsigned wait_rr;             /* which kind the next blocking wait uses */
     uint64_t paused_mask;
+    bool first_fetch_done;        /* for the start-up time log line */
     /* batching */
     ev_prepare flush_w;
     ev_timer retry_w;             /* re-flush after a store error */

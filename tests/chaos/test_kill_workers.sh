@@ -18,23 +18,23 @@ kills=0
 for round in 1 2; do
     # Kill when the run is well under way (or after a bounded wait).
     target=$(( N * round / 3 ))
-    wait_until 120 test "$(count_state succeeded)" -ge "$target" || true
+    wait_ge 120 "$target" count_state succeeded || true
     kill -9 "$V" && kills=$((kills + 1))
     say "SIGKILLed the victim at $(count_state succeeded) succeeded"
     start_worker "victim$((round + 1))" "${common[@]}" OSP_WORKER_ID="victim-$((round + 1))"
     V=$LAST_PID
 done
 assert_eq 2 "$kills" "victim SIGKILLed twice"
-wait_until 300 test "$(count_state succeeded)" = "$N" || fail "only $(count_state succeeded) of $N succeeded: $(q "SELECT state, count(*) FROM opspool.jobs GROUP BY 1")"
+wait_eq 300 "$N" count_state succeeded || fail "only $(count_state succeeded) of $N succeeded: $(q "SELECT state, count(*) FROM opspool.jobs GROUP BY 1")"
 ok "all $N jobs succeeded"
 assert_eq 0 "$(q "SELECT count(*) FROM (SELECT job_id FROM opspool.job_attempts WHERE outcome = 'succeeded' GROUP BY job_id HAVING count(*) > 1) d")" "no job has more than one succeeded attempt"
 assert_eq "$N" "$(q "SELECT count(DISTINCT job_id) FROM opspool.job_attempts WHERE outcome = 'succeeded'")" "every job has its succeeded attempt"
-wait_until 30 test "$(rcli LLEN "$P:queue:noop")" = 0 || fail "queue not empty"
+wait_eq 30 0 rcli LLEN "$P:queue:noop" || fail "queue not empty"
 for w in steady-1 steady-2 victim-3; do
-    wait_until 30 test "$(rcli LLEN "$P:processing:$w")" = 0 || fail "processing list of $w not empty"
+    wait_eq 30 0 rcli LLEN "$P:processing:$w" || fail "processing list of $w not empty"
 done
 ok "no envelope left in any queue or processing list"
-wait_until 30 test "$(rcli EXISTS "$P:processing:victim-1" "$P:processing:victim-2")" = 0 || fail "killed workers' lists not reaped"
+wait_eq 30 0 rcli EXISTS "$P:processing:victim-1" "$P:processing:victim-2" || fail "killed workers' lists not reaped"
 ok "killed workers' processing lists reaped"
 say "duplicate executions (attempt rows beyond one per job): $(q "SELECT count(*) - $N FROM opspool.job_attempts")"
 finish

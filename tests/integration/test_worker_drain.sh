@@ -8,18 +8,18 @@
 short=$("$CTL" submit noop --payload '{"sleep_ms": 1500}')
 start_worker a OSP_DRAIN_TIMEOUT_S=20
 A=$LAST_PID
-wait_until 20 test "$(q "SELECT state FROM opspool.jobs WHERE id = '$short'")" = running || fail "job never started"
+wait_eq 20 running job_state "$short" || fail "job never started"
 kill -TERM "$A"
-assert_eq 0 "$(wait_exit "$A" 30)" "worker exits 0 after draining"
+wait_exit "$A" 30; assert_eq 0 "$EXIT_RC" "worker exits 0 after draining"
 assert_eq succeeded "$(q "SELECT state FROM opspool.jobs WHERE id = '$short'")" "the running job finished during the drain"
 
 long=$("$CTL" submit noop --payload '{"sleep_ms": 60000}' --max-attempts 1)
 start_worker b OSP_DRAIN_TIMEOUT_S=1
 B=$LAST_PID
-wait_until 20 test "$(q "SELECT state FROM opspool.jobs WHERE id = '$long'")" = running || fail "long job never started"
+wait_eq 20 running job_state "$long" || fail "long job never started"
 t0=$(date +%s)
 kill -TERM "$B"
-assert_eq 0 "$(wait_exit "$B" 30)" "worker exits 0 after handing back"
+wait_exit "$B" 30; assert_eq 0 "$EXIT_RC" "worker exits 0 after handing back"
 [ $(( $(date +%s) - t0 )) -lt 15 ] || fail "drain took too long"
 ok "drain deadline respected"
 assert_eq 1 "$(rcli LLEN "$P:queue:noop")" "the unfinished job is back on the queue"
@@ -27,6 +27,6 @@ assert_eq 1 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '$long'
 assert_eq 0 "$(q "SELECT count(*) FROM opspool.job_attempts WHERE job_id = '$long'")" "no attempt consumed by the hand-back"
 # Another worker picks it up (with max_attempts 1 it can still run: no attempt was used).
 start_worker c OSP_DRAIN_TIMEOUT_S=1
-wait_until 20 test "$(q "SELECT state FROM opspool.jobs WHERE id = '$long'")" = running || fail "handed-back job not picked up again"
+wait_eq 20 running job_state "$long" || fail "handed-back job not picked up again"
 ok "handed-back job runs again on another worker"
 finish

@@ -12,9 +12,9 @@ victim=$(OSP_SIGNING_KEY=wrong-key "$CTL" submit noop)                          
 good=$(OSP_SIGNING_KEY=right-key "$CTL" submit noop --payload '{"sleep_ms": 10}')
 start_worker w OSP_SIGNING_KEY=right-key
 
-wait_until 30 test "$(q "SELECT state FROM opspool.jobs WHERE id = '$good'")" = succeeded || fail "good job did not run"
+wait_eq 30 succeeded job_state "$good" || fail "good job did not run"
 ok "a valid job behind poison messages still runs"
-wait_until 10 test "$(rcli LLEN "$P:dead:noop")" = 3 || fail "dead list has $(rcli LLEN "$P:dead:noop") items"
+wait_eq 10 3 rcli LLEN "$P:dead:noop" || fail "dead list has $(rcli LLEN "$P:dead:noop") items"
 ok "three poison messages dead-lettered"
 dead=$(rcli LRANGE "$P:dead:noop" 0 -1 | tr -d '\0')
 echo "$dead" | grep -q "bad signature" || fail "no 'bad signature' reason: $dead"

@@ -9,13 +9,13 @@
 long=$("$CTL" submit noop --payload '{"sleep_ms": 4000}')
 start_worker a OSP_LEASE_MS=1500 OSP_WORKER_ID=victim
 A=$LAST_PID
-wait_until 20 test "$(q "SELECT state FROM opspool.jobs WHERE id = '$long'")" = running || fail "job never started"
+wait_eq 20 running job_state "$long" || fail "job never started"
 ok "job running on worker a"
 child=$(pgrep -P "$A" | head -n1)
 [ -n "$child" ] || fail "no child process for the running job"
 kill -9 "$A"
 start_worker b OSP_LEASE_MS=1500 OSP_WORKER_ID=rescuer
-wait_until 40 test "$(q "SELECT state FROM opspool.jobs WHERE id = '$long'")" = succeeded || fail "job not recovered: $(q "SELECT state FROM opspool.jobs WHERE id = '$long'")"
+wait_eq 40 succeeded job_state "$long" || fail "job not recovered: $(q "SELECT state FROM opspool.jobs WHERE id = '$long'")"
 ok "job of the SIGKILLed worker completed by another worker"
 assert_eq 1 "$(rcli HGET "$P:job:$long" recoveries)" "the recovery is counted"
 assert_eq rescuer "$(q "SELECT worker FROM opspool.job_attempts WHERE job_id = '$long' AND outcome = 'succeeded'")" "the rescuer ran it"
@@ -26,16 +26,16 @@ ok "children die with their worker"
 
 # Lease renewal: a 3 s job with a 1.5 s lease, reaper running all along: never reaped.
 renewed=$("$CTL" submit noop --payload '{"sleep_ms": 3000}')
-wait_until 30 test "$(q "SELECT state FROM opspool.jobs WHERE id = '$renewed'")" = succeeded || fail "long job did not finish"
+wait_eq 30 succeeded job_state "$renewed" || fail "long job did not finish"
 assert_eq "" "$(rcli HGET "$P:job:$renewed" recoveries)" "a job longer than the lease is not reaped while its worker lives"
 assert_eq 1 "$(q "SELECT count(*) FROM opspool.job_attempts WHERE job_id = '$renewed'")" "it ran exactly once"
-kill -TERM "$LAST_PID"; wait_exit "$LAST_PID" 20 >/dev/null
+kill -TERM "$LAST_PID"; wait_exit "$LAST_PID" 20
 
 # --once: two jobs queued, one run, then exit 0.
 "$CTL" submit noop --count 2 >/dev/null
 before=$(count_state succeeded)
 start_worker once -- --once
-assert_eq 0 "$(wait_exit "$LAST_PID" 30)" "--once exits 0"
+wait_exit "$LAST_PID" 30; assert_eq 0 "$EXIT_RC" "--once exits 0"
 assert_eq $((before + 1)) "$(count_state succeeded)" "--once ran exactly one job"
 assert_eq 1 "$(rcli LLEN "$P:queue:noop")" "the other job is still pending"
 finish

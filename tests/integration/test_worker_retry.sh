@@ -11,21 +11,20 @@ crashy=$("$CTL" submit noop --payload '{"crash_attempts": 1}' --max-attempts 2)
 slow=$("$CTL" submit noop --payload '{"sleep_ms": 20000}' --max-attempts 1 --job-timeout 1)
 start_worker w OSP_WORKER_SLOTS=4 OSP_RETRY_BASE_MS=50 OSP_RETRY_MAX_MS=200
 
-state() { q "SELECT state FROM opspool.jobs WHERE id = '$1'"; }
-wait_until 60 test "$(state "$flaky")" = succeeded || fail "flaky job: $(state "$flaky")"
+wait_eq 60 succeeded job_state "$flaky" || fail "flaky job: $(job_state "$flaky")"
 assert_eq "1:failed 2:succeeded" "$(q "SELECT string_agg(attempt || ':' || outcome, ' ' ORDER BY attempt) FROM opspool.job_attempts WHERE job_id = '$flaky'")" "flaky job failed once then succeeded"
 
-wait_until 60 test "$(state "$doomed")" = dead || fail "doomed job: $(state "$doomed")"
+wait_eq 60 dead job_state "$doomed" || fail "doomed job: $(job_state "$doomed")"
 ok "job that always fails ends dead after max_attempts"
 assert_eq 2 "$(q "SELECT count(*) FROM opspool.job_attempts WHERE job_id = '$doomed'")" "two attempts recorded"
 rec=$(rcli LRANGE "$P:dead:noop" 0 -1 | tr -d '\0')
 echo "$rec" | grep -q "failed on request" || fail "dead record has no reason: $rec"
 ok "dead record carries the failure reason"
 
-wait_until 60 test "$(state "$crashy")" = succeeded || fail "crashy job: $(state "$crashy")"
+wait_eq 60 succeeded job_state "$crashy" || fail "crashy job: $(job_state "$crashy")"
 assert_eq crashed "$(q "SELECT outcome FROM opspool.job_attempts WHERE job_id = '$crashy' AND attempt = 1")" "a child killed by a signal is recorded as crashed"
 
-wait_until 30 test "$(state "$slow")" = dead || fail "slow job: $(state "$slow")"
+wait_eq 30 dead job_state "$slow" || fail "slow job: $(job_state "$slow")"
 assert_eq timeout "$(q "SELECT outcome FROM opspool.job_attempts WHERE job_id = '$slow'")" "job over its timeout is killed and recorded as timeout"
 kill -0 "$LAST_PID" || fail "worker died"
 ok "worker survived crashing and hanging jobs"

@@ -46,6 +46,30 @@ wait_until() {
         sleep 0.05
     done
 }
+# wait_eq SECONDS EXPECTED CMD... — re-run CMD every 50 ms until its output equals EXPECTED.
+wait_eq() {
+    local t=$1 want=$2; shift 2
+    local end=$(( $(date +%s%N) + t * 1000000000 )) got
+    while :; do
+        got=$("$@" 2>/dev/null || true)
+        [ "$got" = "$want" ] && return 0
+        [ "$(date +%s%N)" -lt "$end" ] || { WAIT_GOT=$got; return 1; }
+        sleep 0.05
+    done
+}
+# wait_ge SECONDS MIN CMD... — until CMD's numeric output is >= MIN.
+wait_ge() {
+    local t=$1 want=$2; shift 2
+    local end=$(( $(date +%s%N) + t * 1000000000 )) got
+    while :; do
+        got=$("$@" 2>/dev/null || true)
+        [ -n "$got" ] && [ "$got" -ge "$want" ] 2>/dev/null && return 0
+        [ "$(date +%s%N)" -lt "$end" ] || { WAIT_GOT=$got; return 1; }
+        sleep 0.05
+    done
+}
+job_state() { q "SELECT state FROM opspool.jobs WHERE id = '$1'"; }
+
 finish() {
     printf '%d passed, %d failed\n' "$NPASS" "$NFAIL"
 }
@@ -68,15 +92,16 @@ start_worker() {
     LAST_PID=$!
     PIDS+=("$LAST_PID")
 }
-# wait_exit PID SECONDS — wait for a background process; prints its exit status.
+# wait_exit PID SECONDS — wait for a background process of this shell; sets EXIT_RC to its
+# exit status, or "timeout". Not for use inside $(...): a subshell cannot wait for it.
 wait_exit() {
-    local pid=$1 t=$2 end=$(( $(date +%s) + $2 ))
+    local pid=$1 end=$(( $(date +%s) + $2 ))
+    EXIT_RC=timeout
     while kill -0 "$pid" 2>/dev/null; do
-        [ "$(date +%s)" -lt "$end" ] || { echo "timeout"; return 0; }
+        [ "$(date +%s)" -lt "$end" ] || return 0
         sleep 0.05
     done
-    local rc=0
-    wait "$pid" || rc=$?
-    echo "$rc"
+    EXIT_RC=0
+    wait "$pid" || EXIT_RC=$?
 }
 count_state() { q "SELECT count(*) FROM opspool.jobs WHERE state = '$1'"; }

@@ -1,0 +1,1502 @@
+/* SPDX-License-Identifier: MIT */
+/* ledger.c — the PostgreSQL ledger (contract in ledger.h, schema in common/sql/).
+ *
+ * Every write batch becomes ONE statement: data-modifying CTEs over json_to_recordset() of
+ * one JSON-array parameter per op type. One statement is one implicit transaction and one
+ * round trip, however many ops the batch holds, and no value is ever interpolated into SQL
+ * text: the only variable parts of the statement are which CTEs are present and typed-table
+ * names, and those come from the fixed allowlist below, never from the caller's strings.
+ *
+ * All CTEs see the same snapshot and a row may be updated only once per statement, so the
+ * jobs row of each job is written by exactly one UPDATE, fed by the batch's "winning" op for
+ * that job: the op with the highest attempt, a finish beating a start of the same attempt
+ * (a noop job's start and finish often land in one batch). Terminal states are sticky: a
+ * job that was succeeded/dead/cancelled when the statement began gets no attempt row, no
+ * event and no jobs update. A finish updates the jobs row only when its attempt row was
+ * really inserted, so a repeated finish changes nothing; a start is ignored once its attempt
+ * has an outcome. Events carry no key: a batch replayed after an unknown outcome may repeat
+ * the events of a job that is still live (never those of a finished one). A recovery bump
+ * rides on its job's start/finish UPDATE when the batch holds both, and is dropped with a
+ * stale one (reaper and worker never share a batch).
+ *
+ * Ops are checked when added (ids, outcome and state names, typed table and row shape) and
+ * strings that are not UTF-8 are repaired (U+FFFD), so a batch never holds an op the server
+ * would refuse on every retry: one kind's bug must not stall every other job's outcome
+ * behind it. An op that cannot be written is dropped, counted (osp_ledger_error_count,
+ * last_error) and, when it names a valid job, replaced by a 'ledger.op_rejected' event of
+ * that job saying why. Typed rows the table refuses on the server (a string where a number
+ * belongs) likewise become 'ledger.typed_rejected' events (opspool.insert_typed).
+ *
+ * The asynchronous client drives one nonblocking libpq connection from libev watchers:
+ * connect (PQconnectPoll), send (PQsendQueryParams + PQflush), read (PQconsumeInput +
+ * PQgetResult while not busy). Commits queue FIFO with one in flight. A lost connection
+ * fails the in-flight commit with OSP_EPG (its outcome is unknown; the writes are idempotent
+ * so the caller retries) and reconnects with capped exponential backoff and jitter; queued
+ * commits wait for the new connection, for at most LEDGER_QUEUE_MAX_S.
+ */
+#include "common/ledger.h"
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/id.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* Migrations, embedded from common/sql/NNNN_*.sql at build time (CMake osp_embed_text). */
+extern const char osp_sql_0001_init[];
+extern const char osp_sql_0002_scheduler[];
+
+static const struct {
+    int version;
+    const char *sql;
+} ledger_migrations[] = {
+    {1, osp_sql_0001_init},
+    {2, osp_sql_0002_scheduler},
+};
+
+/* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */
+#define LEDGER_MIGRATE_LOCK "7310593858097129330"
+
+#define LEDGER_TERMINAL "('succeeded', 'dead', 'cancelled')"
+
+#define LEDGER_BACKOFF_MIN_S 0.1  /* first reconnect delay */
+#define LEDGER_BACKOFF_MAX_S 5.0  /* reconnect delay cap */
+#define LEDGER_CONNECT_MAX_S 10.0 /* a connection attempt that takes longer is abandoned */
+#define LEDGER_COMMIT_MAX_S  60.0 /* an in-flight commit without an answer: connection is dead */
+#define LEDGER_QUEUE_MAX_S   30.0 /* a commit queued this long while disconnected fails */
+
+/* Typed per-kind result tables (created by migrations). The index of a name here is the
+ * slot of its rows in struct osp_lbatch; names are only ever interpolated from this list. */
+enum { LEDGER_NTYPED = 4 };
+static const char *const ledger_typed_tables[LEDGER_NTYPED] = {
+    "benchmark_results",
+    "drill_results",
+    "seed_runs",
+    "backups",
+};
+
+/* Connection parameters applied before the caller's DSN (which may override them): UTF-8
+ * on the wire, and TCP keepalives so a silently vanished server is noticed. */
+static const char *const ledger_conn_keys[] = {
+    "client_encoding",     "fallback_application_name", "keepalives", "keepalives_idle",
+    "keepalives_interval", "keepalives_count",          "dbname",     NULL,
+};
+
+static bool ledger_str_in(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s, list[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- Write batches ---- */
+
+struct osp_lbatch {
+    json_t *starts;               /* [{id, attempt, worker, started_ms}] */
+    json_t *events;               /* [{id, attempt, ts_ms, type, data}] */
+    json_t *finishes;             /* [{id, attempt, worker, outcome, next_state, ...}] */
+    json_t *recovered;            /* [{id, ts_ms}] */
+    json_t *typed[LEDGER_NTYPED]; /* rows per ledger_typed_tables[i] */
+    size_t count;                 /* ops added, dropped ones included */
+    size_t dropped;               /* ops that could not be written as given */
+    char drop_msg[200];           /* why the first one was dropped */
+};
+
+static void lbatch_clear(struct osp_lbatch *b)
+{
+    json_array_clear(b->starts);
+    json_array_clear(b->events);
+    json_array_clear(b->finishes);
+    json_array_clear(b->recovered);
+    for (size_t i = 0; i < LEDGER_NTYPED; i++) {
+        json_array_clear(b->typed[i]);
+    }
+    b->count = 0;
+    b->dropped = 0;
+    b->drop_msg[0] = '\0';
+}
+
+struct osp_lbatch *osp_lbatch_new(void)
+{
+    struct osp_lbatch *b = osp_xcalloc(1, sizeof(*b));
+
+    b->starts = json_array();
+    b->events = json_array();
+    b->finishes = json_array();
+    b->recovered = json_array();
+    for (size_t i = 0; i < LEDGER_NTYPED; i++) {
+        b->typed[i] = json_array();
+    }
+    return b;
+}
+
+void osp_lbatch_free(struct osp_lbatch *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    json_decref(b->starts);
+    json_decref(b->events);
+    json_decref(b->finishes);
+    json_decref(b->recovered);
+    for (size_t i = 0; i < LEDGER_NTYPED; i++) {
+        json_decref(b->typed[i]);
+    }
+    free(b);
+}
+
+size_t osp_lbatch_count(const struct osp_lbatch *b)
+{
+    return b->count;
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when the bytes there are not one
+ * (overlong forms, surrogates and code points above U+10FFFF included). */
+static size_t ledger_utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80) {
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    }
+    if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[0] == 0xe0 && s[1] < 0xa0) ||
+            (s[0] == 0xed && s[1] > 0x9f)) {
+            return 0;
+        }
+        return 3;
+    }
+    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80 ||
+            (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f)) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+/* A JSON string for s, NULL -> null. Text such as an error message may come from a crashed
+ * child's stderr: bytes that are not UTF-8 become U+FFFD instead of making the op (and so
+ * the batch) unwritable. */
+static json_t *ledger_jstr(const char *s)
+{
+    struct osp_buf clean = OSP_BUF_INIT;
+    const unsigned char *p = (const unsigned char *)s;
+    json_t *v;
+    size_t n;
+
+    if (s == NULL) {
+        return json_null();
+    }
+    v = json_string(s);
+    if (v != NULL) {
+        return v;
+    }
+    while (*p != '\0') {
+        n = ledger_utf8_len(p);
+        if (n == 0) {
+            osp_buf_append(&clean, "\xef\xbf\xbd", 3);
+            p++;
+        } else {
+            osp_buf_append(&clean, p, n);
+            p += n;
+        }
+    }
+    v = json_string(osp_buf_cstr(&clean));
+    osp_buf_deinit(&clean);
+    OSP_ASSERT(v != NULL);
+    return v;
+}
+
+/* Record that an op could not be written as given. Nothing is sent for it; when it names a
+ * valid job, an evidence event of that job says what was dropped and why. The batch still
+ * commits: a programming error in one kind must not stall every other job's outcome behind
+ * a batch that fails on each retry. */
+static void OSP_PRINTF(5, 6) lbatch_drop(struct osp_lbatch *b, const char *id, unsigned attempt,
+                                         json_t *detail, const char *fmt, ...)
+{
+    char reason[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (b->dropped++ == 0) {
+        snprintf(b->drop_msg, sizeof(b->drop_msg), "%s", reason);
+    }
+    if (id != NULL && osp_id_is_valid(id)) {
+        if (detail == NULL) {
+            detail = json_object();
+        }
+        json_object_set_new(detail, "error", ledger_jstr(reason));
+        json_array_append_new(b->events,
+                              json_pack("{s:s, s:I, s:I, s:s, s:o}", "id", id, "attempt",
+                                        (json_int_t)attempt, "ts_ms", (json_int_t)osp_now_ms(),
+                                        "type", "ledger.op_rejected", "data", detail));
+    } else {
+        json_decref(detail);
+    }
+    b->count++;
+}
+
+static void lbatch_add(struct osp_lbatch *b, json_t *arr, json_t *op)
+{
+    OSP_ASSERT(op != NULL); /* every string went through ledger_jstr or was validated */
+    json_array_append_new(arr, op);
+    b->count++;
+}
+
+void osp_lbatch_start(struct osp_lbatch *b, const char *id, unsigned attempt, const char *worker,
+                      int64_t started_at_ms)
+{
+    if (id == NULL || !osp_id_is_valid(id)) {
+        lbatch_drop(b, NULL, 0, NULL, "start: invalid job id");
+        return;
+    }
+    lbatch_add(b, b->starts,
+               json_pack("{s:s, s:I, s:o, s:I}", "id", id, "attempt", (json_int_t)attempt, "worker",
+                         ledger_jstr(worker), "started_ms", (json_int_t)started_at_ms));
+}
+
+void osp_lbatch_event(struct osp_lbatch *b, const char *id, unsigned attempt, int64_t ts_ms,
+                      const char *type, const json_t *data)
+{
+    if (id == NULL || !osp_id_is_valid(id)) {
+        lbatch_drop(b, NULL, 0, NULL, "event: invalid job id");
+        return;
+    }
+    if (type == NULL || type[0] == '\0') {
+        lbatch_drop(b, id, attempt, json_pack("{s:O?}", "data", data), "event: empty type");
+        return;
+    }
+    /* A deep copy is the "serialized now" of the contract: the caller may change data. */
+    lbatch_add(b, b->events,
+               json_pack("{s:s, s:I, s:I, s:o, s:o?}", "id", id, "attempt", (json_int_t)attempt,
+                         "ts_ms", (json_int_t)ts_ms, "type", ledger_jstr(type), "data",
+                         json_deep_copy(data)));
+}
+
+void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, const char *worker,
+                       const char *outcome, const char *next_state, const json_t *result,
+                       const char *error, int64_t started_at_ms, int64_t finished_at_ms,
+                       int64_t next_run_at_ms)
+{
+    static const char *const outcomes[] = {"succeeded", "failed",    "timeout",
+                                           "crashed",   "cancelled", "rejected"};
+    static const char *const states[] = {"succeeded", "retrying", "dead", "cancelled"};
+
+    if (id == NULL || !osp_id_is_valid(id)) {
+        lbatch_drop(b, NULL, 0, NULL, "finish: invalid job id");
+        return;
+    }
+    if (outcome == NULL || !ledger_str_in(outcome, outcomes, OSP_ARRAY_LEN(outcomes)) ||
+        next_state == NULL || !ledger_str_in(next_state, states, OSP_ARRAY_LEN(states))) {
+        lbatch_drop(b, id, attempt,
+                    json_pack("{s:o, s:o, s:o}", "outcome", ledger_jstr(outcome), "next_state",
+                              ledger_jstr(next_state), "worker", ledger_jstr(worker)),
+                    "finish: invalid outcome or next state");
+        return;
+    }
+    lbatch_add(b, b->finishes,
+               json_pack("{s:s, s:I, s:o, s:s, s:s, s:o?, s:o, s:I, s:I, s:I}", "id", id, "attempt",
+                         (json_int_t)attempt, "worker", ledger_jstr(worker), "outcome", outcome,
+                         "next_state", next_state, "result", json_deep_copy(result), "error",
+                         ledger_jstr(error), "started_ms", (json_int_t)started_at_ms, "finished_ms",
+                         (json_int_t)finished_at_ms, "next_run_ms", (json_int_t)next_run_at_ms));
+}
+
+void osp_lbatch_recovered(struct osp_lbatch *b, const char *id, int64_t ts_ms)
+{
+    if (id == NULL || !osp_id_is_valid(id)) {
+        lbatch_drop(b, NULL, 0, NULL, "recovered: invalid job id");
+        return;
+    }
+    lbatch_add(b, b->recovered, json_pack("{s:s, s:I}", "id", id, "ts_ms", (json_int_t)ts_ms));
+}
+
+void osp_lbatch_typed(struct osp_lbatch *b, const char *table, const json_t *row)
+{
+    const char *id = json_string_value(json_object_get(row, "job_id"));
+    const json_t *attempt = json_object_get(row, "attempt");
+    json_int_t a = json_integer_value(attempt);
+    size_t t;
+
+    if (id == NULL || !osp_id_is_valid(id)) {
+        lbatch_drop(b, NULL, 0, NULL, "typed: row without a valid job_id");
+        return;
+    }
+    /* job_id and attempt are NOT NULL in every typed table; the table name is only ever
+     * compared here, the SQL names the table from ledger_typed_tables. */
+    if (!json_is_integer(attempt) || a < 0 || a > INT32_MAX) {
+        lbatch_drop(b, id, 0, json_pack("{s:o, s:O}", "table", ledger_jstr(table), "row", row),
+                    "typed: attempt must be a non-negative integer");
+        return;
+    }
+    for (t = 0; t < LEDGER_NTYPED; t++) {
+        if (table != NULL && strcmp(table, ledger_typed_tables[t]) == 0) {
+            break;
+        }
+    }
+    if (t == LEDGER_NTYPED) {
+        lbatch_drop(b, id, (unsigned)a,
+                    json_pack("{s:o, s:O}", "table", ledger_jstr(table), "row", row),
+                    "typed: not a result table");
+        return;
+    }
+    lbatch_add(b, b->typed[t], json_deep_copy(row));
+}
+
+/* ---- Batch to SQL ---- */
+
+/* One statement ready to send: SQL text and its text parameters (all owned). */
+struct ledger_stmt {
+    char *sql; /* NULL for an empty batch: nothing to send */
+    char **params;
+    int nparams;
+};
+
+static void ledger_stmt_deinit(struct ledger_stmt *st)
+{
+    for (int i = 0; i < st->nparams; i++) {
+        free(st->params[i]);
+    }
+    free(st->params);
+    free(st->sql);
+    memset(st, 0, sizeof(*st));
+}
+
+/* Add arr as the next parameter (JSON text) and return its number ($n). */
+static int ledger_stmt_param(struct ledger_stmt *st, const json_t *arr)
+{
+    char *text = json_dumps(arr, JSON_COMPACT);
+
+    OSP_ASSERT(text != NULL); /* arrays of values that were already valid JSON */
+    st->params = osp_xrealloc(st->params, (size_t)(st->nparams + 1) * sizeof(*st->params));
+    st->params[st->nparams++] = text;
+    return st->nparams;
+}
+
+static void ledger_cte(struct osp_buf *q, bool *first, const char *fmt, ...) OSP_PRINTF(3, 4);
+
+static void ledger_cte(struct osp_buf *q, bool *first, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    OSP_ASSERT(n >= 0);
+    s = osp_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    osp_buf_append(q, *first ? "WITH " : ",\n", *first ? 5 : 2);
+    osp_buf_append(q, s, (size_t)n);
+    free(s);
+    *first = false;
+}
+
+/* Take b's contents into st (b is left empty); st->sql stays NULL when nothing is left to
+ * write. */
+static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
+{
+    struct osp_buf q = OSP_BUF_INIT;
+    bool first = true;
+    bool has_f = json_array_size(b->finishes) > 0;
+    bool has_s = json_array_size(b->starts) > 0;
+    bool has_r = json_array_size(b->recovered) > 0;
+    bool has_e = json_array_size(b->events) > 0;
+    bool has_w = has_f || has_s;
+    bool has_t = false;
+    int p;
+
+    memset(st, 0, sizeof(*st));
+    for (size_t t = 0; t < LEDGER_NTYPED; t++) {
+        has_t = has_t || json_array_size(b->typed[t]) > 0;
+    }
+    if (!has_w && !has_r && !has_e && !has_t) {
+        goto out;
+    }
+    if (has_f) {
+        p = ledger_stmt_param(st, b->finishes);
+        ledger_cte(&q, &first,
+                   "f_in AS (SELECT * FROM ROWS FROM (json_to_recordset($%d::json) AS (id uuid, "
+                   "attempt int, worker text, outcome text, next_state text, result jsonb, "
+                   "error text, started_ms bigint, finished_ms bigint, next_run_ms bigint)) "
+                   "WITH ORDINALITY AS x(id, attempt, worker, outcome, next_state, result, "
+                   "error, started_ms, finished_ms, next_run_ms, ord))",
+                   p);
+        /* Attempt rows only for live jobs; DO NOTHING makes a repeated finish a no-op and
+         * RETURNING tells which finishes are new. */
+        ledger_cte(&q, &first,
+                   "f_ins AS (INSERT INTO opspool.job_attempts (job_id, attempt, worker, outcome, "
+                   "error, result, started_at, finished_at) "
+                   "SELECT DISTINCT ON (f.id, f.attempt) f.id, f.attempt, f.worker, f.outcome, "
+                   "f.error, f.result, opspool.ms_ts(f.started_ms), opspool.ms_ts(f.finished_ms) "
+                   "FROM f_in f JOIN opspool.jobs j ON j.id = f.id "
+                   "WHERE j.state NOT IN " LEDGER_TERMINAL " "
+                   "ORDER BY f.id, f.attempt, f.ord "
+                   "ON CONFLICT (job_id, attempt) DO NOTHING RETURNING job_id, attempt)");
+        ledger_cte(&q, &first,
+                   "f_win AS (SELECT DISTINCT ON (f.id) f.id, f.attempt, 2 AS prio, "
+                   "f.next_state AS state, f.worker, f.result, f.error, f.started_ms, "
+                   "f.finished_ms, f.next_run_ms "
+                   "FROM f_in f JOIN f_ins i ON i.job_id = f.id AND i.attempt = f.attempt "
+                   "ORDER BY f.id, f.attempt DESC, f.ord)");
+    }
+    if (has_s) {
+        p = ledger_stmt_param(st, b->starts);
+        ledger_cte(&q, &first,
+                   "s_in AS (SELECT * FROM json_to_recordset($%d::json) AS x(id uuid, "
+                   "attempt int, worker text, started_ms bigint))",
+                   p);
+        /* A start for an attempt that already has its outcome recorded (a late or replayed
+         * start) must not flip the job back to running. */
+        ledger_cte(&q, &first,
+                   "s_win AS (SELECT DISTINCT ON (s.id) s.id, s.attempt, 1 AS prio, "
+                   "'running'::text AS state, s.worker, NULL::jsonb AS result, "
+                   "NULL::text AS error, s.started_ms, NULL::bigint AS finished_ms, "
+                   "NULL::bigint AS next_run_ms FROM s_in s "
+                   "WHERE NOT EXISTS (SELECT 1 FROM opspool.job_attempts a "
+                   "WHERE a.job_id = s.id AND a.attempt >= s.attempt) "
+                   "ORDER BY s.id, s.attempt DESC)");
+    }
+    if (has_w) {
+        ledger_cte(&q, &first,
+                   "w AS (SELECT DISTINCT ON (u.id) u.* FROM (%s%s%s) u "
+                   "ORDER BY u.id, u.attempt DESC, u.prio DESC)",
+                   has_f ? "SELECT * FROM f_win" : "", has_f && has_s ? " UNION ALL " : "",
+                   has_s ? "SELECT * FROM s_win" : "");
+    }
+    if (has_r) {
+        p = ledger_stmt_param(st, b->recovered);
+        ledger_cte(&q, &first,
+                   "r_in AS (SELECT x.id, count(*)::int AS n FROM json_to_recordset($%d::json) "
+                   "AS x(id uuid) GROUP BY x.id)",
+                   p);
+    }
+    if (has_w) {
+        /* The one UPDATE of each job touched by a start or finish; recoveries of the same
+         * job ride along (a row can be updated only once per statement). */
+        ledger_cte(
+            &q, &first,
+            "w_upd AS (UPDATE opspool.jobs j SET state = w.state, attempt = w.attempt, "
+            "worker = coalesce(w.worker, j.worker), "
+            "started_at = CASE WHEN w.prio = 1 THEN coalesce(opspool.ms_ts(w.started_ms), now()) "
+            "ELSE coalesce(opspool.ms_ts(w.started_ms), j.started_at) END, "
+            "finished_at = CASE WHEN w.state IN " LEDGER_TERMINAL " "
+            "THEN coalesce(opspool.ms_ts(w.finished_ms), now()) END, "
+            "result = CASE WHEN w.prio = 2 THEN w.result ELSE j.result END, "
+            "error = CASE WHEN w.prio = 2 THEN w.error ELSE j.error END, "
+            "run_at = CASE WHEN w.state = 'retrying' "
+            "THEN coalesce(opspool.ms_ts(w.next_run_ms), j.run_at) ELSE j.run_at END, "
+            "%supdated_at = now() FROM w%s "
+            "WHERE j.id = w.id AND j.state NOT IN " LEDGER_TERMINAL " AND j.attempt <= w.attempt "
+            "RETURNING j.id)",
+            has_r ? "recoveries = j.recoveries + coalesce(r.n, 0), " : "",
+            has_r ? " LEFT JOIN r_in r ON r.id = w.id" : "");
+    }
+    if (has_r) {
+        ledger_cte(&q, &first,
+                   "r_upd AS (UPDATE opspool.jobs j SET recoveries = j.recoveries + r.n, "
+                   "updated_at = now() FROM r_in r WHERE j.id = r.id "
+                   "AND j.state NOT IN " LEDGER_TERMINAL "%s RETURNING j.id)",
+                   has_w ? " AND NOT EXISTS (SELECT 1 FROM w WHERE w.id = r.id)" : "");
+    }
+    if (has_e) {
+        p = ledger_stmt_param(st, b->events);
+        ledger_cte(&q, &first,
+                   "e_ins AS (INSERT INTO opspool.job_events (job_id, attempt, ts, type, data) "
+                   "SELECT e.id, e.attempt, coalesce(opspool.ms_ts(e.ts_ms), now()), e.type, "
+                   "e.data FROM ROWS FROM (json_to_recordset($%d::json) AS (id uuid, "
+                   "attempt int, ts_ms bigint, type text, data jsonb)) WITH ORDINALITY "
+                   "AS e(id, attempt, ts_ms, type, data, ord) "
+                   "JOIN opspool.jobs j ON j.id = e.id "
+                   "WHERE j.state NOT IN " LEDGER_TERMINAL " ORDER BY e.ord RETURNING 1)",
+                   p);
+    }
+    /* Typed rows go through opspool.insert_typed (0001_init.sql), called from the final
+     * SELECT so it runs (a plain SELECT in a CTE would not, unless referenced). */
+    osp_buf_appendf(&q, "\nSELECT 1");
+    for (size_t t = 0; t < LEDGER_NTYPED; t++) {
+        if (json_array_size(b->typed[t]) == 0) {
+            continue;
+        }
+        p = ledger_stmt_param(st, b->typed[t]);
+        osp_buf_appendf(&q, ", opspool.insert_typed('opspool.%s'::regclass, $%d::jsonb)",
+                        ledger_typed_tables[t], p);
+    }
+    st->sql = osp_xstrdup(osp_buf_cstr(&q));
+out:
+    osp_buf_deinit(&q);
+    lbatch_clear(b);
+}
+
+/* Copy the first line of libpq's error text into dst (messages end with a newline). */
+static void ledger_pq_msg(char *dst, size_t cap, const char *msg)
+{
+    size_t n = 0;
+
+    if (msg == NULL || msg[0] == '\0') {
+        msg = "unknown libpq error";
+    }
+    while (msg[n] != '\0' && msg[n] != '\n' && n + 1 < cap) {
+        n++;
+    }
+    memcpy(dst, msg, n);
+    dst[n] = '\0';
+}
+
+/* Server notices (e.g. "schema already exists, skipping" from the migrator's IF NOT EXISTS)
+ * are not errors; libpq would print them on stderr, and common/ modules do not log. */
+static void ledger_ignore_notice(void *arg, const char *message)
+{
+    OSP_UNUSED(arg);
+    OSP_UNUSED(message);
+}
+
+/* Open a PGconn with our defaults in front of the caller's DSN (nonblocking or not). */
+static PGconn *ledger_pq_open(const char *dsn, bool async)
+{
+    const char *vals[] = {"UTF8", "opspool", "1", "30", "10", "3", dsn, NULL};
+    PGconn *conn;
+
+    _Static_assert(OSP_ARRAY_LEN(vals) == OSP_ARRAY_LEN(ledger_conn_keys), "key/value pairs");
+    if (async) {
+        conn = PQconnectStartParams(ledger_conn_keys, vals, 1);
+    } else {
+        conn = PQconnectdbParams(ledger_conn_keys, vals, 1);
+    }
+    if (conn != NULL) {
+        PQsetNoticeProcessor(conn, ledger_ignore_notice, NULL);
+    }
+    return conn;
+}
+
+/* ---- Asynchronous client ---- */
+
+enum ledger_state { LEDGER_DOWN, LEDGER_CONNECTING, LEDGER_READY };
+
+struct ledger_req {
+    struct ledger_req *next;
+    struct ledger_stmt st;
+    osp_ledger_cb *cb;
+    void *arg;
+    ev_tstamp queued_at;
+};
+
+struct osp_ledger {
+    struct ev_loop *loop;
+    char *dsn;
+    PGconn *conn;
+    enum ledger_state state;
+    ev_io io;                /* PQsocket; events follow what libpq waits for */
+    ev_timer retry;          /* reconnect after backoff */
+    ev_timer deadline;       /* connect timeout, or in-flight commit timeout */
+    ev_timer kick;           /* zero-delay: send the next commit outside the caller's stack */
+    ev_timer expire;         /* 1 s tick while disconnected: fail commits queued too long */
+    struct ledger_req *head; /* queued, FIFO */
+    struct ledger_req *tail;
+    struct ledger_req *inflight;
+    bool inflight_failed; /* an error result arrived for the in-flight statement */
+    double backoff_s;     /* next reconnect delay before jitter */
+    uint64_t rng;         /* xorshift state for jitter */
+    osp_ledger_state_cb *state_cb;
+    void *state_arg;
+    uint64_t errors;
+    char last_error[256];
+    int depth; /* >0 while inside a watcher callback or osp_ledger_free */
+    bool dead; /* osp_ledger_free was called; memory goes when depth is 0 */
+};
+
+static void ledger_lost(struct osp_ledger *l, const char *why);
+static void ledger_connect(struct osp_ledger *l);
+
+static void ledger_error(struct osp_ledger *l, const char *prefix, const char *msg)
+{
+    char line[200];
+
+    ledger_pq_msg(line, sizeof(line), msg);
+    snprintf(l->last_error, sizeof(l->last_error), "%s: %s", prefix, line);
+    l->errors++;
+}
+
+static void ledger_io_arm(struct osp_ledger *l, int fd, int events)
+{
+    if (ev_is_active(&l->io) && l->io.fd == fd && (l->io.events & (EV_READ | EV_WRITE)) == events) {
+        return;
+    }
+    ev_io_stop(l->loop, &l->io);
+    if (fd >= 0 && events != 0) {
+        ev_io_set(&l->io, fd, events);
+        ev_io_start(l->loop, &l->io);
+    }
+}
+
+/* Enter/leave a callback frame: a user callback may free the ledger; the memory stays
+ * valid until the outermost frame returns. */
+static void ledger_enter(struct osp_ledger *l)
+{
+    l->depth++;
+}
+
+static void ledger_destroy(struct osp_ledger *l)
+{
+    free(l->dsn);
+    free(l);
+}
+
+static void ledger_leave(struct osp_ledger *l)
+{
+    if (--l->depth == 0 && l->dead) {
+        ledger_destroy(l);
+    }
+}
+
+/* Call back req and free it. Returns false when the callback freed the ledger. */
+static bool ledger_complete(struct osp_ledger *l, struct ledger_req *req, int status)
+{
+    osp_ledger_cb *cb = req->cb;
+    void *arg = req->arg;
+
+    ledger_stmt_deinit(&req->st);
+    free(req);
+    cb(l, status, arg);
+    return !l->dead;
+}
+
+/* Enter or leave LEDGER_READY, telling the state callback about real transitions only. */
+static void ledger_set_ready(struct osp_ledger *l, bool ready)
+{
+    bool was = l->state == LEDGER_READY;
+
+    if (ready) {
+        l->state = LEDGER_READY;
+    } else if (was) {
+        l->state = LEDGER_DOWN;
+    }
+    if (ready != was && l->state_cb != NULL) {
+        l->state_cb(l, ready, l->state_arg);
+    }
+}
+
+static void ledger_kick(struct osp_ledger *l)
+{
+    if (!ev_is_active(&l->kick)) {
+        ev_timer_set(&l->kick, 0., 0.);
+        ev_timer_start(l->loop, &l->kick);
+    }
+}
+
+static struct ledger_req *ledger_pop(struct osp_ledger *l)
+{
+    struct ledger_req *req = l->head;
+
+    l->head = req->next;
+    if (l->head == NULL) {
+        l->tail = NULL;
+    }
+    req->next = NULL;
+    return req;
+}
+
+/* Write what libpq has buffered; arm for writability while some remains. */
+static void ledger_flush(struct osp_ledger *l)
+{
+    int r = PQflush(l->conn);
+
+    if (r < 0) {
+        ledger_lost(l, PQerrorMessage(l->conn));
+        return;
+    }
+    ledger_io_arm(l, PQsocket(l->conn), r == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+/* Send the next queued commit when the connection is idle. Empty commits complete here,
+ * without a round trip, in their FIFO turn. */
+static void ledger_pump(struct osp_ledger *l)
+{
+    struct ledger_req *req;
+
+    while (l->inflight == NULL && l->head != NULL) {
+        if (l->head->st.sql == NULL) {
+            if (!ledger_complete(l, ledger_pop(l), 0)) {
+                return;
+            }
+            continue;
+        }
+        if (l->state != LEDGER_READY) {
+            if (!ev_is_active(&l->expire)) {
+                ev_timer_again(l->loop, &l->expire);
+            }
+            return;
+        }
+        if (!PQsendQueryParams(l->conn, l->head->st.sql, l->head->st.nparams, NULL,
+                               (const char *const *)l->head->st.params, NULL, NULL, 0)) {
+            if (PQstatus(l->conn) == CONNECTION_BAD) {
+                /* Not sent: it stays first in the queue for the next connection. */
+                ledger_lost(l, PQerrorMessage(l->conn));
+                return;
+            }
+            ledger_error(l, "send", PQerrorMessage(l->conn));
+            if (!ledger_complete(l, ledger_pop(l), OSP_EPG)) {
+                return;
+            }
+            continue;
+        }
+        req = ledger_pop(l);
+        l->inflight = req;
+        l->inflight_failed = false;
+        ev_timer_stop(l->loop, &l->deadline);
+        ev_timer_set(&l->deadline, LEDGER_COMMIT_MAX_S, 0.);
+        ev_timer_start(l->loop, &l->deadline);
+        ledger_flush(l);
+        return;
+    }
+}
+
+static void ledger_schedule_retry(struct osp_ledger *l)
+{
+    double jitter;
+    double delay;
+
+    /* xorshift64: spreads reconnects of many workers after a PostgreSQL restart. */
+    l->rng ^= l->rng << 13;
+    l->rng ^= l->rng >> 7;
+    l->rng ^= l->rng << 17;
+    jitter = (double)(l->rng >> 11) / 9007199254740992.0; /* [0, 1) */
+    delay = l->backoff_s * (0.75 + 0.5 * jitter);
+    if (delay > LEDGER_BACKOFF_MAX_S) {
+        delay = LEDGER_BACKOFF_MAX_S;
+    }
+    l->backoff_s *= 2;
+    if (l->backoff_s > LEDGER_BACKOFF_MAX_S) {
+        l->backoff_s = LEDGER_BACKOFF_MAX_S;
+    }
+    ev_timer_stop(l->loop, &l->retry);
+    ev_timer_set(&l->retry, delay, 0.);
+    ev_timer_start(l->loop, &l->retry);
+}
+
+/* The connection is gone (or never came up): drop it, fail the in-flight commit, and come
+ * back later. Queued commits stay queued. */
+static void ledger_lost(struct osp_ledger *l, const char *why)
+{
+    struct ledger_req *req;
+
+    ledger_error(l, l->state == LEDGER_CONNECTING ? "connect" : "connection lost", why);
+    ledger_io_arm(l, -1, 0);
+    ev_timer_stop(l->loop, &l->deadline);
+    if (l->conn != NULL) {
+        PQfinish(l->conn);
+        l->conn = NULL;
+    }
+    ledger_schedule_retry(l);
+    if (l->state == LEDGER_CONNECTING) {
+        l->state = LEDGER_DOWN;
+    }
+    /* The in-flight commit stays attached during the state callback: if that callback
+     * frees the ledger, osp_ledger_free cancels it like any other pending commit. */
+    ledger_set_ready(l, false);
+    if (l->dead) {
+        return;
+    }
+    req = l->inflight;
+    l->inflight = NULL;
+    if (req != NULL && !ledger_complete(l, req, OSP_EPG)) {
+        return;
+    }
+    if (l->head != NULL) {
+        ledger_kick(l); /* starts the expiry tick for what waits */
+    }
+}
+
+static void ledger_connected(struct osp_ledger *l)
+{
+    if (PQsetnonblocking(l->conn, 1) != 0) {
+        ledger_lost(l, PQerrorMessage(l->conn));
+        return;
+    }
+    ev_timer_stop(l->loop, &l->deadline);
+    ev_timer_stop(l->loop, &l->expire);
+    l->backoff_s = LEDGER_BACKOFF_MIN_S;
+    /* Readable while idle too: that is how a server-side disconnect is noticed. */
+    ledger_io_arm(l, PQsocket(l->conn), EV_READ);
+    ledger_set_ready(l, true);
+    if (!l->dead) {
+        ledger_kick(l);
+    }
+}
+
+static void ledger_poll_connect(struct osp_ledger *l)
+{
+    switch (PQconnectPoll(l->conn)) {
+    case PGRES_POLLING_READING:
+        ledger_io_arm(l, PQsocket(l->conn), EV_READ);
+        break;
+    case PGRES_POLLING_WRITING:
+        ledger_io_arm(l, PQsocket(l->conn), EV_WRITE);
+        break;
+    case PGRES_POLLING_OK:
+        ledger_connected(l);
+        break;
+    case PGRES_POLLING_FAILED:
+    default:
+        ledger_lost(l, PQerrorMessage(l->conn));
+        break;
+    }
+}
+
+static void ledger_connect(struct osp_ledger *l)
+{
+    l->conn = ledger_pq_open(l->dsn, true);
+    l->state = LEDGER_CONNECTING;
+    if (l->conn == NULL || PQstatus(l->conn) == CONNECTION_BAD) {
+        ledger_lost(l, l->conn ? PQerrorMessage(l->conn) : "out of memory");
+        return;
+    }
+    ev_timer_stop(l->loop, &l->deadline);
+    ev_timer_set(&l->deadline, LEDGER_CONNECT_MAX_S, 0.);
+    ev_timer_start(l->loop, &l->deadline);
+    /* libpq: after PQconnectStart, behave as if PQconnectPoll had asked for writability. */
+    ledger_io_arm(l, PQsocket(l->conn), EV_WRITE);
+}
+
+/* Readable while connected: collect results of the in-flight statement. */
+static void ledger_read(struct osp_ledger *l)
+{
+    PGnotify *n;
+    PGresult *res;
+    ExecStatusType st;
+
+    if (!PQconsumeInput(l->conn)) {
+        ledger_lost(l, PQerrorMessage(l->conn));
+        return;
+    }
+    while ((n = PQnotifies(l->conn)) != NULL) {
+        PQfreemem(n);
+    }
+    if (l->inflight == NULL) {
+        if (PQstatus(l->conn) == CONNECTION_BAD) {
+            ledger_lost(l, PQerrorMessage(l->conn));
+        }
+        return;
+    }
+    while (!PQisBusy(l->conn)) {
+        res = PQgetResult(l->conn);
+        if (res == NULL) {
+            struct ledger_req *req = l->inflight;
+
+            if (PQstatus(l->conn) == CONNECTION_BAD) {
+                ledger_lost(l, PQerrorMessage(l->conn));
+                return;
+            }
+            l->inflight = NULL;
+            ev_timer_stop(l->loop, &l->deadline);
+            if (!ledger_complete(l, req, l->inflight_failed ? OSP_EPG : 0)) {
+                return;
+            }
+            ledger_kick(l);
+            return;
+        }
+        st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !l->inflight_failed) {
+            l->inflight_failed = true;
+            ledger_error(l, "commit", PQresultErrorMessage(res));
+        }
+        PQclear(res);
+    }
+}
+
+static void ledger_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct osp_ledger *l = osp_container_of(w, struct osp_ledger, io);
+
+    OSP_UNUSED(loop);
+    ledger_enter(l);
+    if (l->state == LEDGER_CONNECTING) {
+        ledger_poll_connect(l);
+    } else if (l->state == LEDGER_READY) {
+        if (revents & EV_WRITE) {
+            ledger_flush(l);
+        }
+        if ((revents & EV_READ) && !l->dead && l->state == LEDGER_READY) {
+            ledger_read(l);
+        }
+    }
+    ledger_leave(l);
+}
+
+static void ledger_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct osp_ledger *l = osp_container_of(w, struct osp_ledger, retry);
+
+    OSP_UNUSED(loop);
+    OSP_UNUSED(revents);
+    ledger_enter(l);
+    ledger_connect(l);
+    ledger_leave(l);
+}
+
+static void ledger_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct osp_ledger *l = osp_container_of(w, struct osp_ledger, deadline);
+
+    OSP_UNUSED(loop);
+    OSP_UNUSED(revents);
+    ledger_enter(l);
+    ledger_lost(l, l->state == LEDGER_CONNECTING
+                       ? "connect timed out"
+                       : "no answer to a commit, connection presumed dead");
+    ledger_leave(l);
+}
+
+static void ledger_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct osp_ledger *l = osp_container_of(w, struct osp_ledger, kick);
+
+    OSP_UNUSED(loop);
+    OSP_UNUSED(revents);
+    ledger_enter(l);
+    ledger_pump(l);
+    ledger_leave(l);
+}
+
+/* While disconnected: fail commits that waited longer than LEDGER_QUEUE_MAX_S. The queue is
+ * FIFO, so the expired ones are at its head. */
+static void ledger_expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct osp_ledger *l = osp_container_of(w, struct osp_ledger, expire);
+    ev_tstamp now = ev_now(loop);
+
+    OSP_UNUSED(revents);
+    ledger_enter(l);
+    while (l->head != NULL && l->state != LEDGER_READY &&
+           now - l->head->queued_at >= LEDGER_QUEUE_MAX_S) {
+        if (!ledger_complete(l, ledger_pop(l), OSP_EPG)) {
+            goto out;
+        }
+    }
+    if (l->head == NULL || l->state == LEDGER_READY) {
+        ev_timer_stop(loop, &l->expire);
+    }
+out:
+    ledger_leave(l);
+}
+
+struct osp_ledger *osp_ledger_new(struct ev_loop *loop, const char *dsn, struct osp_err *err)
+{
+    struct osp_ledger *l;
+    PQconninfoOption *opts;
+    char *msg = NULL;
+
+    /* Reject a malformed DSN now rather than retrying it forever. */
+    opts = PQconninfoParse(dsn ? dsn : "", &msg);
+    if (opts == NULL) {
+        char line[200];
+
+        ledger_pq_msg(line, sizeof(line), msg ? msg : "out of memory");
+        osp_err_set(err, OSP_EINVAL, "invalid PostgreSQL DSN: %s", line);
+        PQfreemem(msg);
+        return NULL;
+    }
+    PQconninfoFree(opts);
+
+    l = osp_xcalloc(1, sizeof(*l));
+    l->loop = loop;
+    l->dsn = osp_xstrdup(dsn ? dsn : "");
+    l->backoff_s = LEDGER_BACKOFF_MIN_S;
+    l->rng = (uint64_t)osp_mono_ns() ^ (uint64_t)(uintptr_t)l ^ 0x9e3779b97f4a7c15ull;
+    if (l->rng == 0) {
+        l->rng = 1;
+    }
+    ev_io_init(&l->io, ledger_io_cb, -1, 0);
+    ev_timer_init(&l->retry, ledger_retry_cb, 0., 0.);
+    ev_timer_init(&l->deadline, ledger_deadline_cb, 0., 0.);
+    ev_timer_init(&l->kick, ledger_kick_cb, 0., 0.);
+    ev_timer_init(&l->expire, ledger_expire_cb, 0., 1.);
+    ledger_connect(l);
+    return l;
+}
+
+void osp_ledger_free(struct osp_ledger *l)
+{
+    struct ledger_req *req;
+
+    if (l == NULL || l->dead) {
+        return;
+    }
+    l->dead = true;
+    ledger_enter(l);
+    ev_io_stop(l->loop, &l->io);
+    ev_timer_stop(l->loop, &l->retry);
+    ev_timer_stop(l->loop, &l->deadline);
+    ev_timer_stop(l->loop, &l->kick);
+    ev_timer_stop(l->loop, &l->expire);
+    if (l->conn != NULL) {
+        PQfinish(l->conn);
+        l->conn = NULL;
+    }
+    l->state = LEDGER_DOWN;
+    if (l->inflight != NULL) {
+        req = l->inflight;
+        l->inflight = NULL;
+        ledger_complete(l, req, OSP_ECANCELED);
+    }
+    while (l->head != NULL) {
+        ledger_complete(l, ledger_pop(l), OSP_ECANCELED);
+    }
+    ledger_leave(l);
+}
+
+void osp_ledger_set_state_cb(struct osp_ledger *l, osp_ledger_state_cb *cb, void *arg)
+{
+    l->state_cb = cb;
+    l->state_arg = arg;
+}
+
+bool osp_ledger_is_ready(const struct osp_ledger *l)
+{
+    return l->state == LEDGER_READY;
+}
+
+const char *osp_ledger_last_error(const struct osp_ledger *l)
+{
+    return l->last_error;
+}
+
+uint64_t osp_ledger_error_count(const struct osp_ledger *l)
+{
+    return l->errors;
+}
+
+int osp_ledger_commit(struct osp_ledger *l, struct osp_lbatch *b, osp_ledger_cb *cb, void *arg)
+{
+    struct ledger_req *req;
+
+    if (l->dead) {
+        lbatch_clear(b);
+        return OSP_ECANCELED;
+    }
+    if (b->dropped > 0) {
+        /* The rest of the batch is committed; the drop is counted and shown here. */
+        snprintf(l->last_error, sizeof(l->last_error), "batch: %zu op(s) dropped, first: %s",
+                 b->dropped, b->drop_msg);
+        l->errors++;
+    }
+    req = osp_xcalloc(1, sizeof(*req));
+    lbatch_take(b, &req->st);
+    req->cb = cb;
+    req->arg = arg;
+    req->queued_at = ev_now(l->loop);
+    if (l->tail != NULL) {
+        l->tail->next = req;
+    } else {
+        l->head = req;
+    }
+    l->tail = req;
+    ledger_kick(l);
+    return 0;
+}
+
+/* ---- Synchronous client ---- */
+
+struct osp_pgs {
+    PGconn *conn;
+};
+
+/* Map a result to 0 or OSP_EPG (filling err); always clears res. */
+static int pgs_check(PGresult *res, PGconn *conn, const char *what, struct osp_err *err)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    char line[200];
+    int rc = 0;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        ledger_pq_msg(line, sizeof(line), res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        rc = osp_err_set(err, OSP_EPG, "%s: %s", what, line);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* A synchronous connection broken by a server restart or a terminated backend is reset
+ * before the next call, so long-lived users (scheduler, CLI loops) fail one call, not all. */
+static int pgs_usable(struct osp_pgs *c, struct osp_err *err)
+{
+    char line[200];
+
+    if (PQstatus(c->conn) == CONNECTION_OK) {
+        return 0;
+    }
+    PQreset(c->conn);
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        ledger_pq_msg(line, sizeof(line), PQerrorMessage(c->conn));
+        return osp_err_set(err, OSP_EPG, "reconnect: %s", line);
+    }
+    return 0;
+}
+
+static int pgs_exec(struct osp_pgs *c, const char *sql, const char *what, struct osp_err *err)
+{
+    return pgs_check(PQexec(c->conn, sql), c->conn, what, err);
+}
+
+struct osp_pgs *osp_pgs_connect(const char *dsn, struct osp_err *err)
+{
+    struct osp_pgs *c = osp_xcalloc(1, sizeof(*c));
+    char line[200];
+
+    c->conn = ledger_pq_open(dsn ? dsn : "", false);
+    if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK) {
+        ledger_pq_msg(line, sizeof(line), c->conn ? PQerrorMessage(c->conn) : "out of memory");
+        osp_err_set(err, OSP_EPG, "connect: %s", line);
+        osp_pgs_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void osp_pgs_free(struct osp_pgs *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    PQfinish(c->conn);
+    free(c);
+}
+
+/* Apply one migration in its own transaction. */
+static int pgs_apply(struct osp_pgs *c, int version, const char *sql, struct osp_err *err)
+{
+    char vtext[16];
+    const char *params[1] = {vtext};
+    char what[48];
+    int rc;
+
+    snprintf(vtext, sizeof(vtext), "%d", version);
+    snprintf(what, sizeof(what), "migration %04d", version);
+    rc = pgs_exec(c, "BEGIN", what, err);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = pgs_exec(c, sql, what, err);
+    if (rc == 0) {
+        rc = pgs_check(PQexecParams(c->conn,
+                                    "INSERT INTO opspool.schema_migrations (version, applied_at) "
+                                    "VALUES ($1::int, now())",
+                                    1, NULL, params, NULL, NULL, 0),
+                       c->conn, what, err);
+    }
+    if (rc == 0) {
+        rc = pgs_exec(c, "COMMIT", what, err);
+    }
+    if (rc != 0) {
+        PQclear(PQexec(c->conn, "ROLLBACK"));
+    }
+    return rc;
+}
+
+int osp_ledger_migrate(struct osp_pgs *c, struct osp_err *err)
+{
+    PGresult *res = NULL;
+    bool locked = false;
+    int rc;
+
+    rc = pgs_usable(c, err);
+    if (rc != 0) {
+        goto out;
+    }
+    rc = pgs_exec(c, "SELECT pg_advisory_lock(" LEDGER_MIGRATE_LOCK ")", "migrate lock", err);
+    if (rc != 0) {
+        goto out;
+    }
+    locked = true;
+    /* Safe under the lock: only one migrator at a time gets here. */
+    rc = pgs_exec(c,
+                  "CREATE SCHEMA IF NOT EXISTS opspool; "
+                  "CREATE TABLE IF NOT EXISTS opspool.schema_migrations ("
+                  "version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                  "migrate bootstrap", err);
+    if (rc != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < OSP_ARRAY_LEN(ledger_migrations); i++) {
+        char vtext[16];
+        const char *params[1] = {vtext};
+
+        snprintf(vtext, sizeof(vtext), "%d", ledger_migrations[i].version);
+        res =
+            PQexecParams(c->conn, "SELECT 1 FROM opspool.schema_migrations WHERE version = $1::int",
+                         1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            rc = pgs_check(res, c->conn, "migrate", err);
+            res = NULL;
+            goto out;
+        }
+        if (PQntuples(res) == 0) {
+            rc = pgs_apply(c, ledger_migrations[i].version, ledger_migrations[i].sql, err);
+            if (rc != 0) {
+                goto out;
+            }
+        }
+        PQclear(res);
+        res = NULL;
+    }
+out:
+    PQclear(res);
+    if (locked) {
+        PQclear(PQexec(c->conn, "SELECT pg_advisory_unlock(" LEDGER_MIGRATE_LOCK ")"));
+    }
+    return rc;
+}
+
+int osp_ledger_insert_jobs(struct osp_pgs *c, const struct osp_job *jobs, size_t n,
+                           char (*existing_ids)[OSP_ID_LEN + 1], struct osp_err *err)
+{
+    json_t *rows = json_array();
+    json_t *keys = json_array();
+    json_t *inserted = json_object(); /* id -> true for rows this call inserted */
+    json_t *found = json_object();    /* idempotency key -> id of the job holding it */
+    PGresult *res = NULL;
+    char *text = NULL;
+    const char *params[1];
+    int64_t now = osp_now_ms();
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct osp_job *j = &jobs[i];
+        bool keyed = j->idempotency_key != NULL && j->idempotency_key[0] != '\0';
+        json_t *row;
+
+        if (existing_ids != NULL) {
+            existing_ids[i][0] = '\0';
+        }
+        if (!osp_id_is_valid(j->id) || j->kind[0] == '\0') {
+            rc = osp_err_set(err, OSP_EINVAL, "insert_jobs: job %zu has no valid id or kind", i);
+            goto out;
+        }
+        /* The clock of the submitter decides delayed vs queued, as it does for Redis. */
+        row =
+            json_pack("{s:s, s:s, s:s, s:O?, s:I, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:I, s:I}",
+                      "id", j->id, "kind", j->kind, "state", j->run_at > now ? "delayed" : "queued",
+                      "payload", j->payload, "attempt", (json_int_t)j->attempt, "max_attempts",
+                      (json_int_t)j->max_attempts, "timeout_s", (json_int_t)j->timeout_s,
+                      "idempotency_key", keyed ? j->idempotency_key : NULL, "submitted_by",
+                      j->submitted_by && j->submitted_by[0] ? j->submitted_by : NULL, "schedule",
+                      j->schedule && j->schedule[0] ? j->schedule : NULL, "trace_id",
+                      j->trace_id && j->trace_id[0] ? j->trace_id : NULL, "enqueued_ms",
+                      (json_int_t)j->enqueued_at, "run_ms", (json_int_t)j->run_at);
+        if (row == NULL) {
+            rc = osp_err_set(err, OSP_EINVAL, "insert_jobs: job %s has a string that is not UTF-8",
+                             j->id);
+            goto out;
+        }
+        json_array_append_new(rows, row);
+        if (keyed) {
+            json_array_append_new(keys, json_string(j->idempotency_key));
+        }
+    }
+    if (n == 0) {
+        goto out;
+    }
+    rc = pgs_usable(c, err);
+    if (rc != 0) {
+        goto out;
+    }
+    text = json_dumps(rows, JSON_COMPACT);
+    params[0] = text;
+    /* Any conflict means "already submitted": on the idempotency key (another submitter
+     * won) or on the id (this very submission retried after an unknown outcome). */
+    res = PQexecParams(
+        c->conn,
+        "INSERT INTO opspool.jobs (id, kind, state, payload, attempt, max_attempts, timeout_s, "
+        "idempotency_key, submitted_by, schedule, trace_id, created_at, run_at, updated_at) "
+        "SELECT x.id, x.kind, x.state, coalesce(x.payload, '{}'), greatest(x.attempt - 1, 0), "
+        "greatest(x.max_attempts, 1), x.timeout_s, x.idempotency_key, x.submitted_by, "
+        "x.schedule, x.trace_id, coalesce(opspool.ms_ts(x.enqueued_ms), now()), "
+        "coalesce(opspool.ms_ts(x.run_ms), opspool.ms_ts(x.enqueued_ms), now()), now() "
+        "FROM ROWS FROM (json_to_recordset($1::json) AS (id uuid, kind text, state text, "
+        "payload jsonb, attempt int, max_attempts int, timeout_s int, idempotency_key text, "
+        "submitted_by text, schedule text, trace_id text, enqueued_ms bigint, run_ms bigint)) "
+        "WITH ORDINALITY AS x(id, kind, state, payload, attempt, max_attempts, timeout_s, "
+        "idempotency_key, submitted_by, schedule, trace_id, enqueued_ms, run_ms, ord) "
+        "ORDER BY x.ord ON CONFLICT DO NOTHING RETURNING id::text",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pgs_check(res, c->conn, "insert_jobs", err);
+        res = NULL;
+        goto out;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        json_object_set_new(inserted, PQgetvalue(res, r, 0), json_true());
+    }
+    PQclear(res);
+    res = NULL;
+    if (existing_ids == NULL || json_object_size(inserted) == n || json_array_size(keys) == 0) {
+        goto out;
+    }
+    /* A separate statement on purpose: its fresh snapshot sees the row of a concurrent
+     * submitter whose commit made our insert skip. */
+    free(text);
+    text = json_dumps(keys, JSON_COMPACT);
+    params[0] = text;
+    res = PQexecParams(c->conn,
+                       "SELECT idempotency_key, id::text FROM opspool.jobs WHERE idempotency_key "
+                       "IN (SELECT json_array_elements_text($1::json))",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pgs_check(res, c->conn, "insert_jobs lookup", err);
+        res = NULL;
+        goto out;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        json_object_set_new(found, PQgetvalue(res, r, 0), json_string(PQgetvalue(res, r, 1)));
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct osp_job *j = &jobs[i];
+        const char *holder;
+
+        if (j->idempotency_key == NULL || j->idempotency_key[0] == '\0' ||
+            json_object_get(inserted, j->id) != NULL) {
+            continue;
+        }
+        holder = json_string_value(json_object_get(found, j->idempotency_key));
+        if (holder == NULL) {
+            /* The conflicting row was deleted between the two statements. */
+            rc = osp_err_set(err, OSP_ECONFLICT,
+                             "insert_jobs: idempotency key of job %s is in flux, retry", j->id);
+            goto out;
+        }
+        if (strcmp(holder, j->id) != 0) {
+            snprintf(existing_ids[i], OSP_ID_LEN + 1, "%s", holder);
+        }
+    }
+out:
+    PQclear(res);
+    free(text);
+    json_decref(rows);
+    json_decref(keys);
+    json_decref(inserted);
+    json_decref(found);
+    return rc;
+}
+
+int osp_pgs_commit(struct osp_pgs *c, struct osp_lbatch *b, struct osp_err *err)
+{
+    struct ledger_stmt st;
+    int rc = 0;
+
+    lbatch_take(b, &st);
+    if (st.sql == NULL) {
+        goto out;
+    }
+    rc = pgs_usable(c, err);
+    if (rc != 0) {
+        goto out;
+    }
+    rc = pgs_check(PQexecParams(c->conn, st.sql, st.nparams, NULL, (const char *const *)st.params,
+                                NULL, NULL, 0),
+                   c->conn, "commit", err);
+out:
+    ledger_stmt_deinit(&st);
+    return rc;
+}
+
+json_t *osp_ledger_get_job(struct osp_pgs *c, const char *id, struct osp_err *err)
+{
+    const char *params[1] = {id};
+    PGresult *res = NULL;
+    json_t *job = NULL;
+    json_error_t jerr;
+
+    if (id == NULL || !osp_id_is_valid(id)) {
+        osp_err_set(err, OSP_ENOTFOUND, "no job with id \"%.40s\"", id ? id : "");
+        goto out;
+    }
+    if (pgs_usable(c, err) != 0) {
+        goto out;
+    }
+    res = PQexecParams(
+        c->conn,
+        "SELECT json_build_object("
+        "'id', j.id, 'kind', j.kind, 'state', j.state, 'attempt', j.attempt, "
+        "'max_attempts', j.max_attempts, 'timeout_s', j.timeout_s, 'recoveries', j.recoveries, "
+        "'payload', j.payload, 'result', j.result, 'error', j.error, "
+        "'idempotency_key', j.idempotency_key, 'submitted_by', j.submitted_by, "
+        "'schedule', j.schedule, 'trace_id', j.trace_id, 'worker', j.worker, "
+        "'created_at', opspool.ts_iso(j.created_at), 'run_at', opspool.ts_iso(j.run_at), "
+        "'started_at', opspool.ts_iso(j.started_at), "
+        "'finished_at', opspool.ts_iso(j.finished_at), "
+        "'updated_at', opspool.ts_iso(j.updated_at), "
+        "'attempts', coalesce((SELECT json_agg(json_build_object('attempt', a.attempt, "
+        "'worker', a.worker, 'outcome', a.outcome, 'error', a.error, 'result', a.result, "
+        "'started_at', opspool.ts_iso(a.started_at), "
+        "'finished_at', opspool.ts_iso(a.finished_at)) ORDER BY a.attempt) "
+        "FROM opspool.job_attempts a WHERE a.job_id = j.id), '[]'::json), "
+        "'events', coalesce((SELECT json_agg(json_build_object('id', e.id, "
+        "'attempt', e.attempt, 'ts', opspool.ts_iso(e.ts), 'type', e.type, 'data', e.data) "
+        "ORDER BY e.id) FROM opspool.job_events e WHERE e.job_id = j.id), '[]'::json)"
+        ")::text FROM opspool.jobs j WHERE j.id = $1::uuid",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pgs_check(res, c->conn, "get_job", err);
+        res = NULL;
+        goto out;
+    }
+    if (PQntuples(res) == 0) {
+        osp_err_set(err, OSP_ENOTFOUND, "no job with id %s", id);
+        goto out;
+    }
+    job = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    if (job == NULL) {
+        osp_err_set(err, OSP_EPROTO, "get_job: unreadable JSON from server: %s", jerr.text);
+    }
+out:
+    PQclear(res);
+    return job;
+}
+
+json_t *osp_pgs_query(struct osp_pgs *c, const char *sql, int nparams, const char *const *params,
+                      struct osp_err *err)
+{
+    PGresult *res;
+    json_t *rows = NULL;
+    int nf;
+
+    if (pgs_usable(c, err) != 0) {
+        return NULL;
+    }
+    res = PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        pgs_check(res, c->conn, "query", err);
+        return NULL;
+    }
+    rows = json_array();
+    nf = PQnfields(res);
+    for (int r = 0; r < PQntuples(res); r++) {
+        json_t *row = json_object();
+
+        for (int f = 0; f < nf; f++) {
+            json_t *v = PQgetisnull(res, r, f) ? json_null() : json_string(PQgetvalue(res, r, f));
+
+            /* json_string refuses invalid UTF-8, which a UTF-8 session never returns. */
+            json_object_set_new(row, PQfname(res, f), v ? v : json_null());
+        }
+        json_array_append_new(rows, row);
+    }
+    PQclear(res);
+    return rows;
+}
