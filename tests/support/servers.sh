@@ -35,34 +35,37 @@ start)
     command -v redis-server >/dev/null || { echo "redis-server missing" >&2; exit 77; }
     [ -x "$PGBIN/initdb" ] || { echo "postgresql binaries missing in $PGBIN" >&2; exit 77; }
     "$0" stop "$dir" >/dev/null 2>&1 || true
-    rm -rf "$dir/redis" "$dir/pg" && mkdir -p "$dir/redis" "$dir/pg"
+    rm -rf "$dir/redis" "$dir/pg" && mkdir -p "$dir/redis"
     rport=$(free_port)
     redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$dir/redis/redis.sock" \
         --unixsocketperm 700 --dir "$dir/redis" --daemonize yes --pidfile "$dir/redis/redis.pid" \
         --logfile "$dir/redis/redis.log" --save '' --appendonly no \
         --maxmemory-policy noeviction >/dev/null
+    pgdir=$dir/pg
     runas=()
     if [ "$(id -u)" = 0 ]; then
-        # initdb refuses to run as root: run PostgreSQL as an unprivileged system user.
+        # initdb refuses to run as root: run PostgreSQL as an unprivileged system user, in a
+        # directory of its own (DIR's parents may not be traversable by that user).
         id osptest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin osptest
-        chown -R osptest "$dir/pg"
-        chmod 755 "$dir"
+        pgdir=$(mktemp -d /tmp/osp-pg.XXXXXX)
+        chown osptest "$pgdir"
+        chmod 755 "$pgdir"
         runas=(runuser -u osptest --)
     fi
-    "${runas[@]}" "$PGBIN/initdb" -D "$dir/pg/data" -U postgres -A trust --no-sync -E UTF8 \
-        --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 || { cat "$dir/pg/initdb.log" >&2; exit 1; }
+    echo "$pgdir" >"$dir/pgdir"
+    "${runas[@]}" "$PGBIN/initdb" -D "$pgdir/data" -U postgres -A trust --no-sync -E UTF8 \
+        --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     pport=$(free_port)
-    "${runas[@]}" "$PGBIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/pg.log" -w -t 60 start \
-        -o "-c listen_addresses='' -c unix_socket_directories=$dir/pg -p $pport -c fsync=off \
+    "${runas[@]}" "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/pg.log" -w -t 60 start \
+        -o "-c listen_addresses='' -c unix_socket_directories=$pgdir -p $pport -c fsync=off \
             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
     wait_for 30 redis-cli -s "$dir/redis/redis.sock" ping
-    wait_for 30 "$PGBIN/pg_isready" -h "$dir/pg" -p "$pport"
-    chmod 777 "$dir/pg" # the socket directory: tests run as any user
+    wait_for 30 "$PGBIN/pg_isready" -h "$pgdir" -p "$pport"
     cat >"$dir/env.sh" <<ENV
 export OSP_TEST_REDIS_URL=unix://$dir/redis/redis.sock
 export OSP_TEST_REDIS_TCP=redis://127.0.0.1:$rport
-export OSP_TEST_PG_DSN="host=$dir/pg port=$pport user=postgres dbname=postgres"
-export OSP_TEST_PG_HOST=$dir/pg
+export OSP_TEST_PG_DSN="host=$pgdir port=$pport user=postgres dbname=postgres"
+export OSP_TEST_PG_HOST=$pgdir
 export OSP_TEST_PG_PORT=$pport
 ENV
     ;;
@@ -70,11 +73,13 @@ stop)
     if [ -f "$dir/redis/redis.pid" ]; then
         kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
     fi
-    if [ -f "$dir/pg/data/postmaster.pid" ]; then
+    pgdir=$(cat "$dir/pgdir" 2>/dev/null || echo "$dir/pg")
+    if [ -f "$pgdir/data/postmaster.pid" ]; then
         runas=()
         [ "$(id -u)" = 0 ] && runas=(runuser -u osptest --)
-        "${runas[@]}" "$PGBIN/pg_ctl" -D "$dir/pg/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+        "${runas[@]}" "$PGBIN/pg_ctl" -D "$pgdir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
     fi
+    case "$pgdir" in /tmp/osp-pg.*) rm -rf "$pgdir" ;; esac
     ;;
 *)
     echo "usage: $0 start|stop DIR" >&2
