@@ -6,9 +6,13 @@
 #include <string.h>
 
 extern const struct job_kind job_kind_noop;
+extern const struct job_kind job_kind_seed;
+extern const struct job_kind job_kind_backup;
 
 static const struct job_kind *const kinds[] = {
     &job_kind_noop,
+    &job_kind_seed,
+    &job_kind_backup,
     NULL,
 };
 
