@@ -11,6 +11,9 @@ target_compile_options(osp_build_flags INTERFACE
     # snprintf into fixed buffers (error messages, paths checked elsewhere) truncates on
     # purpose; GCC's -O2 heuristics flag every such call, so the warning is noise here.
     -Wno-format-truncation)
+# Link only the shared libraries a program uses: the worker must not map libmicrohttpd's TLS
+# stack (gnutls and friends, ~2.5 MiB of RSS) just because the static library offers HTTP.
+target_link_options(osp_build_flags INTERFACE -Wl,--as-needed)
 if(OSP_WERROR)
     target_compile_options(osp_build_flags INTERFACE -Werror)
 endif()

@@ -65,7 +65,9 @@ for i = 4, #ARGV, NF do
             redis.call('ZADD', inflight, n1, id)
             r = redis.call('HGET', job, 'cancel') == '1' and 2 or 1
         end
-    elseif redis.call('LREM', proc, 1, env) == 1 then
+    -- From the tail: the processing list is filled at its head, so the oldest held envelopes
+    -- (the ones that finish first) sit at the tail and are found at once.
+    elseif redis.call('LREM', proc, -1, env) == 1 then
         -- An empty id means the caller could not (or did not) decode the envelope: the
         -- envelope still moves, but there is no job hash or in-flight entry to update.
         local state, ttl = nil, nil

@@ -39,7 +39,7 @@ run_once() { # run_once WORKERS -> jobs/s
     "$B/opspoolctl" migrate >/dev/null
     local pids=()
     for i in $(seq 1 "$nw"); do
-        OSP_WORKER_SLOTS=16 "$B/opspool-worker" 2>>"$T/worker.log" &
+        OSP_WORKER_SLOTS=${BENCH_SLOTS:-512} "$B/opspool-worker" 2>>"$T/worker.log" &
         pids+=($!); PIDS+=($!)
     done
     sleep 0.5
@@ -68,7 +68,7 @@ done
 
 # The stores' floor for the same per-job work.
 sock=${OSP_TEST_REDIS_URL#unix://}
-rps=$(redis-benchmark -s "$sock" -n 200000 -P 64 -q -t lpush,rpop 2>/dev/null | tr -d '\r' | awk '/requests per second/ {print $2}' | paste -sd' ')
+rps=$(redis-benchmark -s "$sock" -n 200000 -P 64 --csv -t lpush,rpop 2>/dev/null | awk -F'"' 'NR > 1 {printf "%s%s %.0f", sep, $2, $4; sep=", "}')
 db=floor_$RANDOM
 psql "$OSP_TEST_PG_DSN" -qAtc "CREATE DATABASE $db" >/dev/null
 fl_dsn="${OSP_TEST_PG_DSN/dbname=postgres/dbname=$db}"
@@ -96,8 +96,12 @@ for _ in $(seq 1 5); do
     at=$(grep -o '"first_fetch_at_ms":"[0-9]*"' "$T/fp.log" | grep -o '[0-9]*' | head -1)
     starts+=($((at - t0)))
     sleep 1
-    rss=$(awk '/VmRSS/ {print $2}' "/proc/$p/status")
+    rss=$(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup")
+    pss=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")
+    priv=$(awk '/^Private_Dirty:/ {print $2}' "/proc/$p/smaps_rollup")
     kill -TERM "$p"; wait "$p" 2>/dev/null || true
 done
-echo "Worker idle RSS: ${rss} KiB (release build, 4 slots, connected to Redis and PostgreSQL)."
+echo "Worker idle memory (release build, 4 slots, connected to Redis and PostgreSQL): RSS ${rss} KiB,"
+echo "PSS ${pss} KiB, private dirty ${priv} KiB. RSS counts shared library pages (libpq's krb5/ldap/"
+echo "gnutls chain, libc, libcrypto) that every process on the node shares; PSS is this worker's share."
 echo "Start to first fetch (exec to the first queue fetch answered, 5 starts): median $(printf '%s\n' "${starts[@]}" | median) ms, spread $(printf '%s\n' "${starts[@]}" | spread) ms."
