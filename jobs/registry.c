@@ -8,11 +8,13 @@
 extern const struct job_kind job_kind_noop;
 extern const struct job_kind job_kind_seed;
 extern const struct job_kind job_kind_backup;
+extern const struct job_kind job_kind_benchmark;
 
 static const struct job_kind *const kinds[] = {
     &job_kind_noop,
     &job_kind_seed,
     &job_kind_backup,
+    &job_kind_benchmark,
     NULL,
 };
 

@@ -31,6 +31,6 @@ assert_eq 1 "$(rcli ZCARD "$P:workers")" "worker registered"
 kill -TERM "$W"
 wait_exit "$W" 20; assert_eq 0 "$EXIT_RC" "SIGTERM drains and exits 0"
 assert_eq 0 "$(rcli ZCARD "$P:workers")" "worker unregistered after drain"
-"$CTL" job "$id" | grep -q '"state": "succeeded"' || fail "opspoolctl job does not show the result"
+"$CTL" --json job "$id" | grep -q '"state": "succeeded"' || fail "opspoolctl job does not show the result"
 ok "opspoolctl job shows the job"
 finish

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# bench_loadgen.sh — the benchmark kind's closed model (opspool-loadgen) against wrk on the same
+# target in one run: osp-stallserver with stalls off (a static 200 "ok" responder, one thread,
+# keep-alive) on loopback; same connection count, one thread each, same duration; runs
+# alternate (wrk, ours, wrk, ours, ...) so drift hits both; medians and the ratio are printed.
+#
+#   tests/bench/bench_loadgen.sh [CONNECTIONS] [SECONDS] [RUNS]   (default 50 10 5)
+#
+# Printed per tool: median requests/s, and CPU time (user+sys, from /usr/bin/time) per request,
+# which is the figure that survives a noisy shared machine; plus the median of the per-pair
+# requests/s ratios.
+#
+# Builds a release tree in build-bench-loadgen/. With taskset available the server is pinned to
+# CPU 0 and the load generator to CPU 1 (a 2-core machine: one core each). Bounded: every run
+# has a duration and a timeout; the server is killed on exit.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+C=${1:-50}
+D=${2:-10}
+RUNS=${3:-5}
+B=$ROOT/build-bench-loadgen
+command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)" >&2; exit 77; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time missing (apt-get install time)" >&2; exit 77; }
+T=$(mktemp -d)
+cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >"$T/build.log" 2>&1 &&
+    cmake --build "$B" -j"$(nproc)" --target osp-stallserver opspool-loadgen >>"$T/build.log" 2>&1 ||
+    { cat "$T/build.log" >&2; exit 1; }
+SERVER=$B/tests/support/osp-stallserver
+LOADGEN=$B/deploy/workload/opspool-loadgen
+SPID=
+cleanup() {
+    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null || true
+    rm -rf "$T"
+}
+trap cleanup EXIT
+pin_server=() pin_client=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+fi
+"${pin_server[@]}" "$SERVER" --stall-every-ms 0 >"$T/port" &
+SPID=$!
+for _ in $(seq 1 100); do grep -q '^port ' "$T/port" 2>/dev/null && break; sleep 0.05; done
+PORT=$(awk '/^port /{print $2}' "$T/port")
+[ -n "$PORT" ] || { echo "server did not start" >&2; exit 1; }
+URL=http://127.0.0.1:$PORT/
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+: >"$T/wrk" && : >"$T/ours" && : >"$T/ratio" && : >"$T/wrk_cpu" && : >"$T/ours_cpu"
+# run TOOL-NAME CMD... — prints requests/s; appends CPU microseconds per request to $T/NAME_cpu.
+run() {
+    local name=$1; shift
+    local rps
+    rps=$(timeout $((D + 30)) /usr/bin/time -f '%U %S' -o "$T/time" "${pin_client[@]}" "$@" |
+        awk '/^Requests\/sec:/{print $2}')
+    awk -v r="$rps" -v d="$D" '{ printf "%.3f\n", ($1 + $2) * 1e6 / (r * d) }' "$T/time" >>"$T/${name}_cpu"
+    echo "$rps"
+}
+for r in $(seq 1 "$RUNS"); do
+    w=$(run wrk wrk -t1 -c"$C" -d"${D}s" "$URL")
+    o=$(run ours "$LOADGEN" -c "$C" -d "$D" "$URL")
+    printf 'run %d: wrk %s req/s (%s us CPU/req), opspool-loadgen %s req/s (%s us CPU/req)\n' \
+        "$r" "$w" "$(tail -n1 "$T/wrk_cpu")" "$o" "$(tail -n1 "$T/ours_cpu")"
+    echo "$w" >>"$T/wrk"
+    echo "$o" >>"$T/ours"
+    awk -v o="$o" -v w="$w" 'BEGIN { printf "%.4f\n", o / w }' >>"$T/ratio"
+done
+W=$(median <"$T/wrk")
+O=$(median <"$T/ours")
+printf '\n| tool | connections | threads | duration | requests/s (median of %d) | CPU us/request (median) |\n' "$RUNS"
+printf '|---|---|---|---|---|---|\n'
+printf '| wrk %s | %s | 1 | %ss | %s | %s |\n' "$(wrk -v 2>&1 | awk 'NR==1{print $2}')" "$C" "$D" "$W" "$(median <"$T/wrk_cpu")"
+printf '| opspool-loadgen (closed) | %s | 1 | %ss | %s | %s |\n' "$C" "$D" "$O" "$(median <"$T/ours_cpu")"
+awk -v o="$O" -v w="$W" -v p="$(median <"$T/ratio")" 'BEGIN {
+    printf "\nratio opspool-loadgen / wrk: %.3f of medians, %.3f median of per-run pairs (target >= 0.95)\n", o / w, p }'
