@@ -6,15 +6,17 @@
 #include <string.h>
 
 extern const struct job_kind job_kind_noop;
+extern const struct job_kind job_kind_drill;
 extern const struct job_kind job_kind_seed;
 extern const struct job_kind job_kind_backup;
 extern const struct job_kind job_kind_benchmark;
 
 static const struct job_kind *const kinds[] = {
     &job_kind_noop,
+    &job_kind_drill,
     &job_kind_seed,
-    &job_kind_backup,
     &job_kind_benchmark,
+    &job_kind_backup,
     NULL,
 };
 

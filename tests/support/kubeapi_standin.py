@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""kubeapi_standin.py — a stand-in for the Kubernetes API server, for drill adapter tests.
+
+    kubeapi_standin.py --port-file F --token-file T [--cert C --key K]
+
+Serves HTTPS (with --cert/--key) or HTTP on 127.0.0.1 (port 0; the port is written to F). It
+answers only the calls the drill adapter may make (deploy/k8s/drill-rbac.yaml), checks every
+request's method, path, headers (Authorization: Bearer, Content-Type: application/json) and
+body against the Kubernetes / Chaos Mesh shapes, and answers the way the real API does: 201
+objects with server-set metadata, Status objects for 4xx (404 NotFound, 409 AlreadyExists,
+422 Invalid, 429 TooManyRequests from a PodDisruptionBudget, 401 Unauthorized). A request
+that is wrong by the documented shapes is also recorded as a *violation*: tests assert there
+are none.
+
+Control (no auth, not part of the API):
+    POST /_standin/reset   body: scenario config (see DEFAULTS); clears state and the log
+    GET  /_standin/log     {"requests": [...], "violations": [...]}
+
+Token rotation (config rotate_at = N): while serving the N-th API request the stand-in plays
+the kubelet: writes a new token to the token file, stops accepting the old one, and answers
+that request 401 (it carried the old token).
+"""
+import argparse
+import copy
+import json
+import os
+import re
+import ssl
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+DEFAULTS = {
+    "namespace": "shop",
+    "labels": {"app": "shortener"},
+    "pods": ["shortener-7d9c-a", "shortener-7d9c-b", "shortener-7d9c-c"],
+    "pdb_blocks": 0,        # evictions answered 429 before one is allowed
+    "rotate_at": 0,         # API request number at which the token rotates (0 = never)
+    "inject_after_gets": 1, # GETs of a chaos object before AllInjected=True
+    "recover_gets": 1,      # GETs after DELETE that still see the object (AllRecovered=True)
+    "existing": [],         # chaos objects present at start: {plural, name, job_id}
+}
+CHAOS = {"stresschaos": "StressChaos", "networkchaos": "NetworkChaos"}
+DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)$")
+DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MODES = {"one", "all", "fixed", "fixed-percent", "random-max-percent"}
+NET_ACTIONS = {"netem", "delay", "loss", "duplicate", "corrupt", "partition", "bandwidth"}
+
+
+def now_rfc3339():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def status_obj(code, reason, message, details=None):
+    s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+         "message": message, "reason": reason, "code": code}
+    if details:
+        s["details"] = details
+    return s
+
+
+class State:
+    def __init__(self, token_file):
+        self.lock = threading.Lock()
+        self.token_file = token_file
+        self.reset(dict(DEFAULTS))
+
+    def reset(self, cfg):
+        c = dict(DEFAULTS)
+        c.update(cfg)
+        self.cfg = c
+        self.requests = []
+        self.violations = []
+        self.api_count = 0
+        with open(self.token_file) as f:
+            self.token = f.read().strip()
+        self.pods = {n: {"phase": "Running", "deleting": False} for n in c["pods"]}
+        self.pdb_blocks = c["pdb_blocks"]
+        self.chaos = {}
+        for e in c["existing"]:
+            obj = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": CHAOS[e["plural"]],
+                   "metadata": {"name": e["name"], "namespace": c["namespace"],
+                                "labels": {"opspool.io/job-id": e["job_id"]},
+                                "uid": str(uuid.uuid4()), "resourceVersion": "1",
+                                "creationTimestamp": now_rfc3339()},
+                   "spec": {}, "status": {}}
+            self.chaos[(e["plural"], e["name"])] = {"obj": obj, "gets": 0, "deleted_gets": None}
+
+    def violation(self, req, msg):
+        self.violations.append({"request": req, "violation": msg})
+
+
+def check_delete_options(body, where):
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        return f"{where}: must be an object"
+    if body.get("kind", "DeleteOptions") != "DeleteOptions":
+        return f"{where}.kind: must be DeleteOptions"
+    g = body.get("gracePeriodSeconds")
+    if g is not None and (not isinstance(g, int) or isinstance(g, bool) or g < 0):
+        return f"{where}.gracePeriodSeconds: must be a non-negative integer"
+    return None
+
+
+def check_chaos(plural, body, ns):
+    """Return an error message when body is not a valid Chaos Mesh object for plural."""
+    if not isinstance(body, dict):
+        return "body must be an object"
+    if body.get("apiVersion") != "chaos-mesh.org/v1alpha1":
+        return "apiVersion: must be chaos-mesh.org/v1alpha1"
+    if body.get("kind") != CHAOS[plural]:
+        return f"kind: must be {CHAOS[plural]}"
+    md = body.get("metadata") or {}
+    if not isinstance(md.get("name"), str) or not DNS1123.match(md["name"]) or len(md["name"]) > 253:
+        return "metadata.name: required, a DNS-1123 subdomain"
+    if md.get("namespace", ns) != ns:
+        return "metadata.namespace: does not match the request path"
+    spec = body.get("spec")
+    if not isinstance(spec, dict):
+        return "spec: required"
+    sel = spec.get("selector")
+    if not isinstance(sel, dict) or not isinstance(sel.get("namespaces"), list) or not sel["namespaces"]:
+        return "spec.selector.namespaces: required (opspool never creates cluster-scoped selectors)"
+    if any(n != ns for n in sel["namespaces"]):
+        return "spec.selector.namespaces: names a namespace other than the object's"
+    if not sel.get("labelSelectors") and not sel.get("pods"):
+        return "spec.selector: labelSelectors or pods required (never all pods)"
+    if spec.get("mode") not in MODES:
+        return "spec.mode: must be one of " + ", ".join(sorted(MODES))
+    if spec["mode"] == "all":
+        return "spec.mode: all is refused by this API's policy for drills"
+    if spec["mode"] != "one" and not isinstance(spec.get("value"), str):
+        return "spec.value: required (a string) for mode " + spec["mode"]
+    if not isinstance(spec.get("duration"), str) or not DURATION.match(spec["duration"]):
+        return "spec.duration: required, like \"30s\" (faults must expire on their own)"
+    if plural == "stresschaos":
+        cpu = (spec.get("stressors") or {}).get("cpu")
+        if not isinstance(cpu, dict):
+            return "spec.stressors.cpu: required"
+        w, l = cpu.get("workers"), cpu.get("load")
+        if not isinstance(w, int) or not 1 <= w <= 8192:
+            return "spec.stressors.cpu.workers: integer 1..8192 required"
+        if l is not None and (not isinstance(l, int) or not 0 <= l <= 100):
+            return "spec.stressors.cpu.load: integer 0..100"
+    else:
+        if spec.get("action") not in NET_ACTIONS:
+            return "spec.action: must be one of " + ", ".join(sorted(NET_ACTIONS))
+        if spec["action"] == "delay":
+            d = spec.get("delay")
+            if not isinstance(d, dict) or not isinstance(d.get("latency"), str) or not DURATION.match(d["latency"]):
+                return "spec.delay.latency: required, like \"200ms\""
+            if "jitter" in d and (not isinstance(d["jitter"], str) or not DURATION.match(d["jitter"])):
+                return "spec.delay.jitter: a duration string"
+            c = d.get("correlation")
+            if c is not None and (not isinstance(c, str) or not c.isdigit() or int(c) > 100):
+                return "spec.delay.correlation: a string \"0\"..\"100\""
+        if spec.get("direction", "to") not in ("to", "from", "both"):
+            return "spec.direction: to, from or both"
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state = None  # set in main
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return code
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def do_GET(self):
+        self.handle_any("GET")
+
+    def do_POST(self):
+        self.handle_any("POST")
+
+    def do_DELETE(self):
+        self.handle_any("DELETE")
+
+    def do_PUT(self):
+        self.handle_any("PUT")
+
+    def do_PATCH(self):
+        self.handle_any("PATCH")
+
+    def handle_any(self, method):
+        st = self.state
+        url = urlsplit(self.path)
+        raw = self.read_body()
+        if url.path.startswith("/_standin/"):
+            with st.lock:
+                if method == "POST" and url.path == "/_standin/reset":
+                    st.reset(json.loads(raw or b"{}"))
+                    self.reply(200, {"ok": True})
+                elif method == "GET" and url.path == "/_standin/log":
+                    self.reply(200, {"requests": st.requests, "violations": st.violations})
+                else:
+                    self.reply(404, {})
+            return
+        with st.lock:
+            st.api_count += 1
+            auth = self.headers.get("Authorization") or ""
+            rec = {"n": st.api_count, "method": method, "path": url.path, "query": url.query,
+                   "token_ok": auth == "Bearer " + st.token}
+            body = None
+            if raw:
+                rec["content_type"] = self.headers.get("Content-Type")
+                try:
+                    body = json.loads(raw)
+                    rec["body"] = body
+                except ValueError:
+                    rec["body_raw"] = raw.decode(errors="replace")
+            st.requests.append(rec)
+            rec["status"] = self.serve(st, method, url, auth, raw, body, rec)
+
+    def serve(self, st, method, url, auth, raw, body, rec):
+        cfg = st.cfg
+        if not auth.startswith("Bearer "):
+            st.violation(rec, "no Authorization: Bearer header")
+            return self.reply(401, status_obj(401, "Unauthorized", "Unauthorized"))
+        if cfg["rotate_at"] and st.api_count == cfg["rotate_at"]:
+            st.token = "rotated-" + uuid.uuid4().hex
+            with open(st.token_file + ".tmp", "w") as f:
+                f.write(st.token + "\n")
+            os.replace(st.token_file + ".tmp", st.token_file)
+            rec["rotated"] = True
+        if auth != "Bearer " + st.token:
+            return self.reply(401, status_obj(401, "Unauthorized", "Unauthorized"))
+        if raw:
+            if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+                st.violation(rec, "body without Content-Type: application/json")
+                return self.reply(415, status_obj(415, "UnsupportedMediaType", "unsupported media type"))
+            if body is None:
+                st.violation(rec, "body is not JSON")
+                return self.reply(400, status_obj(400, "BadRequest", "invalid JSON body"))
+        if method in ("POST", "PUT", "PATCH") and not raw:
+            st.violation(rec, f"{method} without a body")
+            return self.reply(400, status_obj(400, "BadRequest", "empty body"))
+        ns = cfg["namespace"]
+        parts = url.path.strip("/").split("/")
+        q = parse_qs(url.query)
+        # /api/v1/namespaces/{ns}/pods[/{name}[/eviction]]
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 5 and parts[4] == "pods":
+            if parts[3] != ns:
+                st.violation(rec, f"namespace {parts[3]} outside the Role's namespace")
+                return self.reply(403, status_obj(403, "Forbidden", "pods is forbidden"))
+            if len(parts) == 5 and method == "GET":
+                sel = q.get("labelSelector", [""])[0]
+                want = ",".join(f"{k}={v}" for k, v in cfg["labels"].items())
+                if not sel:
+                    st.violation(rec, "pod list without labelSelector")
+                elif sel != want:
+                    st.violation(rec, f"labelSelector {sel!r} != the target's {want!r}")
+                items = [{"apiVersion": "v1", "kind": "Pod",
+                          "metadata": {"name": n, "namespace": ns, "labels": cfg["labels"],
+                                       **({"deletionTimestamp": now_rfc3339()} if p["deleting"] else {})},
+                          "status": {"phase": p["phase"]}} for n, p in st.pods.items()]
+                return self.reply(200, {"kind": "PodList", "apiVersion": "v1",
+                                        "metadata": {"resourceVersion": "100"}, "items": items})
+            if len(parts) == 5 and method == "DELETE":
+                st.violation(rec, "collection delete of pods (deletecollection is not granted)")
+                return self.reply(403, status_obj(403, "Forbidden", "deletecollection is forbidden"))
+            if len(parts) == 6 and method == "DELETE":
+                name = parts[5]
+                err = check_delete_options(body, "body")
+                if err:
+                    st.violation(rec, err)
+                    return self.reply(400, status_obj(400, "BadRequest", err))
+                if "gracePeriodSeconds" in q and not q["gracePeriodSeconds"][0].isdigit():
+                    st.violation(rec, "gracePeriodSeconds query: not an integer")
+                if name not in st.pods or st.pods[name]["deleting"]:
+                    return self.reply(404, status_obj(404, "NotFound", f'pods "{name}" not found',
+                                                      {"name": name, "kind": "pods"}))
+                st.pods[name]["deleting"] = True
+                st.pods[name + "-r"] = {"phase": "Running", "deleting": False}
+                return self.reply(200, {"apiVersion": "v1", "kind": "Pod",
+                                        "metadata": {"name": name, "namespace": ns,
+                                                     "deletionTimestamp": now_rfc3339()},
+                                        "status": {"phase": "Running"}})
+            if len(parts) == 7 and parts[6] == "eviction" and method == "POST":
+                name = parts[5]
+                md = (body or {}).get("metadata") or {}
+                err = None
+                if body.get("apiVersion") != "policy/v1" or body.get("kind") != "Eviction":
+                    err = "Eviction: apiVersion policy/v1 and kind Eviction required"
+                elif md.get("name") != name:
+                    err = "Eviction: metadata.name must equal the pod in the path"
+                elif md.get("namespace", ns) != ns:
+                    err = "Eviction: metadata.namespace must equal the path's"
+                else:
+                    err = check_delete_options(body.get("deleteOptions"), "deleteOptions")
+                if err:
+                    st.violation(rec, err)
+                    return self.reply(400, status_obj(400, "BadRequest", err))
+                if name not in st.pods or st.pods[name]["deleting"]:
+                    return self.reply(404, status_obj(404, "NotFound", f'pods "{name}" not found',
+                                                      {"name": name, "kind": "pods"}))
+                if st.pdb_blocks > 0:
+                    st.pdb_blocks -= 1
+                    return self.reply(429, status_obj(
+                        429, "TooManyRequests",
+                        "Cannot evict pod as it would violate the pod's disruption budget.",
+                        {"causes": [{"reason": "DisruptionBudget",
+                                     "message": "The disruption budget shortener-pdb needs 2 healthy pods and has 2 currently"}]}))
+                st.pods[name]["deleting"] = True
+                st.pods[name + "-r"] = {"phase": "Running", "deleting": False}
+                return self.reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                        "status": "Success", "code": 201})
+        # /apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/{plural}[/{name}]
+        if parts[:4] == ["apis", "chaos-mesh.org", "v1alpha1", "namespaces"] and len(parts) >= 6 \
+                and parts[5] in CHAOS:
+            plural = parts[5]
+            if parts[4] != ns:
+                st.violation(rec, f"namespace {parts[4]} outside the Role's namespace")
+                return self.reply(403, status_obj(403, "Forbidden", f"{plural} is forbidden"))
+            if len(parts) == 6 and method == "POST":
+                err = check_chaos(plural, body, ns)
+                if err:
+                    st.violation(rec, err)
+                    return self.reply(422, status_obj(422, "Invalid", f"{CHAOS[plural]} is invalid: {err}",
+                                                      {"kind": CHAOS[plural], "group": "chaos-mesh.org"}))
+                name = body["metadata"]["name"]
+                if (plural, name) in st.chaos:
+                    return self.reply(409, status_obj(
+                        409, "AlreadyExists", f'{plural}.chaos-mesh.org "{name}" already exists',
+                        {"name": name, "group": "chaos-mesh.org", "kind": plural}))
+                obj = copy.deepcopy(body)
+                obj["metadata"].update({"namespace": ns, "uid": str(uuid.uuid4()), "resourceVersion": "1",
+                                        "generation": 1, "creationTimestamp": now_rfc3339()})
+                obj["status"] = {}
+                st.chaos[(plural, name)] = {"obj": obj, "gets": 0, "deleted_gets": None}
+                return self.reply(201, obj)
+            if len(parts) == 7:
+                key = (plural, parts[6])
+                entry = st.chaos.get(key)
+                if entry is None:
+                    return self.reply(404, status_obj(404, "NotFound",
+                                                      f'{plural}.chaos-mesh.org "{parts[6]}" not found',
+                                                      {"name": parts[6], "group": "chaos-mesh.org", "kind": plural}))
+                obj = entry["obj"]
+                if method == "GET":
+                    if entry["deleted_gets"] is not None:
+                        entry["deleted_gets"] += 1
+                        if entry["deleted_gets"] > cfg["recover_gets"]:
+                            del st.chaos[key]
+                            return self.reply(404, status_obj(404, "NotFound", "not found"))
+                        obj["status"] = {"conditions": [
+                            {"type": "Selected", "status": "True"}, {"type": "AllInjected", "status": "False"},
+                            {"type": "AllRecovered", "status": "True"}]}
+                    else:
+                        entry["gets"] += 1
+                        inj = "True" if entry["gets"] >= cfg["inject_after_gets"] else "False"
+                        obj["status"] = {"conditions": [
+                            {"type": "Selected", "status": "True"}, {"type": "AllInjected", "status": inj},
+                            {"type": "AllRecovered", "status": "False"}, {"type": "Paused", "status": "False"}],
+                            "experiment": {"desiredPhase": "Run"}}
+                    return self.reply(200, obj)
+                if method == "DELETE":
+                    if entry["deleted_gets"] is None:
+                        entry["deleted_gets"] = 0
+                        obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+                        obj["metadata"]["finalizers"] = ["chaos-mesh/records"]
+                    return self.reply(200, obj)
+        st.violation(rec, f"{method} {url.path}: not a call the drill Role allows")
+        return self.reply(404, status_obj(404, "NotFound", "the server could not find the requested resource"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--token-file", required=True)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    a = ap.parse_args()
+    Handler.state = State(a.token_file)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if a.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.cert, a.key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    with open(a.port_file + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    os.replace(a.port_file + ".tmp", a.port_file)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
