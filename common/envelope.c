@@ -201,10 +201,12 @@ static enum scan_rc scan(const uint8_t *p, size_t len, uint64_t max_items, size_
 }
 
 /* Unpack exactly [p, p + len) into u (initialised by the caller) after the pre-scan. `what`
- * names the buffer in messages: "truncated envelope", "body: 3 trailing bytes". */
-static int unpack_exact(const uint8_t *p, size_t len, uint64_t max_items, msgpack_unpacked *u,
+ * names the buffer in messages: "truncated envelope", "body: 3 trailing bytes". Public as
+ * osp_mp_unpack_exact (envelope.h) for the other readers of untrusted msgpack. */
+int osp_mp_unpack_exact(const void *data, size_t len, uint64_t max_items, msgpack_unpacked *u,
                         const char *what, struct osp_err *err)
 {
+    const uint8_t *p = data;
     size_t end = 0;
     switch (scan(p, len, max_items, &end)) {
     case SCAN_OK:
@@ -625,7 +627,7 @@ static int parse_outer(const void *data, size_t len, msgpack_unpacked *u, uint64
 {
     /* A few elements in all: the outer array's, plus room to name a wrong-typed element
      * instead of rejecting the whole shape; bodies are bin, so nothing else nests. */
-    int rc = unpack_exact(data, len, OUTER_MAX_ITEMS, u, "envelope", err);
+    int rc = osp_mp_unpack_exact(data, len, OUTER_MAX_ITEMS, u, "envelope", err);
     if (rc != 0) {
         return rc;
     }
@@ -797,7 +799,7 @@ int osp_env_decode(const void *data, size_t len, const struct osp_env_keys *keys
     if (rc != 0) {
         goto out;
     }
-    rc = unpack_exact((const uint8_t *)body->via.bin.ptr, body->via.bin.size, body->via.bin.size,
+    rc = osp_mp_unpack_exact((const uint8_t *)body->via.bin.ptr, body->via.bin.size, body->via.bin.size,
                       &inner, "body", err);
     if (rc != 0) {
         goto out;
@@ -850,8 +852,11 @@ int osp_env_peek(const void *data, size_t len, char kind[OSP_KIND_MAX + 1], char
     if (rc == 0) {
         rc = outer_parts(&outer, &sig, &body, NULL);
     }
-    if (rc == 0) {
-        rc = unpack_exact((const uint8_t *)body->via.bin.ptr, body->via.bin.size,
+    if (rc == 0 && body == NULL) {
+        rc = OSP_EPROTO; /* outer_parts sets body on success; never read an unset one */
+    }
+    if (rc == 0 && body != NULL) {
+        rc = osp_mp_unpack_exact((const uint8_t *)body->via.bin.ptr, body->via.bin.size,
                           body->via.bin.size, &inner, "body", NULL);
     }
     if (rc == 0) {
@@ -892,7 +897,7 @@ int osp_dead_decode(const void *data, size_t len, struct osp_dead *d, struct osp
     msgpack_unpacked_init(&u);
     memset(d, 0, sizeof(*d));
     /* Five elements in all: the record's array and nothing nested. */
-    int rc = unpack_exact(data, len, 5, &u, "dead record", err);
+    int rc = osp_mp_unpack_exact(data, len, 5, &u, "dead record", err);
     if (rc != 0) {
         goto out;
     }

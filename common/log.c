@@ -52,6 +52,9 @@ static size_t json_escape(char *out, size_t cap, size_t pos, const char *s)
 
 static size_t put(char *out, size_t cap, size_t pos, const char *s)
 {
+    if (pos + 1 >= cap) {
+        return pos; /* full: the line is truncated, never overrun */
+    }
     size_t n = strlen(s);
     if (pos + n >= cap) {
         n = cap - pos - 1;

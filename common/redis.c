@@ -160,6 +160,9 @@ static int url_tcp(const char *rest, struct osp_redis_url *u, struct osp_err *er
             portp = rb + 2;
         }
     } else {
+        if (hend < host) {
+            return osp_err_set(err, OSP_EINVAL, "redis url: missing host");
+        }
         const char *colon = memchr(host, ':', (size_t)(hend - host));
         const char *e = colon != NULL ? colon : hend;
         if (e == host) {

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define FETCH_CHUNK 128
+
 static void take_items(struct wrk *w, const struct osp_rq_item *items, size_t n);
 
 static void on_requeued(struct osp_rq *rq, int status, const int64_t *res, size_t n, void *arg)
@@ -132,6 +134,11 @@ void wrk_fetch_pump(struct wrk *w)
     }
     if (idle <= 0) {
         return;
+    }
+    /* Fetch in chunks so that fetching, the ledger commit and the Redis ack of different jobs
+     * overlap (a pipeline) instead of all slots waiting on one commit. */
+    if (idle > FETCH_CHUNK) {
+        idle = FETCH_CHUNK;
     }
     if (osp_rq_fetch(w->rq, (const char *const *)w->cfg->kinds, (size_t)w->cfg->nkinds,
                      (size_t)idle, on_fetch, w) == 0) {

@@ -262,7 +262,7 @@ static int bench_mix_parse(const json_t *item, const char *where, struct bench_l
                                "is {key}", where);
         }
     }
-    long long w;
+    long long w = 0;
     rc = bench_get_int(item, "weight", 1, BENCH_MAX_WEIGHT, 1, &w, where, err);
     if (rc != 0) {
         return rc;
@@ -359,7 +359,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
     if (rc != 0) {
         return rc;
     }
-    const char *name;
+    const char *name = NULL;
     rc = bench_get_str(o, "name", 64, name_from_preset, &name, where, err);
     if (rc != 0) {
         return rc;
@@ -369,7 +369,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
     }
     snprintf(l->name, sizeof(l->name), "%s", name);
 
-    const char *model;
+    const char *model = NULL;
     rc = bench_get_str(o, "model", 16, "closed", &model, where, err);
     if (rc != 0) {
         return rc;
@@ -381,7 +381,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
     } else {
         return osp_err_set(err, OSP_EINVAL, "%s.model: must be \"closed\" or \"open\"", where);
     }
-    long long conns, ct, rt;
+    long long conns = 0, ct = 0, rt = 0;
     if ((rc = bench_get_int(o, "connections", 1, BENCH_MAX_CONNECTIONS,
                             l->model == BENCH_MODEL_OPEN ? 64 : 10, &conns, where, err)) != 0 ||
         (rc = bench_get_num(o, "rate", 0, BENCH_MAX_RATE, true, 0, &l->rate, where, err)) != 0 ||
@@ -448,7 +448,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
         if (!json_is_object(k)) {
             return osp_err_set(err, OSP_EINVAL, "%s: must be an object {count, dist, s}", sub);
         }
-        const char *dist;
+        const char *dist = NULL;
         if ((rc = bench_check_keys(k, kkeys, sub, err)) != 0 ||
             (rc = bench_get_int(k, "count", 1, BENCH_MAX_KEYS, 0, &l->key_count, sub, err)) != 0 ||
             (rc = bench_get_str(k, "dist", 16, "uniform", &dist, sub, err)) != 0 ||
