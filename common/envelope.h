@@ -18,6 +18,7 @@
 #include "common/id.h"
 
 #include <jansson.h>
+#include <msgpack.h>
 
 #define OSP_ENV_VERSION   1
 #define OSP_ENV_MAX_BYTES (1024 * 1024) /* default size limit of one envelope */
@@ -85,5 +86,15 @@ struct osp_dead {
 };
 int osp_dead_decode(const void *data, size_t len, struct osp_dead *d, struct osp_err *err);
 void osp_dead_deinit(struct osp_dead *d);
+
+/* Unpack exactly one msgpack value filling [data, data + len) into u (msgpack_unpacked_init
+ * done by the caller; destroy it afterwards either way). Before msgpack-c sees the bytes, a
+ * non-allocating scan proves they hold one complete value with at most 32 nested containers
+ * whose element counts fit in the input and sum to at most max_items: msgpack-c allocates
+ * container storage from the header counts before reading elements, so unchecked, a 5-byte
+ * header asks for ~100 GB. Use this for every msgpack buffer from outside the process.
+ * 0, or OSP_EPROTO with err (may be NULL) naming `what` and the problem. */
+int osp_mp_unpack_exact(const void *data, size_t len, uint64_t max_items, msgpack_unpacked *u,
+                        const char *what, struct osp_err *err);
 
 #endif
