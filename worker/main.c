@@ -234,6 +234,12 @@ int main(int argc, char **argv)
         osp_job_init(&w.slots[i].job);
         job_report_init(&w.slots[i].report);
     }
+    wrk_metrics_init(&w);
+    if (wrk_http_start(&w, &err) != 0) {
+        osp_error("OSP_HTTP_ADDR %s: %s", cfg.http_addr, err.msg);
+        wrk_http_stop(&w);
+        goto out_slots;
+    }
     wrk_flush_init(&w);
     wrk_beat_start(&w);
     osp_info("worker %s serving %s with %d slots (lease %d ms, drain %d s)%s", w.id,
@@ -241,6 +247,8 @@ int main(int argc, char **argv)
 
     ev_run(w.loop, 0);
     rc = w.exit_code;
+    wrk_http_stop(&w);
+out_slots:
 
     for (int i = 0; i < w.nslots; i++) {
         slot_kill(&w.slots[i], SIGKILL);

@@ -352,7 +352,9 @@ void slot_settle(struct slot *s)
     }
     if (s->end == END_REJECTED) {
         /* decided in slot_begin */
-    } else if (s->handback) {
+    } else if (s->handback && !(s->report.finished && s->report.status == 0)) {
+        /* A child that already reported success (its final frame raced the drain deadline)
+         * keeps its result: handing it back would run the job a second time. */
         s->end = END_HANDBACK;
     } else if (s->cancel_requested) {
         s->end = END_CANCELLED;
@@ -421,6 +423,12 @@ void slot_settle(struct slot *s)
     case END_LOST:
         OSP_ASSERT(!"unreachable slot end");
     }
+    static const char *const end_names[] = {
+        [END_SUCCEEDED] = "succeeded", [END_FAILED] = "failed",     [END_TIMEOUT] = "timeout",
+        [END_CRASHED] = "crashed",     [END_CANCELLED] = "cancelled", [END_REJECTED] = "rejected",
+        [END_HANDBACK] = "handed_back"};
+    wrk_metrics_outcome(w, s->kind, end_names[s->end],
+                        (double)(osp_mono_ns() - s->started_ns) / 1e9);
     if (s->end != END_SUCCEEDED && s->end != END_HANDBACK) {
         OSP_LOG_JOB(OSP_LOG_INFO, s->job.id, s->kind, "attempt %u ended: %s -> %s%s%s", s->job.attempt,
                     s->end == END_CANCELLED ? "cancelled" : s->end == END_TIMEOUT ? "timeout"

@@ -38,6 +38,9 @@ enum slot_end {
 };
 
 struct wrk;
+struct osp_http;
+struct osp_metrics;
+struct osp_metric;
 
 struct slot {
     struct wrk *w;
@@ -133,11 +136,21 @@ struct wrk {
     bool once;                    /* --once: stop after the first job is acked */
     int jobs_done;
     int exit_code;
+    /* observability (http.c) */
+    struct osp_http *http;        /* NULL when OSP_HTTP_ADDR is empty */
+    struct osp_metrics *metrics;
+    struct osp_metric *m_jobs, *m_dur, *m_slots, *m_busy, *m_draining, *m_redis_err, *m_pg_err;
+    uint64_t last_redis_err, last_pg_err;
     /* counters for the summary and metrics */
     uint64_t n_succeeded, n_failed, n_dead, n_retried, n_cancelled, n_handback, n_crashed;
     int64_t started_at_ms;
 };
 
+/* http.c */
+void wrk_metrics_init(struct wrk *w);
+void wrk_metrics_outcome(struct wrk *w, const char *kind, const char *outcome, double seconds);
+int wrk_http_start(struct wrk *w, struct osp_err *err);
+void wrk_http_stop(struct wrk *w);
 /* fetch.c */
 void wrk_fetch_pump(struct wrk *w);
 /* slot.c */

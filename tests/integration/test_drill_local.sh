@@ -8,6 +8,7 @@
 # condition ends the fault early; cancelling mid-fault still rolls back. The scenarios without
 # a cancel also run once in-process (--inline 1) so LeakSanitizer checks those paths.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
+pid_changed() { [ "$(cat "$PIDFILE" 2>/dev/null)" != "$1" ]; }  # re-read on every poll
 
 RUN=$BIN/osp-run-child
 HS=$BIN/osp-healthserver
@@ -63,7 +64,7 @@ check restart '.result.time_to_recover_ms >= 300 and .result.time_to_recover_ms 
 check restart '.result.phases.recovery.ok >= 3 and .result.recovered' "K consecutive passes in recovery"
 check restart '[.events[] | select(.type == "phase") | .data.phase] | unique | length == 5' "all five phases in the timeline"
 check restart '.rows[0].table == "drill_results" and .rows[0].row.fault == "restart" and .rows[0].row.verdict == "pass" and (.rows[0].row.phases | has("observe"))' "drill_results row"
-wait_until 5 test "$(cat "$PIDFILE")" != "$old_pid" || fail "the service was not restarted"
+wait_until 5 pid_changed "$old_pid" || fail "the service was not restarted"
 ok "supervisor brought the service back (pid $old_pid -> $(cat "$PIDFILE"))"
 
 # ---- latency: visible in observe percentiles, gone after rollback ----

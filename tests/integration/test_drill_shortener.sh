@@ -5,6 +5,7 @@
 # (/r/<code>) shows failed probes, then recovery with a measured time; a latency drill through
 # the proxy shows +150 ms in observe and not after rollback.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
+pid_changed() { [ "$(cat "$PIDFILE" 2>/dev/null)" != "$1" ]; }  # re-read on every poll
 
 RUN=$BIN/osp-run-child
 SHORT=$BIN/deploy/workload/opspool-shortener
@@ -49,7 +50,7 @@ check restart '.result.verdict == "pass" and .result.inject.pid == '"$old" "rest
 check restart '.result.phases.observe.failed > 0 and .result.time_to_detect_ms != null' "probes failed while it was down"
 check restart '.result.time_to_recover_ms > 0 and .result.time_to_recover_ms <= 4000' "recovered in $(j restart .result.time_to_recover_ms) ms"
 check restart '.result.probes.paths == ["/health", "/r/'"$code"'"] and .result.phases.recovery.ok >= 3' "health and redirect both probed"
-wait_until 10 test "$(cat "$PIDFILE")" != "$old" || fail "shortener not restarted"
+wait_until 10 pid_changed "$old" || fail "shortener not restarted"
 
 drill latency '{"target": "shortener", "fault": {"type": "latency", "duration_s": 2, "latency_ms": 150},
                 "probe": {"interval_ms": 100, "path": "/r/'"$code"'"}}'

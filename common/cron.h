@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* cron.h — 5-field cron expressions with time zones.
+ *
+ *   minute hour day-of-month month day-of-week
+ *
+ * Each field is a comma list of items: `*`, `N`, `A-B`, each optionally followed by `/STEP`
+ * (`N/STEP` means N through the field's maximum). Months accept jan..dec, weekdays sun..sat
+ * (case-insensitive); weekday 7 is Sunday like 0. Macros: @yearly (@annually), @monthly,
+ * @weekly, @daily (@midnight), @hourly. As in Vixie cron, when both day-of-month and
+ * day-of-week are restricted (neither field starts with `*`) a day matches if EITHER does;
+ * otherwise both must match.
+ *
+ * Time zones are TZ database names ("Europe/Berlin", "UTC"). Wall times that do not exist or
+ * occur twice are resolved like RFC 5545 / JavaScript Temporal "compatible":
+ *  - a spring-forward gap: the tick fires shifted forward by the gap's length (02:30 on the
+ *    day Berlin skips 02:00-03:00 fires at 03:30 CEST), once; ticks that land on the same
+ *    instant as a real one collapse into one firing;
+ *  - a fall-back overlap: the tick fires at the first occurrence only, except for schedules
+ *    whose hour field is `*` (they express an interval, not a time of day): they fire at both
+ *    occurrences, so "every 15 minutes" keeps firing every 15 real minutes.
+ * Implementation: the zone is switched with setenv("TZ") + tzset() around each computation
+ * and restored afterwards. Not thread-safe; opspool processes are single-threaded. */
+#ifndef OSP_CRON_H
+#define OSP_CRON_H
+
+#include "common/err.h"
+
+#include <stdint.h>
+
+struct osp_cron {
+    uint64_t minute; /* bit m: minute m (0..59) */
+    uint32_t hour;   /* bit h: hour h (0..23) */
+    uint32_t dom;    /* bit d: day of month d (1..31) */
+    uint16_t month;  /* bit m: month m (1..12) */
+    uint8_t dow;     /* bit w: weekday w (0 = Sunday .. 6) */
+    bool dom_star;   /* day-of-month field started with '*' */
+    bool dow_star;   /* day-of-week field started with '*' */
+    bool hour_star;  /* hour field is exactly '*' (interval-like schedule) */
+};
+
+/* Parse expr. 0, or OSP_EINVAL with err naming the field and the problem. */
+int osp_cron_parse(struct osp_cron *c, const char *expr, struct osp_err *err);
+
+/* True when tz names a zone in the TZ database (TZDIR or /usr/share/zoneinfo). Rejects
+ * absolute paths, "..", and names libc would silently treat as UTC. */
+bool osp_tz_is_valid(const char *tz);
+
+/* The first fire time strictly after after_s (seconds since the epoch), in *next_s. 0, or
+ * OSP_EINVAL (bad zone) / OSP_ENOTFOUND (no fire time within 30 years: "0 0 30 2 *"). */
+int osp_cron_next(const struct osp_cron *c, const char *tz, int64_t after_s, int64_t *next_s,
+                  struct osp_err *err);
+
+/* ---- RFC 3339 timestamps (API input/output; zone-free arithmetic) ---- */
+
+/* Parse "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" ('t', 'z' and a space separator are
+ * accepted too) into milliseconds since the epoch. 0 or OSP_EINVAL. */
+int osp_time_parse_rfc3339(const char *s, int64_t *ms);
+/* Format ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (at least 32 bytes). */
+void osp_time_format_rfc3339(int64_t ms, char out[32]);
+
+#endif

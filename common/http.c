@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: MIT */
+/* http.c — libmicrohttpd in external-poll epoll mode on a libev loop, plus the router.
+ *
+ * Loop glue. MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD gives one epoll fd that
+ * becomes readable whenever the listen socket or any connection has work. We watch it with an
+ * ev_io (level-triggered, so nothing is lost when MHD leaves events unprocessed) and keep one
+ * ev_timer armed at MHD_get_timeout(): MHD uses it for idle-connection timeouts and returns 0
+ * when it already has ready connections on its internal list (edge-triggered epoll events it
+ * has consumed but not yet served). After every io or timer event we call MHD_run() and
+ * re-arm the timer. Handlers therefore run inside MHD_run(), on the loop thread.
+ *
+ * Request life cycle in the access handler (MHD calls it several times per request):
+ *   1st call: headers complete, no body yet. Allocate the per-request state; a Content-Length
+ *             above the limit is answered 413 at once (MHD then closes the connection without
+ *             reading the body).
+ *   middle:   body chunks; appended while within the limit, counted and dropped beyond it.
+ *   last:     *upload_data_size == 0: route, check auth and content type, run the handler,
+ *             queue the response.
+ * The completion callback frees the per-request state. */
+#include "common/http.h"
+#include "common/alloc.h"
+#include "common/base.h"
+
+#include <microhttpd.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+/* ---- Router ---- */
+
+struct route {
+    char *method;
+    char *pattern;
+    unsigned flags;
+    osp_http_handler *fn;
+    void *arg;
+};
+
+struct osp_http_router {
+    struct route *routes;
+    size_t n, cap;
+};
+
+struct osp_http_router *osp_http_router_new(void)
+{
+    return osp_xcalloc(1, sizeof(struct osp_http_router));
+}
+
+void osp_http_router_free(struct osp_http_router *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->routes[i].method);
+        free(r->routes[i].pattern);
+    }
+    free(r->routes);
+    free(r);
+}
+
+void osp_http_router_add(struct osp_http_router *r, const char *method, const char *pattern,
+                         unsigned flags, osp_http_handler *fn, void *arg)
+{
+    OSP_ASSERT(pattern[0] == '/' && fn != NULL);
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->routes = osp_xrealloc(r->routes, r->cap * sizeof(*r->routes));
+    }
+    r->routes[r->n++] = (struct route){osp_xstrdup(method), osp_xstrdup(pattern), flags, fn, arg};
+}
+
+/* Match path against pattern segment by segment; fills params on success. */
+static bool pattern_match(const char *pattern, const char *path, struct osp_http_match *m)
+{
+    size_t np = 0;
+    const char *p = pattern;
+    const char *s = path;
+    while (*p != '\0' && *s != '\0') {
+        if (*p != '/' || *s != '/') {
+            return false;
+        }
+        p++;
+        s++;
+        const char *pe = strchr(p, '/');
+        const char *se = strchr(s, '/');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+        size_t sl = se ? (size_t)(se - s) : strlen(s);
+        if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
+            if (sl == 0 || sl > OSP_HTTP_PARAM_MAX || np == OSP_HTTP_MAX_PARAMS) {
+                return false;
+            }
+            memcpy(m->params[np], s, sl);
+            m->params[np][sl] = '\0';
+            np++;
+        } else if (pl != sl || memcmp(p, s, pl) != 0) {
+            return false;
+        }
+        p += pl;
+        s += sl;
+    }
+    if (*p != '\0' || *s != '\0') {
+        return false;
+    }
+    m->nparams = np;
+    return true;
+}
+
+void osp_http_router_match(const struct osp_http_router *r, const char *method, const char *path,
+                           struct osp_http_match *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->status = 404;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct route *rt = &r->routes[i];
+        struct osp_http_match tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        if (!pattern_match(rt->pattern, path, &tmp)) {
+            continue;
+        }
+        if (strcmp(rt->method, method) == 0) {
+            char allow[sizeof(m->allow)];
+            memcpy(allow, m->allow, sizeof(allow));
+            *m = tmp;
+            memcpy(m->allow, allow, sizeof(allow));
+            m->fn = rt->fn;
+            m->arg = rt->arg;
+            m->flags = rt->flags;
+            m->status = 200;
+            return;
+        }
+        /* Path known, method not (yet): remember the method for the Allow header. */
+        m->status = 405;
+        if (strstr(m->allow, rt->method) == NULL) {
+            size_t len = strlen(m->allow);
+            snprintf(m->allow + len, sizeof(m->allow) - len, "%s%s", len ? ", " : "", rt->method);
+        }
+    }
+}
+
+/* ---- Server ---- */
+
+struct osp_http {
+    struct ev_loop *loop;
+    struct MHD_Daemon *d;
+    ev_io io;       /* MHD's epoll fd */
+    ev_timer timer; /* MHD_get_timeout() */
+    struct osp_http_router *router;
+    osp_http_auth_fn *auth;
+    void *auth_arg;
+    size_t max_body;
+    unsigned port;
+    uint64_t by_class[6];
+};
+
+/* Per-request state, *con_cls in MHD terms. */
+struct req_state {
+    struct osp_buf body;
+    size_t received;
+    bool answered; /* a response was queued early (413) */
+};
+
+static void send_resp(struct osp_http *h, struct MHD_Connection *c, struct osp_http_resp *resp)
+{
+    if (resp->status == 0) {
+        osp_http_reply_error(resp, 500, "internal", "handler produced no response");
+    }
+    static char empty[1];
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        resp->body.len, resp->body.len ? (void *)resp->body.data : empty, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type : "application/json");
+    if (resp->allow[0] != '\0') {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    }
+    if (resp->status == 401) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    }
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    (void)MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    int cls = resp->status / 100;
+    if (cls >= 2 && cls <= 5) {
+        h->by_class[cls]++;
+    }
+}
+
+static void send_error(struct osp_http *h, struct MHD_Connection *c, int status, const char *code,
+                       const char *msg, const char *allow)
+{
+    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    osp_http_reply_error(&resp, status, code, "%s", msg);
+    if (allow != NULL) {
+        snprintf(resp.allow, sizeof(resp.allow), "%s", allow);
+    }
+    send_resp(h, c, &resp);
+    osp_buf_deinit(&resp.body);
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (ct == NULL) {
+        return false;
+    }
+    while (*ct == ' ') {
+        ct++;
+    }
+    size_t n = strlen("application/json");
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static void dispatch(struct osp_http *h, struct MHD_Connection *c, const char *url,
+                     const char *method, struct req_state *st)
+{
+    struct osp_http_match *m = osp_xmalloc(sizeof(*m));
+    osp_http_router_match(h->router, method, url, m);
+    if (m->status == 404) {
+        send_error(h, c, 404, "not_found", "no such endpoint", NULL);
+        goto out;
+    }
+    if (m->status == 405) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "method %.16s not allowed here (allowed: %s)", method, m->allow);
+        send_error(h, c, 405, "method_not_allowed", msg, m->allow);
+        goto out;
+    }
+    if ((m->flags & OSP_HTTP_AUTH) != 0 &&
+        (h->auth == NULL ||
+         !h->auth(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                  h->auth_arg))) {
+        send_error(h, c, 401, "unauthorized", "missing or invalid bearer token", NULL);
+        goto out;
+    }
+    if (st->body.len > 0 && !is_json_type(MHD_lookup_connection_value(
+                                c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        send_error(h, c, 415, "unsupported_media_type",
+                   "request bodies must be JSON (Content-Type: application/json)", NULL);
+        goto out;
+    }
+    struct osp_http_req req;
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.path = url;
+    for (size_t i = 0; i < m->nparams; i++) {
+        req.params[i] = m->params[i];
+    }
+    req.nparams = m->nparams;
+    req.body = st->body.len ? osp_buf_cstr(&st->body) : "";
+    req.body_len = st->body.len;
+    req.conn = c;
+    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    m->fn(&req, &resp, m->arg);
+    send_resp(h, c, &resp);
+    osp_buf_deinit(&resp.body);
+out:
+    free(m);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    struct osp_http *h = cls;
+    struct req_state *st = *con_cls;
+    if (st == NULL) {
+        st = osp_xcalloc(1, sizeof(*st));
+        *con_cls = st;
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && strtoull(cl, NULL, 10) > h->max_body) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "request body larger than %zu bytes", h->max_body);
+            send_error(h, c, 413, "too_large", msg, NULL);
+            st->answered = true;
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        st->received += *upload_data_size;
+        if (!st->answered && st->received <= h->max_body) {
+            osp_buf_append(&st->body, upload_data, *upload_data_size);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (st->answered) {
+        return MHD_YES;
+    }
+    st->answered = true;
+    if (st->received > h->max_body) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", h->max_body);
+        send_error(h, c, 413, "too_large", msg, NULL);
+        return MHD_YES;
+    }
+    dispatch(h, c, url, method, st);
+    return MHD_YES;
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct req_state *st = *con_cls;
+    if (st != NULL) {
+        osp_buf_deinit(&st->body);
+        free(st);
+        *con_cls = NULL;
+    }
+}
+
+static void http_rearm(struct osp_http *h)
+{
+    MHD_UNSIGNED_LONG_LONG to_ms = 0;
+    ev_timer_stop(h->loop, &h->timer);
+    /* MHD_NO means "no timeout needed"; we still wake once a second as a safety net. */
+    double after = MHD_get_timeout(h->d, &to_ms) == MHD_YES ? (double)to_ms / 1000.0 : 1.0;
+    if (after > 1.0) {
+        after = 1.0;
+    }
+    ev_timer_set(&h->timer, after, 0.0);
+    ev_timer_start(h->loop, &h->timer);
+}
+
+static void http_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct osp_http *h = osp_container_of(w, struct osp_http, io);
+    (void)MHD_run(h->d);
+    http_rearm(h);
+}
+
+static void http_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct osp_http *h = osp_container_of(w, struct osp_http, timer);
+    (void)MHD_run(h->d);
+    http_rearm(h);
+}
+
+/* Split "host:port" / "[v6]:port" into getaddrinfo arguments. */
+static int parse_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap)
+{
+    const char *colon;
+    const char *hs = addr;
+    size_t hl;
+    if (addr[0] == '[') {
+        const char *rb = strchr(addr, ']');
+        if (rb == NULL || rb[1] != ':') {
+            return -1;
+        }
+        hs = addr + 1;
+        hl = (size_t)(rb - hs);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL) {
+            return -1;
+        }
+        hl = (size_t)(colon - addr);
+    }
+    size_t pl = strlen(colon + 1);
+    if (hl >= hostcap || pl == 0 || pl >= portcap || strspn(colon + 1, "0123456789") != pl) {
+        return -1;
+    }
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    memcpy(port, colon + 1, pl + 1);
+    return 0;
+}
+
+struct osp_http *osp_http_new(struct ev_loop *loop, const struct osp_http_opts *opts,
+                              struct osp_err *err)
+{
+    char host[256];
+    char port[16];
+    if (opts->addr == NULL || parse_addr(opts->addr, host, sizeof(host), port, sizeof(port)) != 0) {
+        osp_err_set(err, OSP_EINVAL, "http address %.64s: expected host:port",
+                    opts->addr ? opts->addr : "(null)");
+        return NULL;
+    }
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (gai != 0 || ai == NULL) {
+        osp_err_set(err, OSP_EINVAL, "http address %.64s: %s", opts->addr, gai_strerror(gai));
+        return NULL;
+    }
+    struct osp_http *h = osp_xcalloc(1, sizeof(*h));
+    h->loop = loop;
+    h->router = osp_http_router_new();
+    h->max_body = opts->max_body ? opts->max_body : OSP_HTTP_DEFAULT_BODY;
+    unsigned flags = MHD_USE_EPOLL;
+    if (ai->ai_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    h->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_CONNECTION_LIMIT,
+                         opts->conn_limit ? opts->conn_limit : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
+                         opts->conn_timeout_s ? opts->conn_timeout_s : 30u, MHD_OPTION_END);
+    int saved = errno;
+    freeaddrinfo(ai);
+    if (h->d == NULL) {
+        osp_err_set(err, saved ? -saved : OSP_EINVAL, "http: cannot listen on %.64s: %s",
+                    opts->addr, saved ? strerror(saved) : "libmicrohttpd refused the options");
+        osp_http_router_free(h->router);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    OSP_ASSERT(info != NULL);
+    int efd = info->epoll_fd;
+    info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : 0;
+    ev_io_init(&h->io, http_io_cb, efd, EV_READ);
+    ev_io_start(loop, &h->io);
+    ev_timer_init(&h->timer, http_timer_cb, 0.0, 0.0);
+    http_rearm(h);
+    return h;
+}
+
+void osp_http_free(struct osp_http *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    ev_io_stop(h->loop, &h->io);
+    ev_timer_stop(h->loop, &h->timer);
+    MHD_stop_daemon(h->d);
+    osp_http_router_free(h->router);
+    free(h);
+}
+
+struct osp_http_router *osp_http_router(struct osp_http *h)
+{
+    return h->router;
+}
+
+void osp_http_set_auth(struct osp_http *h, osp_http_auth_fn *fn, void *arg)
+{
+    h->auth = fn;
+    h->auth_arg = arg;
+}
+
+unsigned osp_http_port(const struct osp_http *h)
+{
+    return h->port;
+}
+
+uint64_t osp_http_requests(const struct osp_http *h, int status_class)
+{
+    return status_class >= 2 && status_class <= 5 ? h->by_class[status_class] : 0;
+}
+
+/* ---- Request helpers ---- */
+
+const char *osp_http_query(const struct osp_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *osp_http_header(const struct osp_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *osp_http_body_object(const struct osp_http_req *req, struct osp_http_resp *resp)
+{
+    if (req->body_len == 0) {
+        osp_http_reply_error(resp, 400, "bad_json",
+                             "request body is empty; expected a JSON object");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (v == NULL) {
+        osp_http_reply_error(resp, 400, "bad_json", "invalid JSON at line %d column %d: %s",
+                             je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        osp_http_reply_error(resp, 400, "bad_json", "request body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+/* ---- Reply helpers ---- */
+
+void osp_http_reply_json(struct osp_http_resp *resp, int status, json_t *body)
+{
+    resp->status = status;
+    resp->content_type = "application/json";
+    osp_buf_reset(&resp->body);
+    if (body != NULL) {
+        char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(12));
+        json_decref(body);
+        if (s != NULL) {
+            osp_buf_append(&resp->body, s, strlen(s));
+            osp_buf_append(&resp->body, "\n", 1);
+            free(s);
+        }
+    }
+}
+
+void osp_http_reply_error(struct osp_http_resp *resp, int status, const char *code, const char *fmt,
+                          ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* jansson rejects invalid UTF-8; messages may quote user input, so fall back to ASCII. */
+    json_t *m = json_string(msg);
+    if (m == NULL) {
+        for (char *p = msg; *p != '\0'; p++) {
+            if ((unsigned char)*p >= 0x80) {
+                *p = '?';
+            }
+        }
+        m = json_string(msg);
+    }
+    osp_http_reply_json(resp, status,
+                        json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", m));
+}
+
+void osp_http_reply_text(struct osp_http_resp *resp, int status, const char *content_type,
+                         const char *text, size_t len)
+{
+    resp->status = status;
+    resp->content_type = content_type;
+    osp_buf_reset(&resp->body);
+    osp_buf_append(&resp->body, text, len);
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* http.h — a small JSON-over-HTTP/1.1 server: libmicrohttpd driven from a libev loop, a
+ * router (method + path pattern with {name} segments), a body size limit, bearer-token
+ * authentication hook and JSON reply helpers. Used by the scheduler's API and by the worker's
+ * /metrics /healthz /readyz.
+ *
+ * Threading: none. libmicrohttpd runs in external-poll epoll mode; an ev_io watches its epoll
+ * fd and an ev_timer follows MHD_get_timeout(); MHD_run() is called after each event, and
+ * handlers run synchronously inside it on the loop's thread. A handler fills the response
+ * struct it is given and returns; the server sends it after the handler returns.
+ *
+ * Rules applied before a handler runs (in this order), each with a JSON error body
+ * {"error": {"code", "message"}}:
+ *   413 too_large           body (Content-Length or received bytes) above max_body
+ *   404 not_found           no route matches the path
+ *   405 method_not_allowed  a route matches the path but not the method (Allow header set)
+ *   401 unauthorized        the route has OSP_HTTP_AUTH and the auth hook said no
+ *   415 unsupported_media_type  a non-empty body whose Content-Type is not application/json
+ */
+#ifndef OSP_HTTP_H
+#define OSP_HTTP_H
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#include <ev.h>
+#include <jansson.h>
+
+#define OSP_HTTP_MAX_PARAMS   4   /* {name} segments per pattern */
+#define OSP_HTTP_PARAM_MAX    128 /* longest accepted value of one {name} segment */
+#define OSP_HTTP_DEFAULT_BODY (1024 * 1024)
+
+/* Route flags. */
+enum {
+    OSP_HTTP_AUTH = 1u, /* the auth hook must accept the request's Authorization header */
+};
+
+struct osp_http;
+struct osp_http_router;
+
+/* One request, borrowed by the handler for the duration of the call. */
+struct osp_http_req {
+    const char *method;                      /* "GET", "POST", ... */
+    const char *path;                        /* without the query string */
+    const char *params[OSP_HTTP_MAX_PARAMS]; /* {name} values, in pattern order, decoded */
+    size_t nparams;
+    const char *body; /* NUL-terminated; "" when there is none */
+    size_t body_len;
+    void *conn; /* the MHD connection (for query/header) */
+};
+
+/* The reply a handler fills. status 0 means "not set" and is sent as 500 internal. */
+struct osp_http_resp {
+    int status;
+    const char *content_type; /* static string; default "application/json" */
+    struct osp_buf body;      /* owned by the server */
+    char allow[64];           /* Allow header for 405, "" = none */
+};
+
+typedef void osp_http_handler(const struct osp_http_req *req, struct osp_http_resp *resp,
+                              void *arg);
+/* Return true when `authorization` (the raw header value, NULL when absent) is acceptable. */
+typedef bool osp_http_auth_fn(const char *authorization, void *arg);
+
+/* ---- Router (usable without a server: unit tests) ---- */
+
+struct osp_http_router *osp_http_router_new(void);
+void osp_http_router_free(struct osp_http_router *r);
+/* Add a route. method and pattern are copied. Patterns are absolute paths whose segments are
+ * literals or {name}; a {name} segment matches one non-empty segment. Routes are tried in the
+ * order added, so add literal routes (/v1/queues/x) before patterns that shadow them. */
+void osp_http_router_add(struct osp_http_router *r, const char *method, const char *pattern,
+                         unsigned flags, osp_http_handler *fn, void *arg);
+struct osp_http_match {
+    osp_http_handler *fn; /* NULL when status is 404 or 405 */
+    void *arg;
+    unsigned flags;
+    int status;     /* 200 when matched, else 404 or 405 */
+    char allow[64]; /* methods allowed for the path (405), comma-separated */
+    char params[OSP_HTTP_MAX_PARAMS][OSP_HTTP_PARAM_MAX + 1];
+    size_t nparams;
+};
+/* Match method and path (no query string, already percent-decoded: libmicrohttpd decodes the
+ * URL before the router sees it). A {name} segment longer than OSP_HTTP_PARAM_MAX does not
+ * match. A trailing slash is not ignored ("/v1/jobs/" is not "/v1/jobs"). */
+void osp_http_router_match(const struct osp_http_router *r, const char *method, const char *path,
+                           struct osp_http_match *m);
+
+/* ---- Server ---- */
+
+struct osp_http_opts {
+    const char *addr;        /* "host:port" ("127.0.0.1:8080", "[::1]:0", "0.0.0.0:9090") */
+    size_t max_body;         /* bytes; 0 = OSP_HTTP_DEFAULT_BODY */
+    unsigned conn_limit;     /* concurrent connections; 0 = 256 */
+    unsigned conn_timeout_s; /* idle connection timeout; 0 = 30 */
+};
+
+/* Start listening on loop. Returns NULL with err (OSP_EINVAL for a bad address, -errno or
+ * OSP_EINVAL when binding failed). The router is owned by the server. */
+struct osp_http *osp_http_new(struct ev_loop *loop, const struct osp_http_opts *opts,
+                              struct osp_err *err);
+/* Stop watchers, close every connection and free. NULL is a no-op. */
+void osp_http_free(struct osp_http *h);
+struct osp_http_router *osp_http_router(struct osp_http *h);
+void osp_http_set_auth(struct osp_http *h, osp_http_auth_fn *fn, void *arg);
+/* The bound port (useful with port 0). */
+unsigned osp_http_port(const struct osp_http *h);
+/* Requests answered since start, by class (metrics). */
+uint64_t osp_http_requests(const struct osp_http *h, int status_class /* 2..5 */);
+
+/* ---- Request helpers (handler context only) ---- */
+
+/* Query-string argument (decoded) or NULL. "?a" gives "" for a. */
+const char *osp_http_query(const struct osp_http_req *req, const char *name);
+/* Request header or NULL (case-insensitive name). */
+const char *osp_http_header(const struct osp_http_req *req, const char *name);
+/* Parse the body as a JSON object. On failure replies 400 bad_json (empty body, syntax error
+ * with line and column, not an object) and returns NULL. The result is owned by the caller. */
+json_t *osp_http_body_object(const struct osp_http_req *req, struct osp_http_resp *resp);
+
+/* ---- Reply helpers ---- */
+
+/* Reply with body serialized compactly; body is stolen (may be NULL: no body). */
+void osp_http_reply_json(struct osp_http_resp *resp, int status, json_t *body);
+/* Reply {"error": {"code": code, "message": <formatted>}}. */
+void osp_http_reply_error(struct osp_http_resp *resp, int status, const char *code, const char *fmt,
+                          ...) OSP_PRINTF(4, 5);
+/* Reply with raw text (copied). */
+void osp_http_reply_text(struct osp_http_resp *resp, int status, const char *content_type,
+                         const char *text, size_t len);
+
+#endif

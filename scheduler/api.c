@@ -1,0 +1,1133 @@
+/* SPDX-License-Identifier: MIT */
+/* api.c — the scheduler's HTTP API (docs/api.md is the user contract; DESIGN.md §5).
+ *
+ * Every handler validates all input before it changes anything, so a rejected request has
+ * no effect. Errors are {"error": {"code", "message"}} with stable codes:
+ *   400 bad_json, invalid_request (envelope fields, query parameters), invalid_payload (the
+ *       kind's validator said no), unknown_kind
+ *   401 unauthorized · 404 not_found · 405 method_not_allowed · 409 conflict
+ *   413 too_large · 415 unsupported_media_type · 503 unavailable (Redis or PostgreSQL down)
+ * Handlers use the synchronous clients (docs/decisions/0002-scheduler-sync-clients.md).
+ * Submitting follows the pool's rule: ledger row first, then the Redis envelope
+ * (osp_submit). */
+#include "common/alloc.h"
+#include "common/cron.h"
+#include "common/hmac.h"
+#include "common/log.h"
+#include "common/submit.h"
+#include "jobs/job.h"
+#include "scheduler/sched.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define API_LIST_DEFAULT 50
+#define API_LIST_MAX     500
+#define API_DEAD_DEFAULT 100
+#define API_DEAD_MAX     1000
+#define API_CANCEL_SCAN  1000 /* queue entries examined to remove a cancelled job */
+#define API_STR_MAX      200  /* idempotency keys, submitted_by, trace ids */
+
+/* ---- Tokens ---- */
+
+int sched_tokens_load(struct sched *s, struct osp_err *err)
+{
+    const char *path = s->cfg->api_tokens_file;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return osp_err_set(err, OSP_EINVAL, "OSP_API_TOKENS_FILE %s: %s", path, strerror(errno));
+    }
+    char(*tokens)[SCHED_TOKEN_MAX + 1] = osp_xcalloc(SCHED_MAX_TOKENS, sizeof(*tokens));
+    size_t n = 0;
+    int rc = 0;
+    char line[1024];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        size_t len = strlen(p);
+        while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == ' ' ||
+                           p[len - 1] == '\t')) {
+            p[--len] = '\0';
+        }
+        if (len == 0 || p[0] == '#') {
+            continue;
+        }
+        if (len > SCHED_TOKEN_MAX || strpbrk(p, " \t") != NULL) {
+            rc = osp_err_set(err, OSP_EINVAL,
+                             "OSP_API_TOKENS_FILE line %d: a token is one word "
+                             "of at most %d characters",
+                             lineno, SCHED_TOKEN_MAX);
+            break;
+        }
+        if (n == SCHED_MAX_TOKENS) {
+            rc = osp_err_set(err, OSP_EINVAL, "OSP_API_TOKENS_FILE: more than %d tokens",
+                             SCHED_MAX_TOKENS);
+            break;
+        }
+        memcpy(tokens[n++], p, len + 1);
+    }
+    fclose(f);
+    if (rc == 0 && n == 0) {
+        rc = osp_err_set(err, OSP_EINVAL, "OSP_API_TOKENS_FILE %s holds no token", path);
+    }
+    if (rc == 0) {
+        memset(s->tokens, 0, sizeof(s->tokens));
+        memcpy(s->tokens, tokens, n * sizeof(*tokens));
+        s->ntokens = n;
+    }
+    volatile unsigned char *wipe = (volatile unsigned char *)tokens;
+    for (size_t i = 0; i < SCHED_MAX_TOKENS * sizeof(*tokens); i++) {
+        wipe[i] = 0; /* secrets do not linger in freed memory */
+    }
+    free(tokens);
+    return rc;
+}
+
+static bool auth_cb(const char *hdr, void *arg)
+{
+    struct sched *s = arg;
+    if (s->set.api_insecure && s->ntokens == 0) {
+        return true;
+    }
+    if (hdr == NULL) {
+        return false;
+    }
+    while (*hdr == ' ') {
+        hdr++;
+    }
+    if (strncasecmp(hdr, "Bearer ", 7) != 0) {
+        return false;
+    }
+    const char *tok = hdr + 7;
+    while (*tok == ' ') {
+        tok++;
+    }
+    size_t len = strlen(tok);
+    while (len > 0 && tok[len - 1] == ' ') {
+        len--;
+    }
+    /* Compare against every token, without stopping early, in constant time each. */
+    bool ok = false;
+    for (size_t i = 0; i < s->ntokens; i++) {
+        ok |= osp_ct_equal(tok, len, s->tokens[i], strlen(s->tokens[i]));
+    }
+    return ok && len > 0;
+}
+
+/* ---- Helpers ---- */
+
+static void reply_unavailable(struct osp_http_resp *resp, const struct osp_err *err)
+{
+    osp_http_reply_error(resp, 503, "unavailable", "%s",
+                         err->msg[0] ? err->msg : "backend unavailable");
+}
+
+/* Turn text columns into integers / booleans / JSON in place (osp_pgs_query returns text). */
+static void row_ints(json_t *row, const char *const *names)
+{
+    for (size_t i = 0; names[i] != NULL; i++) {
+        json_t *v = json_object_get(row, names[i]);
+        if (json_is_string(v)) {
+            json_object_set_new(row, names[i],
+                                json_integer(strtoll(json_string_value(v), NULL, 10)));
+        }
+    }
+}
+
+static void row_bool(json_t *row, const char *name)
+{
+    json_t *v = json_object_get(row, name);
+    if (json_is_string(v)) {
+        json_object_set_new(row, name,
+                            json_boolean(strcmp(json_string_value(v), "true") == 0 ||
+                                         strcmp(json_string_value(v), "t") == 0));
+    }
+}
+
+static void row_json(json_t *row, const char *name)
+{
+    json_t *v = json_object_get(row, name);
+    if (json_is_string(v)) {
+        json_t *p = json_loads(json_string_value(v), JSON_DECODE_ANY, NULL);
+        json_object_set_new(row, name, p ? p : json_null());
+    }
+}
+
+static bool fields_ok(const json_t *o, const char *const *allowed, struct osp_http_resp *resp)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)o, k, v)
+    {
+        bool known = false;
+        for (size_t i = 0; allowed[i] != NULL && !known; i++) {
+            known = strcmp(k, allowed[i]) == 0;
+        }
+        if (!known) {
+            osp_http_reply_error(resp, 400, "invalid_request", "unknown field \"%.64s\"", k);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Optional string field: 0 (value or NULL in *out) or -1 after replying 400. */
+static int opt_str(const json_t *o, const char *name, size_t maxlen, const char **out,
+                   struct osp_http_resp *resp)
+{
+    const json_t *v = json_object_get(o, name);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > maxlen ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        osp_http_reply_error(resp, 400, "invalid_request",
+                             "%s: must be a string of 1..%zu characters", name, maxlen);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int opt_int(const json_t *o, const char *name, json_int_t lo, json_int_t hi, json_int_t dflt,
+                   json_int_t *out, struct osp_http_resp *resp)
+{
+    const json_t *v = json_object_get(o, name);
+    *out = dflt;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        osp_http_reply_error(resp, 400, "invalid_request", "%s: must be an integer %lld..%lld",
+                             name, (long long)lo, (long long)hi);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static const char *known_kinds(char *buf, size_t cap)
+{
+    const struct job_kind *const *all = job_kinds_all();
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; all[i] != NULL && len < cap; i++) {
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", all[i]->name);
+    }
+    return buf;
+}
+
+/* Kind by name or reply 400 unknown_kind / invalid_request. */
+static const struct job_kind *kind_or_reply(const char *name, struct osp_http_resp *resp)
+{
+    char names[256];
+    if (name == NULL || !osp_kind_name_is_valid(name)) {
+        osp_http_reply_error(resp, 400, "invalid_request", "kind: must match [a-z0-9_-]{1,32}");
+        return NULL;
+    }
+    const struct job_kind *k = job_kind_find(name);
+    if (k == NULL) {
+        osp_http_reply_error(resp, 400, "unknown_kind", "unknown kind \"%s\" (known: %s)", name,
+                             known_kinds(names, sizeof(names)));
+    }
+    return k;
+}
+
+static char *pkey(struct sched *s, const char *what, const char *name)
+{
+    return osp_xasprintf("%s:%s%s%s", s->cfg->prefix, what, name ? ":" : "", name ? name : "");
+}
+
+/* ---- POST /v1/jobs ---- */
+
+static const char *const submit_fields[] = {"kind",         "payload",   "idempotency_key",
+                                            "max_attempts", "timeout_s", "run_at",
+                                            "submitted_by", "trace_id",  NULL};
+
+/* Fill j from a request object; replies and returns -1 on invalid input. */
+static int job_from_request(struct sched *s, const json_t *body, struct osp_job *j,
+                            struct osp_http_resp *resp)
+{
+    if (!fields_ok(body, submit_fields, resp)) {
+        return -1;
+    }
+    const json_t *kv = json_object_get(body, "kind");
+    if (!json_is_string(kv)) {
+        osp_http_reply_error(resp, 400, "invalid_request", "kind: required, a string");
+        return -1;
+    }
+    const struct job_kind *k = kind_or_reply(json_string_value(kv), resp);
+    if (k == NULL) {
+        return -1;
+    }
+    const json_t *payload = json_object_get(body, "payload");
+    if (payload == NULL) {
+        payload = json_object();
+    } else if (!json_is_object(payload)) {
+        osp_http_reply_error(resp, 400, "invalid_payload", "payload: must be a JSON object");
+        return -1;
+    } else {
+        json_incref((json_t *)(uintptr_t)payload);
+    }
+    json_decref(j->payload);
+    j->payload = (json_t *)(uintptr_t)payload;
+    struct osp_err err = {0, ""};
+    if (k->validate(j->payload, s->have_targets ? &s->targets : NULL, &err) != 0) {
+        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err.msg);
+        return -1;
+    }
+    snprintf(j->kind, sizeof(j->kind), "%s", k->name);
+    const char *idem, *by, *trace;
+    json_int_t max_attempts, timeout_s;
+    if (opt_str(body, "idempotency_key", API_STR_MAX, &idem, resp) != 0 ||
+        opt_str(body, "submitted_by", API_STR_MAX, &by, resp) != 0 ||
+        opt_str(body, "trace_id", API_STR_MAX, &trace, resp) != 0 ||
+        opt_int(body, "max_attempts", 1, 100, s->set.default_max_attempts, &max_attempts, resp) !=
+            0 ||
+        opt_int(body, "timeout_s", 0, 604800, 0, &timeout_s, resp) != 0) {
+        return -1;
+    }
+    const json_t *ra = json_object_get(body, "run_at");
+    int64_t run_at = 0;
+    if (json_is_string(ra)) {
+        if (osp_time_parse_rfc3339(json_string_value(ra), &run_at) != 0) {
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "run_at: expected RFC 3339 (2026-01-02T03:04:05Z) or epoch ms");
+            return -1;
+        }
+    } else if (json_is_integer(ra)) {
+        run_at = json_integer_value(ra);
+    } else if (ra != NULL && !json_is_null(ra)) {
+        osp_http_reply_error(resp, 400, "invalid_request",
+                             "run_at: expected RFC 3339 (2026-01-02T03:04:05Z) or epoch ms");
+        return -1;
+    }
+    if (run_at < 0 || run_at > 253402300799999LL) {
+        osp_http_reply_error(resp, 400, "invalid_request", "run_at: out of range");
+        return -1;
+    }
+    if (json_is_integer(ra) && run_at > 0 && run_at < 100000000000LL) {
+        /* Before 1973 in ms, but a plausible date in seconds: almost surely a unit mistake. */
+        osp_http_reply_error(resp, 400, "invalid_request",
+                             "run_at: epoch milliseconds expected (%lld looks like seconds)",
+                             (long long)run_at);
+        return -1;
+    }
+    j->run_at = run_at > osp_now_ms() ? run_at : 0;
+    j->max_attempts = (uint32_t)max_attempts;
+    j->timeout_s = (uint32_t)timeout_s;
+    if (idem != NULL) {
+        free(j->idempotency_key);
+        j->idempotency_key = osp_xstrdup(idem);
+    }
+    if (by != NULL) {
+        free(j->submitted_by);
+        j->submitted_by = osp_xstrdup(by);
+    }
+    if (trace != NULL) {
+        free(j->trace_id);
+        j->trace_id = osp_xstrdup(trace);
+    }
+    return 0;
+}
+
+static void h_submit(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    json_t *body = osp_http_body_object(req, resp);
+    if (body == NULL) {
+        return;
+    }
+    struct osp_job j;
+    osp_job_init(&j);
+    struct osp_buf env = OSP_BUF_INIT;
+    struct osp_err err = {0, ""};
+    if (job_from_request(s, body, &j, resp) != 0) {
+        goto out;
+    }
+    /* The envelope must fit what workers accept (the timestamp adds a few bytes). */
+    osp_id_new(j.id);
+    j.enqueued_at = osp_now_ms();
+    if (osp_env_encode(&j, &s->keys, &env, &err) != 0) {
+        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err.msg);
+        goto out;
+    }
+    if (env.len + 128 > (size_t)s->cfg->env_max_bytes) {
+        osp_http_reply_error(resp, 413, "too_large", "encoded job is %zu bytes; the limit is %d",
+                             env.len, s->cfg->env_max_bytes);
+        goto out;
+    }
+    struct osp_pgs *pg = sched_pg(s);
+    if (pg == NULL) {
+        osp_http_reply_error(resp, 503, "unavailable", "postgresql unavailable");
+        goto out;
+    }
+    char ids[1][OSP_ID_LEN + 1];
+    bool dup = false;
+    int rc = osp_submit(pg, s->rqs, &s->keys, &j, 1, ids, &dup, &err);
+    if (rc == OSP_EPG) {
+        sched_pg_failed(s, &err);
+        reply_unavailable(resp, &err);
+        goto out;
+    }
+    if (rc == OSP_EINVAL) {
+        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err.msg);
+        goto out;
+    }
+    if (dup) {
+        const char *params[] = {ids[0]};
+        json_t *rows = sched_query(s, "SELECT kind, state FROM opspool.jobs WHERE id = $1::uuid", 1,
+                                   params, &err);
+        json_t *row = json_array_get(rows, 0);
+        if (row == NULL) {
+            json_decref(rows);
+            reply_unavailable(resp, &err);
+            goto out;
+        }
+        const char *kind = json_string_value(json_object_get(row, "kind"));
+        if (kind == NULL || strcmp(kind, j.kind) != 0) {
+            osp_http_reply_error(resp, 409, "conflict",
+                                 "idempotency_key already used by job %s of kind %s", ids[0],
+                                 kind ? kind : "?");
+        } else {
+            osp_http_reply_json(resp, 200,
+                                json_pack("{s:s,s:s,s:O,s:b}", "id", ids[0], "kind", kind, "state",
+                                          json_object_get(row, "state"), "duplicate", 1));
+        }
+        json_decref(rows);
+        goto out;
+    }
+    const char *kv[] = {j.kind};
+    osp_metric_add(s->m_submitted, kv, 1);
+    json_t *out = json_pack("{s:s,s:s,s:s}", "id", ids[0], "kind", j.kind, "state",
+                            j.run_at > 0 ? "delayed" : "queued");
+    if (rc == OSP_EREDIS) {
+        /* The ledger holds the job; the reconciler enqueues it once Redis is back. */
+        sched_redis_failed(s, &err);
+        OSP_LOG_JOB(OSP_LOG_WARN, ids[0], j.kind, "accepted, not yet enqueued: %s", err.msg);
+        json_object_set_new(out, "warning",
+                            json_string("stored in the ledger; Redis is unavailable, the "
+                                        "reconciler will enqueue it"));
+    }
+    osp_http_reply_json(resp, 202, out);
+out:
+    osp_buf_deinit(&env);
+    osp_job_deinit(&j);
+    json_decref(body);
+}
+
+/* ---- GET /v1/jobs/{id} ---- */
+
+/* The live Redis hash of a job as an object, or NULL. */
+static json_t *live_state(struct sched *s, const char *id)
+{
+    char *key = pkey(s, "job", id);
+    const char *argv[] = {"HGETALL", key};
+    struct osp_err err = {0, ""};
+    json_t *r = sched_redis(s, 2, argv, NULL, &err);
+    free(key);
+    json_t *o = NULL;
+    if (json_is_array(r) && json_array_size(r) >= 2) {
+        o = json_object();
+        for (size_t i = 0; i + 1 < json_array_size(r); i += 2) {
+            const char *k = json_string_value(json_array_get(r, i));
+            if (k != NULL) {
+                json_object_set(o, k, json_array_get(r, i + 1));
+            }
+        }
+    }
+    json_decref(r);
+    return o;
+}
+
+static void h_get_job(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    const char *id = req->params[0];
+    if (!osp_id_is_valid(id)) {
+        osp_http_reply_error(resp, 404, "not_found", "no job %.40s", id);
+        return;
+    }
+    struct osp_pgs *pg = sched_pg(s);
+    struct osp_err err = {0, ""};
+    if (pg == NULL) {
+        osp_http_reply_error(resp, 503, "unavailable", "postgresql unavailable");
+        return;
+    }
+    json_t *job = osp_ledger_get_job(pg, id, &err);
+    if (job == NULL) {
+        if (err.code == OSP_ENOTFOUND) {
+            osp_http_reply_error(resp, 404, "not_found", "no job %s", id);
+        } else {
+            sched_pg_failed(s, &err);
+            reply_unavailable(resp, &err);
+        }
+        return;
+    }
+    json_t *live = live_state(s, id);
+    if (live != NULL) {
+        json_object_set_new(job, "live", live);
+    }
+    osp_http_reply_json(resp, 200, job);
+}
+
+/* ---- GET /v1/jobs ---- */
+
+static const char *const job_states[] = {"queued",    "delayed", "running",   "retrying",
+                                         "succeeded", "dead",    "cancelled", NULL};
+
+static bool is_state(const char *st)
+{
+    for (size_t i = 0; job_states[i] != NULL; i++) {
+        if (strcmp(st, job_states[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    const char *kind = osp_http_query(req, "kind");
+    const char *state = osp_http_query(req, "state");
+    const char *limit_s = osp_http_query(req, "limit");
+    const char *before = osp_http_query(req, "before");
+    if (kind != NULL && !osp_kind_name_is_valid(kind)) {
+        osp_http_reply_error(resp, 400, "invalid_request", "kind: must match [a-z0-9_-]{1,32}");
+        return;
+    }
+    if (state != NULL && !is_state(state)) {
+        osp_http_reply_error(resp, 400, "invalid_request",
+                             "state: one of queued, delayed, running, retrying, succeeded, dead, "
+                             "cancelled");
+        return;
+    }
+    long limit = API_LIST_DEFAULT;
+    if (limit_s != NULL) {
+        char *end = NULL;
+        limit = strtol(limit_s, &end, 10);
+        if (limit_s[0] == '\0' || *end != '\0' || limit < 1 || limit > API_LIST_MAX) {
+            osp_http_reply_error(resp, 400, "invalid_request", "limit: an integer 1..%d",
+                                 API_LIST_MAX);
+            return;
+        }
+    }
+    if (before != NULL && !osp_id_is_valid(before)) {
+        osp_http_reply_error(resp, 400, "invalid_request", "before: a job id");
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    const char *params[] = {kind, state, before, lim};
+    struct osp_err err = {0, ""};
+    json_t *rows = sched_query(
+        s,
+        "SELECT id, kind, state, attempt, max_attempts, recoveries, schedule, error, "
+        "opspool.ts_iso(created_at) AS created_at, opspool.ts_iso(run_at) AS run_at, "
+        "opspool.ts_iso(started_at) AS started_at, opspool.ts_iso(finished_at) AS finished_at "
+        "FROM opspool.jobs WHERE ($1::text IS NULL OR kind = $1) "
+        "AND ($2::text IS NULL OR state = $2) AND ($3::uuid IS NULL OR id < $3::uuid) "
+        "ORDER BY id DESC LIMIT $4::int",
+        4, params, &err);
+    if (rows == NULL) {
+        reply_unavailable(resp, &err);
+        return;
+    }
+    static const char *const ints[] = {"attempt", "max_attempts", "recoveries", NULL};
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        row_ints(row, ints);
+    }
+    json_t *next = json_null();
+    if (json_array_size(rows) == (size_t)limit) {
+        next = json_incref(json_object_get(json_array_get(rows, json_array_size(rows) - 1), "id"));
+    }
+    osp_http_reply_json(resp, 200, json_pack("{s:o,s:o}", "jobs", rows, "next_before", next));
+}
+
+/* ---- POST /v1/jobs/{id}/cancel ---- */
+
+/* Remove a queued or delayed envelope of job id from Redis (best effort: the cancel flag in
+ * the job hash is what guarantees a worker never runs it). True when removed. */
+static bool unqueue(struct sched *s, const char *kind, const char *id)
+{
+    struct osp_err err = {0, ""};
+    bool removed = false;
+    char scan[16];
+    snprintf(scan, sizeof(scan), "%d", API_CANCEL_SCAN - 1);
+    char *qkey = pkey(s, "queue", kind);
+    char *dkey = pkey(s, "delayed", NULL);
+    const char *lr[] = {"LRANGE", qkey, "0", scan};
+    json_t *items = sched_redis(s, 4, lr, NULL, &err);
+    for (size_t i = 0; !removed && i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        char k[OSP_KIND_MAX + 1], jid[OSP_ID_LEN + 1];
+        if (osp_env_peek(json_string_value(it), json_string_length(it), k, jid) == 0 &&
+            strcmp(jid, id) == 0) {
+            const char *argv[] = {"LREM", qkey, "1", json_string_value(it)};
+            size_t lens[] = {4, strlen(qkey), 1, json_string_length(it)};
+            json_t *r = sched_redis(s, 4, argv, lens, &err);
+            removed = json_integer_value(r) > 0;
+            json_decref(r);
+        }
+    }
+    json_decref(items);
+    const char *zr[] = {"ZRANGE", dkey, "0", scan};
+    items = removed ? NULL : sched_redis(s, 4, zr, NULL, &err);
+    size_t klen = strlen(kind);
+    for (size_t i = 0; !removed && i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        const char *m = json_string_value(it);
+        size_t mlen = json_string_length(it);
+        char k[OSP_KIND_MAX + 1], jid[OSP_ID_LEN + 1];
+        if (mlen > klen + 1 && memcmp(m, kind, klen) == 0 && m[klen] == '|' &&
+            osp_env_peek(m + klen + 1, mlen - klen - 1, k, jid) == 0 && strcmp(jid, id) == 0) {
+            const char *argv[] = {"ZREM", dkey, m};
+            size_t lens[] = {4, strlen(dkey), mlen};
+            json_t *r = sched_redis(s, 3, argv, lens, &err);
+            removed = json_integer_value(r) > 0;
+            json_decref(r);
+        }
+    }
+    json_decref(items);
+    free(qkey);
+    free(dkey);
+    return removed;
+}
+
+static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    const char *id = req->params[0];
+    struct osp_err err = {0, ""};
+    if (!osp_id_is_valid(id)) {
+        osp_http_reply_error(resp, 404, "not_found", "no job %.40s", id);
+        return;
+    }
+    const char *p1[] = {id};
+    json_t *rows =
+        sched_query(s, "SELECT kind, state FROM opspool.jobs WHERE id = $1::uuid", 1, p1, &err);
+    if (rows == NULL) {
+        reply_unavailable(resp, &err);
+        return;
+    }
+    json_t *row = json_array_get(rows, 0);
+    if (row == NULL) {
+        json_decref(rows);
+        osp_http_reply_error(resp, 404, "not_found", "no job %s", id);
+        return;
+    }
+    char kind[OSP_KIND_MAX + 1];
+    snprintf(kind, sizeof(kind), "%s", json_string_value(json_object_get(row, "kind")));
+    const char *state = json_string_value(json_object_get(row, "state"));
+    if (strcmp(state, "succeeded") == 0 || strcmp(state, "dead") == 0 ||
+        strcmp(state, "cancelled") == 0) {
+        osp_http_reply_error(resp, 409, "conflict", "job %s is already %s", id, state);
+        json_decref(rows);
+        return;
+    }
+    json_decref(rows);
+    /* Redis first: the flag makes every worker skip or stop the job. If Redis is down we fail
+     * here and nothing has changed. */
+    char *jkey = pkey(s, "job", id);
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", s->cfg->job_ttl_s);
+    const char *ex[] = {"EXISTS", jkey};
+    json_t *had = sched_redis(s, 2, ex, NULL, &err);
+    const char *hs[] = {"HSET", jkey, "cancel", "1"};
+    json_t *r = had ? sched_redis(s, 4, hs, NULL, &err) : NULL;
+    if (r == NULL) {
+        json_decref(had);
+        free(jkey);
+        reply_unavailable(resp, &err);
+        return;
+    }
+    json_decref(r);
+    if (json_integer_value(had) == 0) {
+        /* No live state (not enqueued yet, or Redis lost it): do not leave a key forever. */
+        const char *exp[] = {"EXPIRE", jkey, ttl};
+        json_decref(sched_redis(s, 3, exp, NULL, &err));
+    }
+    json_decref(had);
+    json_t *res = sched_query(
+        s,
+        "WITH j AS (SELECT id, kind, state FROM opspool.jobs WHERE id = $1::uuid FOR UPDATE), "
+        "u AS (UPDATE opspool.jobs SET state = 'cancelled', finished_at = now(), "
+        "      updated_at = now(), error = coalesce(error, 'cancelled via API') "
+        "      WHERE id = $1::uuid AND state IN ('queued', 'delayed', 'retrying') RETURNING id), "
+        "e AS (INSERT INTO opspool.job_events (job_id, type, data) "
+        "      SELECT id, CASE WHEN state = 'running' THEN 'cancel_requested' ELSE 'cancelled' "
+        "END, "
+        "             jsonb_build_object('by', 'api', 'previous_state', state) "
+        "      FROM j WHERE state IN ('queued', 'delayed', 'retrying', 'running') RETURNING id) "
+        "SELECT state AS previous FROM j",
+        1, p1, &err);
+    if (res == NULL) {
+        free(jkey);
+        reply_unavailable(resp, &err);
+        return;
+    }
+    const char *prev = json_string_value(json_object_get(json_array_get(res, 0), "previous"));
+    if (prev == NULL) {
+        osp_http_reply_error(resp, 404, "not_found", "no job %s", id);
+    } else if (strcmp(prev, "running") == 0) {
+        OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "cancel requested (running)");
+        osp_http_reply_json(
+            resp, 202,
+            json_pack("{s:s,s:s,s:b}", "id", id, "state", "running", "cancel_requested", 1));
+    } else if (strcmp(prev, "queued") == 0 || strcmp(prev, "delayed") == 0 ||
+               strcmp(prev, "retrying") == 0) {
+        if (unqueue(s, kind, id)) {
+            const char *hs2[] = {"HSET", jkey, "state", "cancelled"};
+            json_decref(sched_redis(s, 4, hs2, NULL, &err));
+            const char *exp[] = {"EXPIRE", jkey, ttl};
+            json_decref(sched_redis(s, 3, exp, NULL, &err));
+        }
+        OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "cancelled (was %s)", prev);
+        osp_http_reply_json(resp, 200, json_pack("{s:s,s:s}", "id", id, "state", "cancelled"));
+    } else {
+        osp_http_reply_error(resp, 409, "conflict", "job %s is already %s", id, prev);
+    }
+    json_decref(res);
+    free(jkey);
+}
+
+/* ---- Queues ---- */
+
+static void h_queues(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    (void)req;
+    struct sched *s = arg;
+    json_t *arr = json_array();
+    const struct job_kind *const *all = job_kinds_all();
+    int64_t now = osp_now_ms();
+    for (size_t i = 0; all[i] != NULL; i++) {
+        struct osp_rq_stats st;
+        struct osp_err err = {0, ""};
+        if (osp_rqs_stats(s->rqs, all[i]->name, &st, &err) != 0) {
+            sched_redis_failed(s, &err);
+            json_decref(arr);
+            reply_unavailable(resp, &err);
+            return;
+        }
+        double age = st.oldest_pending_ms > 0 && now > st.oldest_pending_ms
+                         ? (double)(now - st.oldest_pending_ms) / 1000.0
+                         : 0.0;
+        json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:f}", "kind", all[i]->name,
+                                             "pending", (json_int_t)st.pending, "running",
+                                             (json_int_t)st.running, "delayed",
+                                             (json_int_t)st.delayed, "dead", (json_int_t)st.dead,
+                                             "paused", st.paused, "oldest_age_s", age));
+    }
+    osp_http_reply_json(resp, 200, json_pack("{s:o}", "queues", arr));
+}
+
+static void pause_resume(const struct osp_http_req *req, struct osp_http_resp *resp,
+                         struct sched *s, bool pause)
+{
+    const struct job_kind *k = kind_or_reply(req->params[0], resp);
+    if (k == NULL) {
+        return;
+    }
+    char *key = pkey(s, "paused", NULL);
+    const char *argv[] = {pause ? "SADD" : "SREM", key, k->name};
+    struct osp_err err = {0, ""};
+    json_t *r = sched_redis(s, 3, argv, NULL, &err);
+    free(key);
+    if (r == NULL) {
+        reply_unavailable(resp, &err);
+        return;
+    }
+    json_decref(r);
+    osp_info("queue %s %s via API", k->name, pause ? "paused" : "resumed");
+    osp_http_reply_json(resp, 200, json_pack("{s:s,s:b}", "kind", k->name, "paused", pause));
+}
+
+static void h_pause(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    pause_resume(req, resp, arg, true);
+}
+
+static void h_resume(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    pause_resume(req, resp, arg, false);
+}
+
+/* ---- Schedules ---- */
+
+#define SCHEDULE_COLS                                                                              \
+    "s.name, s.cron, s.timezone, s.kind, s.payload::text AS payload, s.enabled::text AS enabled, " \
+    "s.concurrency, s.catchup_s, opspool.ts_iso(s.last_fire_at) AS last_fire_at, "                 \
+    "opspool.ts_iso(s.next_fire_at) AS next_fire_at, s.last_job_id, "                              \
+    "opspool.ts_iso(s.created_at) AS created_at, opspool.ts_iso(s.updated_at) AS updated_at, "     \
+    "(SELECT opspool.ts_iso(max(j.finished_at)) FROM opspool.jobs j "                              \
+    " WHERE j.schedule = s.name AND j.state = 'succeeded') AS last_success_at "
+
+static void schedule_row(json_t *row)
+{
+    static const char *const ints[] = {"catchup_s", NULL};
+    row_ints(row, ints);
+    row_bool(row, "enabled");
+    row_json(row, "payload");
+}
+
+static void h_list_schedules(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    (void)req;
+    struct sched *s = arg;
+    struct osp_err err = {0, ""};
+    json_t *rows = sched_query(
+        s, "SELECT " SCHEDULE_COLS "FROM opspool.schedules s ORDER BY s.name", 0, NULL, &err);
+    if (rows == NULL) {
+        reply_unavailable(resp, &err);
+        return;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        schedule_row(row);
+    }
+    osp_http_reply_json(resp, 200, json_pack("{s:o}", "schedules", rows));
+}
+
+/* The schedule with its latest firings, or NULL (err->code OSP_ENOTFOUND when absent). */
+static json_t *schedule_get(struct sched *s, const char *name, struct osp_err *err)
+{
+    const char *p[] = {name};
+    json_t *rows = sched_query(
+        s, "SELECT " SCHEDULE_COLS "FROM opspool.schedules s WHERE s.name = $1", 1, p, err);
+    if (rows == NULL) {
+        return NULL;
+    }
+    json_t *row = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    if (row == NULL) {
+        osp_err_set(err, OSP_ENOTFOUND, "no schedule %.64s", name);
+        return NULL;
+    }
+    schedule_row(row);
+    json_t *f = sched_query(s,
+                            "SELECT opspool.ts_iso(fire_at) AS fire_at, status, job_id, reason, "
+                            "replica FROM opspool.schedule_firings WHERE schedule = $1 "
+                            "ORDER BY fire_at DESC LIMIT 20",
+                            1, p, err);
+    json_object_set_new(row, "firings", f ? f : json_array());
+    return row;
+}
+
+static void h_get_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct osp_err err = {0, ""};
+    json_t *row = schedule_get(arg, req->params[0], &err);
+    if (row == NULL) {
+        if (err.code == OSP_ENOTFOUND) {
+            osp_http_reply_error(resp, 404, "not_found", "no schedule %.64s", req->params[0]);
+        } else {
+            reply_unavailable(resp, &err);
+        }
+        return;
+    }
+    osp_http_reply_json(resp, 200, row);
+}
+
+static void h_put_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    json_t *body = osp_http_body_object(req, resp);
+    if (body == NULL) {
+        return;
+    }
+    struct osp_err err = {0, ""};
+    bool created = false;
+    const char *code = "invalid_request";
+    int rc = sched_schedule_upsert(s, body, &created, &code, &err);
+    if (rc == OSP_EINVAL) {
+        osp_http_reply_error(resp, 400, code, "%s", err.msg);
+    } else if (rc != 0) {
+        reply_unavailable(resp, &err);
+    } else {
+        json_t *row = schedule_get(s, json_string_value(json_object_get(body, "name")), &err);
+        if (row == NULL) {
+            reply_unavailable(resp, &err);
+        } else {
+            osp_http_reply_json(resp, created ? 201 : 200, row);
+        }
+    }
+    json_decref(body);
+}
+
+static void h_delete_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    struct osp_err err = {0, ""};
+    const char *p[] = {req->params[0]};
+    json_t *rows =
+        sched_query(s, "DELETE FROM opspool.schedules WHERE name = $1 RETURNING name", 1, p, &err);
+    if (rows == NULL) {
+        reply_unavailable(resp, &err);
+        return;
+    }
+    if (json_array_size(rows) == 0) {
+        osp_http_reply_error(resp, 404, "not_found", "no schedule %.64s", req->params[0]);
+    } else {
+        osp_info("schedule %s deleted via API", req->params[0]);
+        osp_http_reply_json(resp, 200, json_pack("{s:s}", "deleted", req->params[0]));
+    }
+    json_decref(rows);
+}
+
+/* ---- POST /v1/dead/{kind}/retry ---- */
+
+static bool id_wanted(const json_t *ids, const char *id)
+{
+    if (ids == NULL) {
+        return true;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (strcasecmp(json_string_value(v), id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *const dead_fields[] = {"limit", "ids", "max_attempts", NULL};
+
+static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    const struct job_kind *k = kind_or_reply(req->params[0], resp);
+    if (k == NULL) {
+        return;
+    }
+    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+    if (body == NULL) {
+        return;
+    }
+    json_int_t limit, budget;
+    const json_t *ids = json_object_get(body, "ids");
+    if (!fields_ok(body, dead_fields, resp) ||
+        opt_int(body, "limit", 1, API_DEAD_MAX, API_DEAD_DEFAULT, &limit, resp) != 0 ||
+        opt_int(body, "max_attempts", 1, 100, s->set.default_max_attempts, &budget, resp) != 0) {
+        json_decref(body);
+        return;
+    }
+    if (ids != NULL) {
+        size_t i;
+        json_t *v;
+        bool ok = json_is_array(ids);
+        json_array_foreach(ids, i, v)
+        {
+            ok = ok && json_is_string(v) && osp_id_is_valid(json_string_value(v));
+        }
+        if (!ok) {
+            osp_http_reply_error(resp, 400, "invalid_request", "ids: an array of job ids");
+            json_decref(body);
+            return;
+        }
+    }
+    struct osp_err err = {0, ""};
+    char *dkey = pkey(s, "dead", k->name);
+    char last[16], budget_s[16];
+    /* With an id filter, look further than `limit` records to find them. */
+    snprintf(last, sizeof(last), "%lld", (long long)(ids ? API_DEAD_MAX : limit) - 1);
+    snprintf(budget_s, sizeof(budget_s), "%lld", (long long)budget);
+    const char *lr[] = {"LRANGE", dkey, "0", last};
+    json_t *recs = sched_redis(s, 4, lr, NULL, &err);
+    if (recs == NULL) {
+        free(dkey);
+        json_decref(body);
+        reply_unavailable(resp, &err);
+        return;
+    }
+    json_t *retried = json_array();
+    json_t *skipped = json_array();
+    struct osp_rq_ops *ops = osp_rq_ops_new();
+    bool failed = false;
+    for (size_t i = 0;
+         i < json_array_size(recs) && !failed && json_array_size(retried) < (size_t)limit; i++) {
+        json_t *rec = json_array_get(recs, i);
+        struct osp_dead d;
+        struct osp_job j;
+        memset(&j, 0, sizeof(j)); /* osp_env_decode fills it; deinit of a zeroed job is a no-op */
+        memset(&d, 0, sizeof(d));
+        if (osp_dead_decode(json_string_value(rec), json_string_length(rec), &d, &err) != 0) {
+            json_array_append_new(skipped, json_pack("{s:s,s:s}", "id", "", "reason", err.msg));
+            goto next;
+        }
+        if (osp_env_decode(d.env.data, d.env.len, &s->keys, (size_t)s->cfg->env_max_bytes, &j,
+                           &err) != 0) {
+            if (id_wanted(ids, d.job_id)) {
+                json_array_append_new(skipped,
+                                      json_pack("{s:s,s:s}", "id", d.job_id, "reason", err.msg));
+            }
+            goto next;
+        }
+        if (!id_wanted(ids, j.id)) {
+            goto next;
+        }
+        /* Ledger first: back to 'queued' with a fresh budget, only if it is still dead. */
+        const char *pp[] = {j.id, budget_s, d.reason};
+        json_t *u = sched_query(
+            s,
+            "WITH u AS (UPDATE opspool.jobs SET state = 'queued', "
+            "  max_attempts = attempt + $2::int, error = NULL, finished_at = NULL, run_at = NULL, "
+            "  updated_at = now() WHERE id = $1::uuid AND state = 'dead' "
+            "  RETURNING id, attempt, max_attempts), "
+            "e AS (INSERT INTO opspool.job_events (job_id, type, data) "
+            "  SELECT id, 'retried_from_dead', jsonb_build_object('by', 'api', 'dead_reason', "
+            "$3::text) "
+            "  FROM u) "
+            "SELECT attempt, max_attempts FROM u",
+            3, pp, &err);
+        if (u == NULL) {
+            failed = true;
+            goto next;
+        }
+        json_t *row = json_array_get(u, 0);
+        if (row == NULL) {
+            json_array_append_new(
+                skipped, json_pack("{s:s,s:s}", "id", j.id, "reason", "not dead in the ledger"));
+            json_decref(u);
+            goto next;
+        }
+        long attempt = strtol(json_string_value(json_object_get(row, "attempt")), NULL, 10);
+        json_decref(u);
+        j.attempt = (uint32_t)attempt + 1;
+        j.max_attempts = (uint32_t)(attempt + budget);
+        j.run_at = 0;
+        struct osp_buf env = OSP_BUF_INIT;
+        int64_t res = 0;
+        if (osp_env_encode(&j, &s->keys, &env, &err) == 0) {
+            osp_rq_ops_clear(ops);
+            osp_rq_op_enqueue(ops, j.kind, j.id, env.data, env.len, 0);
+            if (osp_rqs_apply(s->rqs, ops, &res, &err) != 0) {
+                /* The ledger says queued: the reconciler will enqueue it. */
+                sched_redis_failed(s, &err);
+                failed = true;
+            }
+        } else {
+            failed = true;
+        }
+        osp_buf_deinit(&env);
+        if (!failed) {
+            const char *lrem[] = {"LREM", dkey, "1", json_string_value(rec)};
+            size_t lens[] = {4, strlen(dkey), 1, json_string_length(rec)};
+            json_decref(sched_redis(s, 4, lrem, lens, &err));
+            char *jkey = pkey(s, "job", j.id);
+            const char *hdel[] = {"HDEL", jkey, "recoveries", "cancel"};
+            json_decref(sched_redis(s, 4, hdel, NULL, &err));
+            free(jkey);
+            json_array_append_new(retried, json_string(j.id));
+            OSP_LOG_JOB(OSP_LOG_INFO, j.id, j.kind, "retried from dead letters (attempt %u of %u)",
+                        j.attempt, j.max_attempts);
+        }
+    next:
+        osp_job_deinit(&j);
+        osp_dead_deinit(&d);
+    }
+    osp_rq_ops_free(ops);
+    json_decref(recs);
+    free(dkey);
+    json_decref(body);
+    if (failed) {
+        json_decref(skipped);
+        osp_http_reply_error(resp, 503, "unavailable",
+                             "stopped after %zu job(s): %s (jobs already moved to 'queued' in the "
+                             "ledger are enqueued by the reconciler)",
+                             json_array_size(retried), err.msg);
+        json_decref(retried);
+        return;
+    }
+    osp_http_reply_json(resp, 200,
+                        json_pack("{s:s,s:I,s:o,s:o}", "kind", k->name, "retried",
+                                  (json_int_t)json_array_size(retried), "ids", retried, "skipped",
+                                  skipped));
+}
+
+/* ---- Metrics and health ---- */
+
+static void h_metrics(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    (void)req;
+    struct sched *s = arg;
+    static const char *const classes[] = {"", "", "2xx", "3xx", "4xx", "5xx"};
+    for (int c = 2; c <= 5; c++) {
+        uint64_t n = osp_http_requests(s->http, c);
+        const char *v[] = {classes[c]};
+        osp_metric_add(s->m_http, v, (double)(n - s->http_seen[c]));
+        s->http_seen[c] = n;
+    }
+    struct osp_buf out = OSP_BUF_INIT;
+    osp_metrics_render(s->metrics, &out);
+    osp_http_reply_text(resp, 200, OSP_METRICS_CONTENT_TYPE, (const char *)out.data, out.len);
+    osp_buf_deinit(&out);
+}
+
+static void h_healthz(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    (void)req;
+    (void)arg;
+    osp_http_reply_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_readyz(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    (void)req;
+    struct sched *s = arg;
+    struct osp_err rerr = {0, ""};
+    struct osp_err perr = {0, ""};
+    const char *ping[] = {"PING"};
+    json_t *r = sched_redis(s, 1, ping, NULL, &rerr);
+    json_t *p = sched_query(s, "SELECT 1 AS ok", 0, NULL, &perr);
+    bool ok = r != NULL && p != NULL;
+    json_t *body =
+        json_pack("{s:s,s:s}", "redis", r ? "ok" : rerr.msg, "postgres", p ? "ok" : perr.msg);
+    json_decref(r);
+    json_decref(p);
+    if (ok) {
+        json_object_set_new(body, "status", json_string("ready"));
+        osp_http_reply_json(resp, 200, body);
+        return;
+    }
+    json_object_set_new(body, "error",
+                        json_pack("{s:s,s:s}", "code", "unavailable", "message",
+                                  r == NULL ? "redis unreachable" : "postgresql unreachable"));
+    osp_http_reply_json(resp, 503, body);
+}
+
+void sched_api_routes(struct sched *s)
+{
+    struct osp_http_router *r = osp_http_router(s->http);
+    osp_http_set_auth(s->http, auth_cb, s);
+    osp_http_router_add(r, "GET", "/healthz", 0, h_healthz, s);
+    osp_http_router_add(r, "GET", "/readyz", 0, h_readyz, s);
+    osp_http_router_add(r, "GET", "/metrics", 0, h_metrics, s);
+    osp_http_router_add(r, "POST", "/v1/jobs", OSP_HTTP_AUTH, h_submit, s);
+    osp_http_router_add(r, "GET", "/v1/jobs", OSP_HTTP_AUTH, h_list_jobs, s);
+    osp_http_router_add(r, "GET", "/v1/jobs/{id}", OSP_HTTP_AUTH, h_get_job, s);
+    osp_http_router_add(r, "POST", "/v1/jobs/{id}/cancel", OSP_HTTP_AUTH, h_cancel, s);
+    osp_http_router_add(r, "GET", "/v1/queues", OSP_HTTP_AUTH, h_queues, s);
+    osp_http_router_add(r, "POST", "/v1/queues/{kind}/pause", OSP_HTTP_AUTH, h_pause, s);
+    osp_http_router_add(r, "POST", "/v1/queues/{kind}/resume", OSP_HTTP_AUTH, h_resume, s);
+    osp_http_router_add(r, "GET", "/v1/schedules", OSP_HTTP_AUTH, h_list_schedules, s);
+    osp_http_router_add(r, "POST", "/v1/schedules", OSP_HTTP_AUTH, h_put_schedule, s);
+    osp_http_router_add(r, "GET", "/v1/schedules/{name}", OSP_HTTP_AUTH, h_get_schedule, s);
+    osp_http_router_add(r, "DELETE", "/v1/schedules/{name}", OSP_HTTP_AUTH, h_delete_schedule, s);
+    osp_http_router_add(r, "POST", "/v1/dead/{kind}/retry", OSP_HTTP_AUTH, h_dead_retry, s);
+}

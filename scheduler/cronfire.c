@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/* cronfire.c — cron schedules: validation, seeding from OSP_SCHEDULES_FILE, and firing.
+ *
+ * Every second each replica reads the enabled schedules and, per schedule, finds the latest
+ * tick T with  max(last_fire_at, created_at, now - allowance) < T <= now,  where allowance is
+ * max(catchup_s, CRON_MIN_SLACK_S). Older ticks are never replayed: after an outage only the
+ * latest missed tick runs, and only if it is within the allowance (a "catch-up"). Firing T:
+ *   1. SET NX P:cron:<name>:<T> (cheap filter: one replica proceeds, the others stop here);
+ *   2. INSERT the (schedule, T) row of opspool.schedule_firings: the primary key is the real
+ *      guarantee (it survives Redis loss). With concurrency "forbid" and an unfinished job of
+ *      the schedule, the row is written as 'skipped' (reason "previous still running");
+ *   3. submit the job (ledger first) with idempotency key "schedule:<name>:<T>", so even a
+ *      repeated attempt cannot create a second job for the tick;
+ *   4. mark the row 'fired' with the job id and advance schedules.last_fire_at.
+ * A replica that dies between 2 and 4 leaves a 'firing' row; after 30 s another replica may
+ * re-claim it (still within the allowance) and step 3's idempotency key makes that safe. */
+#include "common/alloc.h"
+#include "common/cron.h"
+#include "common/log.h"
+#include "common/submit.h"
+#include "jobs/job.h"
+#include "scheduler/sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CRON_PERIOD_S      1.0
+#define CRON_MIN_SLACK_S   60     /* a tick may fire this late even with catchup_s = 0 */
+#define CRON_MAX_CATCHUP_S 604800 /* catchup_s upper bound: one week */
+#define CRON_NAME_MAX      64
+
+/* ---- Validation and upsert ---- */
+
+static const char *const schedule_fields[] = {
+    "name", "cron", "timezone", "kind", "payload", "concurrency", "catchup_s", "enabled", NULL};
+
+static bool name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > CRON_NAME_MAX) {
+        return false;
+    }
+    for (const char *p = n; *p != '\0'; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static const char *str_field(const json_t *o, const char *name, const char *dflt)
+{
+    const json_t *v = json_object_get(o, name);
+    if (v == NULL || json_is_null(v)) {
+        return dflt;
+    }
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int sched_schedule_upsert(struct sched *s, const json_t *obj, bool *created, const char **code,
+                          struct osp_err *err)
+{
+    *code = "invalid_request";
+    if (!json_is_object(obj)) {
+        return osp_err_set(err, OSP_EINVAL, "a schedule must be a JSON object");
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)obj, k, v)
+    {
+        bool known = false;
+        for (size_t i = 0; schedule_fields[i] != NULL && !known; i++) {
+            known = strcmp(k, schedule_fields[i]) == 0;
+        }
+        if (!known) {
+            return osp_err_set(err, OSP_EINVAL, "unknown field \"%.64s\"", k);
+        }
+    }
+    const char *name = str_field(obj, "name", NULL);
+    if (name == NULL || !name_ok(name)) {
+        return osp_err_set(err, OSP_EINVAL, "name: required, [A-Za-z0-9_.-]{1,%d}", CRON_NAME_MAX);
+    }
+    const char *expr = str_field(obj, "cron", NULL);
+    struct osp_cron c;
+    if (expr == NULL) {
+        return osp_err_set(err, OSP_EINVAL, "cron: required, a 5-field cron expression");
+    }
+    if (osp_cron_parse(&c, expr, err) != 0) {
+        return OSP_EINVAL;
+    }
+    const char *tz = str_field(obj, "timezone", "UTC");
+    if (tz == NULL || !osp_tz_is_valid(tz)) {
+        return osp_err_set(err, OSP_EINVAL,
+                           "timezone: not a TZ database name (e.g. Europe/Berlin)");
+    }
+    int64_t next = 0;
+    if (osp_cron_next(&c, tz, osp_now_ms() / 1000, &next, err) != 0) {
+        return OSP_EINVAL;
+    }
+    const char *kind = str_field(obj, "kind", NULL);
+    if (kind == NULL || !osp_kind_name_is_valid(kind)) {
+        return osp_err_set(err, OSP_EINVAL, "kind: required, [a-z0-9_-]{1,32}");
+    }
+    const struct job_kind *jk = job_kind_find(kind);
+    if (jk == NULL) {
+        *code = "unknown_kind";
+        return osp_err_set(err, OSP_EINVAL, "unknown kind \"%s\"", kind);
+    }
+    const json_t *payload = json_object_get(obj, "payload");
+    json_t *empty = json_object();
+    if (payload == NULL || json_is_null(payload)) {
+        payload = empty;
+    }
+    if (!json_is_object(payload)) {
+        json_decref(empty);
+        *code = "invalid_payload";
+        return osp_err_set(err, OSP_EINVAL, "payload: must be a JSON object");
+    }
+    if (jk->validate(payload, s->have_targets ? &s->targets : NULL, err) != 0) {
+        json_decref(empty);
+        *code = "invalid_payload";
+        return OSP_EINVAL;
+    }
+    char *payload_text = json_dumps(payload, JSON_COMPACT);
+    json_decref(empty);
+    const char *conc = str_field(obj, "concurrency", "forbid");
+    const json_t *cu = json_object_get(obj, "catchup_s");
+    const json_t *en = json_object_get(obj, "enabled");
+    int rc = 0;
+    if (conc == NULL || (strcmp(conc, "forbid") != 0 && strcmp(conc, "allow") != 0)) {
+        rc = osp_err_set(err, OSP_EINVAL, "concurrency: \"forbid\" or \"allow\"");
+    } else if (cu != NULL && !json_is_null(cu) &&
+               (!json_is_integer(cu) || json_integer_value(cu) < 0 ||
+                json_integer_value(cu) > CRON_MAX_CATCHUP_S)) {
+        rc = osp_err_set(err, OSP_EINVAL, "catchup_s: an integer 0..%d", CRON_MAX_CATCHUP_S);
+    } else if (en != NULL && !json_is_null(en) && !json_is_boolean(en)) {
+        rc = osp_err_set(err, OSP_EINVAL, "enabled: true or false");
+    }
+    if (rc != 0) {
+        free(payload_text);
+        return rc;
+    }
+    char catchup[16], next_s[24];
+    snprintf(catchup, sizeof(catchup), "%lld",
+             cu && json_is_integer(cu) ? (long long)json_integer_value(cu) : 0LL);
+    snprintf(next_s, sizeof(next_s), "%lld", (long long)next);
+    bool enabled = en == NULL || json_is_null(en) || json_is_true(en);
+    const char *params[] = {name, expr,    tz,    kind, payload_text, enabled ? "true" : "false",
+                            conc, catchup, next_s};
+    json_t *rows = sched_query(
+        s,
+        "INSERT INTO opspool.schedules (name, cron, timezone, kind, payload, enabled, concurrency, "
+        "catchup_s, next_fire_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6::boolean, $7, $8::int, "
+        "to_timestamp($9::bigint)) ON CONFLICT (name) DO UPDATE SET cron = EXCLUDED.cron, "
+        "timezone = EXCLUDED.timezone, kind = EXCLUDED.kind, payload = EXCLUDED.payload, "
+        "enabled = EXCLUDED.enabled, concurrency = EXCLUDED.concurrency, "
+        "catchup_s = EXCLUDED.catchup_s, next_fire_at = EXCLUDED.next_fire_at, updated_at = now() "
+        "RETURNING (xmax = 0)::text AS inserted",
+        9, params, err);
+    free(payload_text);
+    if (rows == NULL) {
+        return err->code ? err->code : OSP_EPG;
+    }
+    const char *ins = json_string_value(json_object_get(json_array_get(rows, 0), "inserted"));
+    *created = ins != NULL && strcmp(ins, "true") == 0;
+    json_decref(rows);
+    return 0;
+}
+
+int sched_schedules_seed(struct sched *s, struct osp_err *err)
+{
+    const char *path = s->set.schedules_file;
+    if (path == NULL || path[0] == '\0') {
+        return 0;
+    }
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL) {
+        return osp_err_set(err, OSP_EINVAL, "line %d: %s", je.line, je.text);
+    }
+    json_t *list = json_object_get(root, "schedules");
+    int rc = 0;
+    if (!json_is_array(list) || json_object_size(root) != 1) {
+        rc = osp_err_set(err, OSP_EINVAL, "expected {\"schedules\": [...]}");
+    }
+    size_t i;
+    json_t *sch;
+    size_t nc = 0, nu = 0;
+    json_array_foreach(list, i, sch)
+    {
+        if (rc != 0) {
+            break;
+        }
+        bool created = false;
+        const char *code = NULL;
+        struct osp_err e = {0, ""};
+        rc = sched_schedule_upsert(s, sch, &created, &code, &e);
+        if (rc != 0) {
+            const char *name = json_string_value(json_object_get(sch, "name"));
+            osp_err_set(err, rc, "schedule %zu (%.64s): %s", i, name ? name : "?", e.msg);
+        } else if (created) {
+            nc++;
+        } else {
+            nu++;
+        }
+    }
+    json_decref(root);
+    if (rc == 0) {
+        osp_info("schedules from %s: %zu created, %zu updated", path, nc, nu);
+    }
+    return rc;
+}
+
+/* ---- Firing ---- */
+
+static void count_firing(struct sched *s, const char *name, const char *status)
+{
+    const char *v[] = {name, status};
+    osp_metric_add(s->m_firings, v, 1);
+}
+
+/* Step 4 (and the 'skipped' bookkeeping): record the outcome and advance last_fire_at. */
+static void record(struct sched *s, const char *name, int64_t tick, int64_t next,
+                   const char *status, const char *job_id, const char *reason)
+{
+    char ts[24], ns[24];
+    snprintf(ts, sizeof(ts), "%lld", (long long)tick);
+    snprintf(ns, sizeof(ns), "%lld", (long long)next);
+    const char *p[] = {name, ts, status, job_id, reason, ns};
+    struct osp_err err = {0, ""};
+    json_t *r = sched_query(
+        s,
+        "WITH f AS (UPDATE opspool.schedule_firings SET status = $3, job_id = $4::uuid, "
+        "           reason = coalesce($5, reason) "
+        "           WHERE schedule = $1 AND fire_at = to_timestamp($2::bigint) RETURNING 1) "
+        "UPDATE opspool.schedules SET "
+        "  last_fire_at = greatest(last_fire_at, to_timestamp($2::bigint)), "
+        "  next_fire_at = to_timestamp($6::bigint), "
+        "  last_job_id = coalesce($4::uuid, last_job_id) "
+        "WHERE name = $1 RETURNING name",
+        6, p, &err);
+    if (r == NULL) {
+        osp_error("schedule %s: recording tick %s failed: %s", name, ts, err.msg);
+        return;
+    }
+    json_decref(r);
+    const char *v[] = {name};
+    osp_metric_set(s->m_sched_last_fire, v, (double)tick);
+}
+
+static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, const char *tz,
+                 int64_t tick, bool missed_before)
+{
+    const char *name = json_string_value(json_object_get(row, "name"));
+    const char *conc = json_string_value(json_object_get(row, "concurrency"));
+    long catchup = strtol(json_string_value(json_object_get(row, "catchup_s")), NULL, 10);
+    struct osp_err err = {0, ""};
+    int64_t next = 0;
+    if (osp_cron_next(c, tz, tick, &next, &err) != 0) {
+        next = 0;
+    }
+    /* 1. Redis guard. */
+    char *key = osp_xasprintf("%s:cron:%s:%lld", s->cfg->prefix, name, (long long)tick);
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%ld",
+             (catchup > CRON_MIN_SLACK_S ? catchup : CRON_MIN_SLACK_S) + 3600);
+    const char *set[] = {"SET", key, s->replica, "NX", "EX", ttl};
+    json_t *r = sched_redis(s, 6, set, NULL, &err);
+    bool won = json_is_string(r);
+    json_decref(r);
+    if (!won) {
+        free(key);
+        return;
+    }
+    /* 2. Claim the tick in the ledger. */
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%lld", (long long)tick);
+    const char *cp[] = {name, ts, conc, s->replica};
+    json_t *claim = sched_query(
+        s,
+        "WITH busy AS (SELECT $3 = 'forbid' AND EXISTS (SELECT 1 FROM opspool.jobs "
+        "  WHERE schedule = $1 AND state IN ('queued', 'delayed', 'running', 'retrying')) AS b) "
+        "INSERT INTO opspool.schedule_firings (schedule, fire_at, status, reason, replica) "
+        "SELECT $1, to_timestamp($2::bigint), CASE WHEN b THEN 'skipped' ELSE 'firing' END, "
+        "       CASE WHEN b THEN 'previous still running' END, $4 FROM busy "
+        "ON CONFLICT (schedule, fire_at) DO UPDATE SET replica = EXCLUDED.replica, claimed_at = "
+        "now() "
+        "WHERE opspool.schedule_firings.status = 'firing' "
+        "  AND opspool.schedule_firings.claimed_at < now() - interval '30 seconds' "
+        "RETURNING status",
+        4, cp, &err);
+    const char *status = json_string_value(json_object_get(json_array_get(claim, 0), "status"));
+    if (claim == NULL) {
+        osp_warn("schedule %s: cannot claim tick %s: %s", name, ts, err.msg);
+        goto release;
+    }
+    if (status == NULL) {
+        goto done; /* another replica owns this tick */
+    }
+    if (strcmp(status, "skipped") == 0) {
+        osp_info("schedule %s: tick %s skipped: previous still running", name, ts);
+        record(s, name, tick, next, "skipped", NULL, NULL);
+        count_firing(s, name, "skipped");
+        goto done;
+    }
+    /* 3. Submit, ledger first, idempotent per tick. */
+    struct osp_job j;
+    osp_job_init(&j);
+    snprintf(j.kind, sizeof(j.kind), "%s", json_string_value(json_object_get(row, "kind")));
+    json_decref(j.payload);
+    j.payload = json_loads(json_string_value(json_object_get(row, "payload")), 0, NULL);
+    if (j.payload == NULL) {
+        j.payload = json_object();
+    }
+    j.max_attempts = (uint32_t)s->set.default_max_attempts;
+    free(j.schedule);
+    j.schedule = osp_xstrdup(name);
+    free(j.idempotency_key);
+    j.idempotency_key = osp_xasprintf("schedule:%s:%lld", name, (long long)tick);
+    free(j.submitted_by);
+    j.submitted_by = osp_xstrdup("scheduler");
+    char ids[1][OSP_ID_LEN + 1];
+    bool dup = false;
+    struct osp_pgs *pg = sched_pg(s);
+    int rc = pg ? osp_submit(pg, s->rqs, &s->keys, &j, 1, ids, &dup, &err) : OSP_EPG;
+    if (rc == OSP_EPG || pg == NULL) {
+        sched_pg_failed(s, &err);
+        osp_error("schedule %s: tick %s not submitted (retried within 30 s): %s", name, ts,
+                  err.msg);
+        osp_job_deinit(&j);
+        goto release;
+    }
+    if (rc == OSP_EINVAL) {
+        osp_error("schedule %s: tick %s: job rejected: %s", name, ts, err.msg);
+        record(s, name, tick, next, "skipped", NULL, err.msg);
+        count_firing(s, name, "skipped");
+        osp_job_deinit(&j);
+        goto done;
+    }
+    if (rc == OSP_EREDIS) {
+        sched_redis_failed(s, &err);
+        OSP_LOG_JOB(OSP_LOG_WARN, ids[0], j.kind,
+                    "schedule %s: in the ledger, not yet enqueued: %s", name, err.msg);
+    }
+    /* 4. Done. */
+    record(s, name, tick, next, "fired", ids[0],
+           missed_before ? "caught up: earlier ticks were missed and are not replayed" : NULL);
+    count_firing(s, name, "fired");
+    if (missed_before) {
+        count_firing(s, name, "missed");
+    }
+    OSP_LOG_JOB(OSP_LOG_INFO, ids[0], j.kind, "schedule %s fired for tick %s%s", name, ts,
+                dup ? " (job already existed)" : "");
+    osp_job_deinit(&j);
+    goto done;
+release : {
+    /* Let the next round (this replica or another) try the tick again. */
+    const char *del[] = {"DEL", key};
+    json_decref(sched_redis(s, 2, del, NULL, &err));
+}
+done:
+    json_decref(claim);
+    free(key);
+}
+
+static int64_t row_int(const json_t *row, const char *name, int64_t dflt)
+{
+    const char *v = json_string_value(json_object_get(row, name));
+    return v ? strtoll(v, NULL, 10) : dflt;
+}
+
+static void consider(struct sched *s, const json_t *row, int64_t now_s)
+{
+    const char *name = json_string_value(json_object_get(row, "name"));
+    const char *expr = json_string_value(json_object_get(row, "cron"));
+    const char *tz = json_string_value(json_object_get(row, "timezone"));
+    struct osp_cron c;
+    struct osp_err err = {0, ""};
+    if (name == NULL || osp_cron_parse(&c, expr, &err) != 0) {
+        return; /* validated on write; a row edited by hand is skipped */
+    }
+    int64_t catchup = row_int(row, "catchup_s", 0);
+    int64_t allowance = catchup > CRON_MIN_SLACK_S ? catchup : CRON_MIN_SLACK_S;
+    int64_t last = row_int(row, "last_fire", 0);
+    int64_t lo = now_s - allowance - 1;
+    int64_t created = row_int(row, "created", 0);
+    if (last > lo) {
+        lo = last;
+    }
+    if (created - 1 > lo) {
+        lo = created - 1;
+    }
+    int64_t t = 0, n = 0;
+    if (osp_cron_next(&c, tz, lo, &t, &err) != 0 || t > now_s) {
+        return;
+    }
+    while (osp_cron_next(&c, tz, t, &n, &err) == 0 && n <= now_s) {
+        t = n;
+    }
+    /* Was a tick between last_fire_at and the window skipped for good? */
+    bool missed = false;
+    if (last > 0 && osp_cron_next(&c, tz, last, &n, &err) == 0 && n < t) {
+        missed = true;
+    }
+    fire(s, row, &c, tz, t, missed);
+}
+
+static void cronfire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sched_duty *d = osp_container_of(w, struct sched_duty, timer);
+    struct sched *s = d->s;
+    if (d->in_flight) {
+        return;
+    }
+    d->in_flight = true;
+    int64_t t0 = osp_mono_ns();
+    struct osp_err err = {0, ""};
+    json_t *rows = sched_query(
+        s,
+        "SELECT name, cron, timezone, kind, payload::text AS payload, concurrency, catchup_s, "
+        "floor(extract(epoch FROM last_fire_at))::bigint AS last_fire, "
+        "floor(extract(epoch FROM created_at))::bigint AS created "
+        "FROM opspool.schedules WHERE enabled ORDER BY name",
+        0, NULL, &err);
+    int64_t now_s = osp_now_ms() / 1000;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        consider(s, row, now_s);
+    }
+    json_decref(rows);
+    sched_duty_observe(s, "cronfire", t0);
+    d->in_flight = false;
+}
+
+void sched_cronfire_start(struct sched *s)
+{
+    sched_duty_start(s, &s->cronfire, CRON_PERIOD_S, cronfire_cb);
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/* gauges.c — the scheduler's metrics (docs/api.md, "Metrics"): the registry, and the gauges
+ * refreshed every 5 s from Redis (per-kind queue state, workers) and PostgreSQL (ledger jobs
+ * by kind and state, last success and last firing per schedule). Counters are bumped where
+ * things happen (api.c, duties). */
+#include "common/alloc.h"
+#include "common/log.h"
+#include "jobs/job.h"
+#include "scheduler/sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GAUGES_PERIOD_S 5.0
+
+void sched_metrics_init(struct sched *s)
+{
+    static const char *const kind[] = {"kind", NULL};
+    static const char *const kind_state[] = {"kind", "state", NULL};
+    static const char *const schedule[] = {"schedule", NULL};
+    static const char *const schedule_status[] = {"schedule", "status", NULL};
+    static const char *const cls[] = {"class", NULL};
+    static const char *const duty[] = {"duty", NULL};
+    static const char *const comp[] = {"component", NULL};
+    static const double duty_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
+    struct osp_metrics *m = osp_metrics_new();
+    s->metrics = m;
+    s->m_up =
+        osp_metric_gauge(m, "opspool_backend_up",
+                         "1 when the backend answered the last check (redis, postgres)", comp);
+    s->m_http = osp_metric_counter(m, "opspool_http_requests_total",
+                                   "API requests answered, by status class", cls);
+    s->m_submitted = osp_metric_counter(m, "opspool_jobs_submitted_total",
+                                        "jobs accepted through the API", kind);
+    s->m_promoted = osp_metric_counter(m, "opspool_promoted_total",
+                                       "delayed jobs moved to their queue by this replica", NULL);
+    s->m_reaped = osp_metric_counter(m, "opspool_reaped_total",
+                                     "jobs of dead workers handed back by this replica", NULL);
+    s->m_reconciled = osp_metric_counter(
+        m, "opspool_reconciled_total", "ledger jobs re-enqueued because Redis had lost them", NULL);
+    s->m_pruned = osp_metric_counter(m, "opspool_ledger_pruned_total",
+                                     "finished ledger jobs deleted by retention", NULL);
+    s->m_redis_err = osp_metric_counter(m, "opspool_redis_errors_total",
+                                        "failed Redis calls of this scheduler", NULL);
+    s->m_pg_err = osp_metric_counter(m, "opspool_pg_errors_total",
+                                     "failed PostgreSQL calls of this scheduler", NULL);
+    s->m_firings = osp_metric_counter(m, "opspool_schedule_firings_total",
+                                      "cron ticks handled by this replica (fired, skipped, missed)",
+                                      schedule_status);
+    s->m_q_pending =
+        osp_metric_gauge(m, "opspool_queue_pending", "jobs waiting in the queue", kind);
+    s->m_q_running = osp_metric_gauge(m, "opspool_queue_running", "jobs running (leased)", kind);
+    s->m_q_delayed = osp_metric_gauge(m, "opspool_queue_delayed",
+                                      "jobs waiting for their run time or retry backoff", kind);
+    s->m_q_dead = osp_metric_gauge(m, "opspool_queue_dead", "dead-lettered jobs", kind);
+    s->m_q_paused = osp_metric_gauge(m, "opspool_queue_paused", "1 when fetching is paused", kind);
+    s->m_q_oldest = osp_metric_gauge(m, "opspool_queue_oldest_age_seconds",
+                                     "age of the oldest pending job", kind);
+    s->m_workers = osp_metric_gauge(m, "opspool_workers", "registered workers", NULL);
+    s->m_jobs =
+        osp_metric_gauge(m, "opspool_ledger_jobs", "ledger jobs by kind and state", kind_state);
+    s->m_sched_last_success =
+        osp_metric_gauge(m, "opspool_schedule_last_success_timestamp_seconds",
+                         "finish time of the latest succeeded job of each schedule", schedule);
+    s->m_sched_last_fire = osp_metric_gauge(m, "opspool_schedule_last_fire_timestamp_seconds",
+                                            "latest tick fired or skipped per schedule", schedule);
+    s->m_duty_seconds = osp_metric_histogram(m, "opspool_duty_duration_seconds",
+                                             "duration of one round of a scheduler duty", duty,
+                                             duty_buckets, OSP_ARRAY_LEN(duty_buckets));
+}
+
+static void refresh_redis(struct sched *s)
+{
+    const struct job_kind *const *all = job_kinds_all();
+    int64_t now = osp_now_ms();
+    bool ok = true;
+    for (size_t i = 0; all[i] != NULL && ok; i++) {
+        struct osp_rq_stats st;
+        struct osp_err err = {0, ""};
+        if (osp_rqs_stats(s->rqs, all[i]->name, &st, &err) != 0) {
+            sched_redis_failed(s, &err);
+            ok = false;
+            break;
+        }
+        const char *v[] = {all[i]->name};
+        osp_metric_set(s->m_q_pending, v, (double)st.pending);
+        osp_metric_set(s->m_q_running, v, (double)st.running);
+        osp_metric_set(s->m_q_delayed, v, (double)st.delayed);
+        osp_metric_set(s->m_q_dead, v, (double)st.dead);
+        osp_metric_set(s->m_q_paused, v, st.paused ? 1 : 0);
+        osp_metric_set(s->m_q_oldest, v,
+                       st.oldest_pending_ms > 0 && now > st.oldest_pending_ms
+                           ? (double)(now - st.oldest_pending_ms) / 1000.0
+                           : 0);
+    }
+    if (ok) {
+        char *key = osp_xasprintf("%s:workers", s->cfg->prefix);
+        const char *argv[] = {"ZCARD", key};
+        struct osp_err err = {0, ""};
+        json_t *r = sched_redis(s, 2, argv, NULL, &err);
+        free(key);
+        ok = r != NULL;
+        if (ok) {
+            osp_metric_set(s->m_workers, NULL, (double)json_integer_value(r));
+        }
+        json_decref(r);
+    }
+    const char *v[] = {"redis"};
+    osp_metric_set(s->m_up, v, ok ? 1 : 0);
+}
+
+static void refresh_pg(struct sched *s)
+{
+    struct osp_err err = {0, ""};
+    json_t *rows = sched_query(
+        s, "SELECT kind, state, count(*) AS n FROM opspool.jobs GROUP BY 1, 2", 0, NULL, &err);
+    const char *up[] = {"postgres"};
+    osp_metric_set(s->m_up, up, rows != NULL ? 1 : 0);
+    if (rows == NULL) {
+        return;
+    }
+    osp_metric_clear(s->m_jobs);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *v[] = {json_string_value(json_object_get(row, "kind")),
+                           json_string_value(json_object_get(row, "state"))};
+        osp_metric_set(s->m_jobs, v, strtod(json_string_value(json_object_get(row, "n")), NULL));
+    }
+    json_decref(rows);
+    rows =
+        sched_query(s,
+                    "SELECT s.name, extract(epoch FROM s.last_fire_at)::text AS last_fire, "
+                    "(SELECT extract(epoch FROM max(j.finished_at)) FROM opspool.jobs j "
+                    " WHERE j.schedule = s.name AND j.state = 'succeeded')::text AS last_success "
+                    "FROM opspool.schedules s",
+                    0, NULL, &err);
+    osp_metric_clear(s->m_sched_last_success);
+    osp_metric_clear(s->m_sched_last_fire);
+    json_array_foreach(rows, i, row)
+    {
+        const char *v[] = {json_string_value(json_object_get(row, "name"))};
+        const char *ls = json_string_value(json_object_get(row, "last_success"));
+        const char *lf = json_string_value(json_object_get(row, "last_fire"));
+        /* A schedule that never succeeded exports 0, so "time() - x > 1d" alerts fire. */
+        osp_metric_set(s->m_sched_last_success, v, ls ? strtod(ls, NULL) : 0);
+        osp_metric_set(s->m_sched_last_fire, v, lf ? strtod(lf, NULL) : 0);
+    }
+    json_decref(rows);
+}
+
+void sched_gauges_refresh(struct sched *s)
+{
+    refresh_redis(s);
+    refresh_pg(s);
+}
+
+static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sched_duty *d = osp_container_of(w, struct sched_duty, timer);
+    if (d->in_flight) {
+        return;
+    }
+    d->in_flight = true;
+    int64_t t0 = osp_mono_ns();
+    sched_gauges_refresh(d->s);
+    sched_duty_observe(d->s, "gauges", t0);
+    d->in_flight = false;
+}
+
+void sched_gauges_start(struct sched *s)
+{
+    sched_duty_start(s, &s->gauges, GAUGES_PERIOD_S, gauges_cb);
+    sched_gauges_refresh(s);
+}

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/* reconciler.c — PostgreSQL is the truth, Redis the transport (DESIGN.md §3). Two duties:
+ *
+ * Reconciler (OSP_RECONCILE_PERIOD_S, 30 s): after Redis lost data (restart without persistence,
+ * failover, a flushed prefix) the ledger still lists jobs as queued, delayed, running or retrying.
+ * For each such job untouched for OSP_RECONCILE_GRACE_S whose live hash P:job:<id> is gone, rebuild
+ * the envelope from the ledger row and enqueue it again, recording a "reconciled" event. The hash
+ * exists for every job Redis holds (enqueue creates it, only finished jobs' hashes expire),
+ * so its absence means Redis forgot the job. The grace period covers the instant between a
+ * submitter's ledger insert and its enqueue. Rows are scanned in id order in pages, resuming
+ * where the previous round stopped. Replicas may reconcile concurrently: at worst a job is
+ * enqueued twice, which the pool already tolerates (at-least-once; ledger writes idempotent
+ * on (job, attempt)).
+ *
+ * Retention (60 s): delete finished jobs (succeeded, dead, cancelled) older than
+ * OSP_LEDGER_RETENTION_DAYS, with their attempts (ON DELETE CASCADE) and events (no foreign
+ * key: deleted in the same statement), in batches
+ * of RETAIN_BATCH (FOR UPDATE SKIP LOCKED: replicas take disjoint batches), and cron firing
+ * records older than the same age. Typed result tables are kept: they are the history that
+ * benchmarks and backups are plotted from. */
+#include "common/alloc.h"
+#include "common/log.h"
+#include "scheduler/sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECONCILE_PAGE  1000
+#define RETAIN_PERIOD_S 60.0
+#define RETAIN_FIRST_S  5.0 /* first round soon after start */
+#define RETAIN_BATCH    500
+#define RETAIN_ROUNDS   10 /* batches per round at most */
+
+static int64_t col_int(const json_t *row, const char *name)
+{
+    const char *v = json_string_value(json_object_get(row, name));
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static char *col_dup(const json_t *row, const char *name)
+{
+    const char *v = json_string_value(json_object_get(row, name));
+    return osp_xstrdup(v ? v : "");
+}
+
+int sched_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err)
+{
+    const char *id = json_string_value(json_object_get(row, "id"));
+    const char *kind = json_string_value(json_object_get(row, "kind"));
+    const char *state = json_string_value(json_object_get(row, "state"));
+    if (id == NULL || !osp_id_is_valid(id) || kind == NULL || !osp_kind_name_is_valid(kind) ||
+        state == NULL) {
+        return osp_err_set(err, OSP_EPROTO, "ledger row without id, kind or state");
+    }
+    snprintf(j->id, sizeof(j->id), "%s", id);
+    snprintf(j->kind, sizeof(j->kind), "%s", kind);
+    const char *payload = json_string_value(json_object_get(row, "payload"));
+    json_decref(j->payload);
+    j->payload = payload ? json_loads(payload, 0, NULL) : NULL;
+    if (j->payload == NULL) {
+        j->payload = json_object();
+    }
+    int64_t attempt = col_int(row, "attempt");
+    /* A running job was lost mid-attempt: deliver that attempt again (as the reaper does). */
+    j->attempt = (uint32_t)(strcmp(state, "running") == 0 && attempt > 0 ? attempt : attempt + 1);
+    int64_t max_attempts = col_int(row, "max_attempts");
+    j->max_attempts = (uint32_t)(max_attempts >= (int64_t)j->attempt ? max_attempts : j->attempt);
+    j->timeout_s = (uint32_t)col_int(row, "timeout_s");
+    j->enqueued_at = col_int(row, "created_ms");
+    int64_t run_ms = col_int(row, "run_ms");
+    j->run_at = run_ms > osp_now_ms() ? run_ms : 0;
+    free(j->idempotency_key);
+    j->idempotency_key = col_dup(row, "idempotency_key");
+    free(j->submitted_by);
+    j->submitted_by = col_dup(row, "submitted_by");
+    free(j->schedule);
+    j->schedule = col_dup(row, "schedule");
+    free(j->trace_id);
+    j->trace_id = col_dup(row, "trace_id");
+    return 0;
+}
+
+/* Re-enqueue the rows whose live hash is missing. Returns how many, or <0. */
+static int reenqueue(struct sched *s, json_t *rows)
+{
+    struct osp_rq_ops *ops = osp_rq_ops_new();
+    struct osp_lbatch *b = osp_lbatch_new();
+    struct osp_err err = {0, ""};
+    int64_t now = osp_now_ms();
+    int n = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *id = json_string_value(json_object_get(row, "id"));
+        char *key = osp_xasprintf("%s:job:%s", s->cfg->prefix, id ? id : "");
+        const char *ex[] = {"EXISTS", key};
+        json_t *r = sched_redis(s, 2, ex, NULL, &err);
+        free(key);
+        if (r == NULL) {
+            n = OSP_EREDIS;
+            break;
+        }
+        bool present = json_integer_value(r) > 0;
+        json_decref(r);
+        if (present) {
+            continue;
+        }
+        struct osp_job j;
+        osp_job_init(&j);
+        struct osp_buf env = OSP_BUF_INIT;
+        if (sched_job_from_row(row, &j, &err) == 0 &&
+            osp_env_encode(&j, &s->keys, &env, &err) == 0) {
+            osp_rq_op_enqueue(ops, j.kind, j.id, env.data, env.len, j.run_at);
+            json_t *data = json_pack("{s:s,s:s}", "previous_state",
+                                     json_string_value(json_object_get(row, "state")), "reason",
+                                     "missing in redis");
+            osp_lbatch_event(b, j.id, j.attempt, now, "reconciled", data);
+            json_decref(data);
+            /* Per job at debug level: the ledger event is the record; the round logs a total. */
+            OSP_LOG_JOB(OSP_LOG_DEBUG, j.id, j.kind,
+                        "reconciled: %s in the ledger, missing in redis",
+                        json_string_value(json_object_get(row, "state")));
+            n++;
+        } else {
+            osp_warn("reconciler: cannot rebuild job %s: %s", id ? id : "?", err.msg);
+        }
+        osp_buf_deinit(&env);
+        osp_job_deinit(&j);
+    }
+    if (n > 0) {
+        if (osp_rqs_apply(s->rqs, ops, NULL, &err) != 0) {
+            sched_redis_failed(s, &err);
+            osp_warn("reconciler: enqueue failed: %s", err.msg);
+            n = OSP_EREDIS;
+        } else {
+            struct osp_pgs *pg = sched_pg(s);
+            if (pg == NULL || osp_pgs_commit(pg, b, &err) != 0) {
+                sched_pg_failed(s, &err);
+                osp_warn("reconciler: events not recorded: %s", err.msg);
+            }
+        }
+    }
+    osp_lbatch_free(b);
+    osp_rq_ops_free(ops);
+    return n;
+}
+
+int sched_reconcile_once(struct sched *s, int max)
+{
+    char grace[16], lim[16];
+    snprintf(grace, sizeof(grace), "%d", s->set.reconcile_grace_s);
+    snprintf(lim, sizeof(lim), "%d", max);
+    const char *params[] = {grace, s->reconcile_cursor[0] ? s->reconcile_cursor : NULL, lim};
+    struct osp_err err = {0, ""};
+    json_t *rows = sched_query(
+        s,
+        "SELECT id, kind, state, payload::text AS payload, attempt, max_attempts, timeout_s, "
+        "idempotency_key, submitted_by, schedule, trace_id, "
+        "floor(extract(epoch FROM created_at) * 1000)::bigint AS created_ms, "
+        "floor(extract(epoch FROM run_at) * 1000)::bigint AS run_ms "
+        "FROM opspool.jobs WHERE state IN ('queued', 'delayed', 'running', 'retrying') "
+        "AND updated_at < now() - make_interval(secs => $1::int) "
+        "AND ($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3::int",
+        3, params, &err);
+    if (rows == NULL) {
+        osp_warn("reconciler: %s", err.msg);
+        return OSP_EPG;
+    }
+    size_t got = json_array_size(rows);
+    if (got < (size_t)max) {
+        s->reconcile_cursor[0] = '\0'; /* end of the table: next round starts over */
+    } else {
+        const char *last = json_string_value(json_object_get(json_array_get(rows, got - 1), "id"));
+        snprintf(s->reconcile_cursor, sizeof(s->reconcile_cursor), "%s", last ? last : "");
+    }
+    int n = reenqueue(s, rows);
+    json_decref(rows);
+    if (n > 0) {
+        osp_metric_add(s->m_reconciled, NULL, n);
+    }
+    return n;
+}
+
+static void reconciler_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sched_duty *d = osp_container_of(w, struct sched_duty, timer);
+    struct sched *s = d->s;
+    if (d->in_flight) {
+        return;
+    }
+    d->in_flight = true;
+    int64_t t0 = osp_mono_ns();
+    int n = sched_reconcile_once(s, RECONCILE_PAGE);
+    if (n > 0) {
+        osp_warn("reconciler: %d unfinished job(s) missing in redis were re-enqueued", n);
+    }
+    sched_duty_observe(s, "reconciler", t0);
+    d->in_flight = false;
+}
+
+void sched_reconciler_start(struct sched *s)
+{
+    double period = s->set.reconcile_period_s;
+    sched_duty_start(s, &s->reconciler, period, reconciler_cb);
+    /* The first pass soon after start: a restarted replica often means Redis restarted too. */
+    ev_timer_stop(s->loop, &s->reconciler.timer);
+    ev_timer_set(&s->reconciler.timer, period < 2.0 ? period : 2.0, period);
+    ev_timer_start(s->loop, &s->reconciler.timer);
+}
+
+/* ---- Retention ---- */
+
+static void retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sched_duty *d = osp_container_of(w, struct sched_duty, timer);
+    struct sched *s = d->s;
+    if (d->in_flight || s->set.retention_days <= 0) {
+        return;
+    }
+    d->in_flight = true;
+    int64_t t0 = osp_mono_ns();
+    char days[16], batch[16];
+    snprintf(days, sizeof(days), "%d", s->set.retention_days);
+    snprintf(batch, sizeof(batch), "%d", RETAIN_BATCH);
+    const char *params[] = {days, batch};
+    struct osp_err err = {0, ""};
+    size_t total = 0;
+    for (int round = 0; round < RETAIN_ROUNDS; round++) {
+        json_t *r = sched_query(
+            s,
+            "WITH d AS (SELECT id FROM opspool.jobs "
+            "  WHERE state IN ('succeeded', 'dead', 'cancelled') "
+            "  AND (finished_at < now() - make_interval(days => $1::int) "
+            "       OR (finished_at IS NULL AND updated_at < now() - make_interval(days => "
+            "$1::int))) "
+            "  ORDER BY finished_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+            /* job_events has no foreign key (hot insert path): delete them explicitly. */
+            "ev AS (DELETE FROM opspool.job_events e USING d WHERE e.job_id = d.id) "
+            "DELETE FROM opspool.jobs j USING d WHERE j.id = d.id RETURNING j.id",
+            2, params, &err);
+        if (r == NULL) {
+            osp_warn("retention: %s", err.msg);
+            break;
+        }
+        size_t n = json_array_size(r);
+        json_decref(r);
+        total += n;
+        if (n < RETAIN_BATCH) {
+            break;
+        }
+    }
+    json_t *f = sched_query(
+        s,
+        "DELETE FROM opspool.schedule_firings WHERE ctid IN (SELECT ctid FROM "
+        "opspool.schedule_firings WHERE claimed_at < now() - make_interval(days => $1::int) "
+        "LIMIT $2::int) RETURNING 1",
+        2, params, &err);
+    json_decref(f);
+    if (total > 0) {
+        osp_metric_add(s->m_pruned, NULL, (double)total);
+        osp_info("retention: pruned %zu finished job(s) older than %d days", total,
+                 s->set.retention_days);
+    }
+    sched_duty_observe(s, "retention", t0);
+    d->in_flight = false;
+}
+
+void sched_retention_start(struct sched *s)
+{
+    sched_duty_start(s, &s->retention, RETAIN_PERIOD_S, retention_cb);
+    ev_timer_stop(s->loop, &s->retention.timer);
+    ev_timer_set(&s->retention.timer, RETAIN_FIRST_S, RETAIN_PERIOD_S);
+    ev_timer_start(s->loop, &s->retention.timer);
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/* sched.h — the scheduler process context (STYLE.md §2.6) and the contract between its
+ * modules. One libev loop owns everything: the HTTP API (api.c), the duties (promoter.c,
+ * reaper.c, cronfire.c, reconciler.c incl. retention, gauges.c), each an ev_timer with an
+ * in_flight flag so a round never overlaps its predecessor.
+ *
+ * Clients (docs/decisions/0002-scheduler-sync-clients.md): the promoter and reaper use the
+ * asynchronous Redis client; API handlers, cron, reconciler, retention and gauges use the
+ * synchronous clients (osp_pgs with a short statement_timeout, osp_rqs), which block the loop
+ * for one round trip at a time. Every duty is safe with any number of replicas running. */
+#ifndef OSP_SCHED_H
+#define OSP_SCHED_H
+
+#include "common/config.h"
+#include "common/envelope.h"
+#include "common/http.h"
+#include "common/ledger.h"
+#include "common/metrics.h"
+#include "common/rq.h"
+#include "jobs/targets.h"
+
+#include <ev.h>
+
+#define SCHED_MAX_TOKENS 64
+#define SCHED_TOKEN_MAX  256
+
+/* Settings the scheduler reads itself (getenv; listed in --help and docs/api.md). */
+struct sched_settings {
+    const char *api_addr;       /* OSP_API_ADDR, default 127.0.0.1:8080 */
+    size_t api_max_body;        /* OSP_API_MAX_BODY bytes, default 1 MiB */
+    bool api_insecure;          /* OSP_API_INSECURE=1: no tokens file, no auth */
+    const char *schedules_file; /* OSP_SCHEDULES_FILE, "" = none */
+    int retention_days;         /* OSP_LEDGER_RETENTION_DAYS, default 30, 0 = keep */
+    int reconcile_grace_s;      /* OSP_RECONCILE_GRACE_S, default 60 */
+    int reconcile_period_s;     /* OSP_RECONCILE_PERIOD_S, default 30 */
+    int pg_timeout_ms;          /* OSP_SCHED_PG_TIMEOUT_MS: statement_timeout, default 5000 */
+    int default_max_attempts;   /* OSP_DEFAULT_MAX_ATTEMPTS for API/cron jobs, default 3 */
+};
+
+struct sched_duty {
+    ev_timer timer;
+    bool in_flight;
+    double period_s;
+    int64_t started_ns; /* osp_mono_ns() when the round in flight began */
+    struct sched *s;
+};
+
+struct sched {
+    struct ev_loop *loop;
+    const struct osp_config *cfg;
+    struct sched_settings set;
+    char replica[96]; /* host-pid, recorded with cron firings */
+    struct osp_env_keys keys;
+    struct osp_targets targets;
+    bool have_targets;
+
+    /* clients */
+    struct osp_pgs *pg; /* NULL while disconnected; see sched_pg() */
+    double pg_retry_at; /* ev_now() before which we do not reconnect */
+    bool pg_suspect;    /* last call failed: ping before the next use */
+    bool migrated;
+    struct osp_rqs *rqs; /* reconnects by itself */
+    struct osp_rq *rq;   /* async, for promoter and reaper */
+
+    /* API */
+    struct osp_http *http;
+    uint64_t http_seen[6]; /* requests by status class already added to m_http */
+    char tokens[SCHED_MAX_TOKENS][SCHED_TOKEN_MAX + 1];
+    size_t ntokens;
+
+    /* duties */
+    struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges;
+    char reconcile_cursor[OSP_ID_LEN + 1]; /* resume point of the ledger scan, "" = start */
+
+    /* signals */
+    ev_signal sigterm, sigint, sighup;
+
+    /* metrics */
+    struct osp_metrics *metrics;
+    struct osp_metric *m_http;      /* counter: requests by status class */
+    struct osp_metric *m_submitted; /* counter{kind} */
+    struct osp_metric *m_promoted, *m_reaped, *m_reconciled, *m_pruned;
+    struct osp_metric *m_redis_err, *m_pg_err;
+    struct osp_metric *m_firings; /* counter{schedule,status} */
+    struct osp_metric *m_q_pending, *m_q_running, *m_q_delayed, *m_q_dead, *m_q_paused,
+        *m_q_oldest;              /* gauges{kind} */
+    struct osp_metric *m_jobs;    /* gauge{kind,state} from the ledger */
+    struct osp_metric *m_workers; /* gauge: registered workers */
+    struct osp_metric *m_sched_last_success, *m_sched_last_fire; /* gauge{schedule} */
+    struct osp_metric *m_duty_seconds;                           /* histogram{duty} */
+    struct osp_metric *m_up; /* gauge{component}: redis, postgres reachable */
+};
+
+/* ---- main.c ---- */
+/* The synchronous PostgreSQL connection, (re)connected and migrated on demand; NULL when
+ * PostgreSQL is unreachable (reconnects at most once a second). */
+struct osp_pgs *sched_pg(struct sched *s);
+/* Record a failed PG/Redis call: counts the error; for PG marks the connection suspect. */
+void sched_pg_failed(struct sched *s, const struct osp_err *err);
+void sched_redis_failed(struct sched *s, const struct osp_err *err);
+/* Run a query through osp_pgs_query, with error accounting. NULL on failure (err filled). */
+json_t *sched_query(struct sched *s, const char *sql, int nparams, const char *const *params,
+                    struct osp_err *err);
+/* Run a Redis command (argv NUL-terminated strings unless lens given). */
+json_t *sched_redis(struct sched *s, int argc, const char **argv, const size_t *lens,
+                    struct osp_err *err);
+/* Start a periodic duty. */
+void sched_duty_start(struct sched *s, struct sched_duty *d, double period_s,
+                      void (*cb)(struct ev_loop *, ev_timer *, int));
+void sched_duty_stop(struct sched *s, struct sched_duty *d);
+/* Observe how long a duty round took (metrics). */
+void sched_duty_observe(struct sched *s, const char *duty, int64_t started_ns);
+
+/* ---- api.c ---- */
+void sched_api_routes(struct sched *s);
+/* Load the bearer tokens from cfg->api_tokens_file into s->tokens. 0, or OSP_EINVAL with err
+ * (unreadable, no tokens, token too long); s->tokens is unchanged on failure. */
+int sched_tokens_load(struct sched *s, struct osp_err *err);
+
+/* ---- jobs built from ledger rows / API input ---- */
+/* Parse a row of opspool.jobs (as returned by sched_query, text values) into j. */
+int sched_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err);
+
+/* ---- cronfire.c ---- */
+/* Upsert the schedules of OSP_SCHEDULES_FILE. 0 or an error naming the schedule. */
+int sched_schedules_seed(struct sched *s, struct osp_err *err);
+/* Validate a schedule object (API or file) and upsert it; *created tells insert vs update.
+ * 0, OSP_EINVAL (err names the field; *code is the API error code: "invalid_request",
+ * "invalid_payload" or "unknown_kind") or OSP_EPG. Nothing is written when invalid. */
+int sched_schedule_upsert(struct sched *s, const json_t *obj, bool *created, const char **code,
+                          struct osp_err *err);
+void sched_cronfire_start(struct sched *s);
+
+/* ---- promoter.c, reaper.c ---- */
+void sched_promoter_start(struct sched *s);
+void sched_reaper_start(struct sched *s);
+
+/* ---- reconciler.c ---- */
+void sched_reconciler_start(struct sched *s);
+void sched_retention_start(struct sched *s);
+/* One reconciliation pass over at most `max` ledger rows; returns jobs re-enqueued or <0. */
+int sched_reconcile_once(struct sched *s, int max);
+
+/* ---- gauges.c ---- */
+void sched_metrics_init(struct sched *s);
+void sched_gauges_start(struct sched *s);
+/* Refresh the gauges now (at start, then every 5 s). */
+void sched_gauges_refresh(struct sched *s);
+
+#endif
