@@ -1,43 +1,120 @@
 /* SPDX-License-Identifier: MIT */
 /* ctl.h — opspoolctl's shared context: configuration, lazily opened synchronous clients to
  * Redis and PostgreSQL (so commands keep working while the scheduler is down), output mode.
- * Each command group lives in its own file and registers in the table in main.c. */
+ * Each command group lives in its own file and registers in the table in main.c:
+ *   jobs_cmd.c     submit (--wait), migrate
+ *   job_cmd.c      jobs, job, cancel, retry
+ *   queues_cmd.c   queues (--watch), pause, resume
+ *   dead_cmd.c     dead, dead retry, dead purge (and the retry path `retry ID` shares)
+ *   workers_cmd.c  workers
+ *   sched_cmd.c    schedules, schedules trigger|enable|disable
+ *   util.c         JSON/Redis/ledger helpers the commands share
+ *   fmt.c          pure presentation helpers (ages, durations, tables) */
 #ifndef OSP_CTL_H
 #define OSP_CTL_H
 
+#include "cli/fmt.h"
 #include "common/config.h"
+#include "common/envelope.h"
 #include "common/ledger.h"
 #include "common/rq.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 /* Exit codes (documented in --help and docs/operators.md). */
 enum {
     CTL_OK = 0,
-    CTL_JOB_FAILED = 1,   /* --wait: the job ended failed/dead/cancelled */
-    CTL_USAGE = 2,        /* bad arguments or configuration */
-    CTL_UNAVAILABLE = 3,  /* Redis or PostgreSQL unreachable */
-    CTL_NOT_FOUND = 4,
-    CTL_TIMEOUT = 5,      /* --wait timed out; the job continues */
+    CTL_JOB_FAILED = 1,  /* --wait: the job ended dead or cancelled */
+    CTL_USAGE = 2,       /* bad arguments or configuration; a destructive command without --yes */
+    CTL_UNAVAILABLE = 3, /* Redis or PostgreSQL unreachable (or failed mid-way: see stderr) */
+    CTL_NOT_FOUND = 4,   /* no such job, schedule or dead record */
+    CTL_TIMEOUT = 5,     /* --wait timed out; the job continues */
+    CTL_CONFLICT = 6,    /* the job's state does not allow it (cancel a finished job, retry a
+                          * succeeded one), or some records were skipped (listed on stderr) */
 };
 
 struct ctl {
     struct osp_config cfg;
     struct osp_rqs *rq;
     struct osp_pgs *pg;
-    bool json;   /* --json */
-    bool color;  /* stdout is a terminal */
+    bool json;  /* --json */
+    bool color; /* stdout is a terminal and NO_COLOR is unset */
+    bool tty;   /* stdout is a terminal */
 };
 
-struct osp_rqs *ctl_rq(struct ctl *c);  /* exits CTL_UNAVAILABLE on failure */
-struct osp_pgs *ctl_pg(struct ctl *c);  /* exits CTL_UNAVAILABLE on failure */
+struct osp_rqs *ctl_rq(struct ctl *c); /* exits CTL_UNAVAILABLE on failure */
+struct osp_pgs *ctl_pg(struct ctl *c); /* exits CTL_UNAVAILABLE on failure */
+/* The ledger connection, or NULL (err filled) when PostgreSQL is unreachable: for commands
+ * that show what they can without it (queues). */
+struct osp_pgs *ctl_pg_try(struct ctl *c, struct osp_err *err);
+/* The same for Redis (job shows the ledger even while Redis is down). */
+struct osp_rqs *ctl_rq_try(struct ctl *c, struct osp_err *err);
 void ctl_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-/* "3m12s"-style age of a duration in ms. */
-void ctl_fmt_age(int64_t ms, char *out, size_t n);
+
+/* ---- util.c ---- */
+
+/* Parse an integer option value or exit CTL_USAGE naming the option. */
+long ctl_parse_long(const char *opt, const char *v, long min, long max);
+/* Print j (borrowed) indented, plus a newline, to stdout. */
+void ctl_print_json(const json_t *j);
+/* Signing keys from the configuration (borrowed strings; valid while c lives). */
+void ctl_env_keys(const struct ctl *c, struct osp_env_keys *keys);
+/* Key name "<prefix>:<a><b>" (owned). b may be NULL. */
+char *ctl_key(struct ctl *c, const char *a, const char *b);
+/* Run one Redis command given as NUL-terminated strings (NULL-terminated list); reply as
+ * JSON (owned), or exit CTL_UNAVAILABLE. */
+json_t *ctl_redis(struct ctl *c, const char *cmd, ...) __attribute__((sentinel));
+/* The same with explicit lengths (binary arguments). Returns NULL with err on failure. */
+json_t *ctl_redisv(struct ctl *c, int argc, const char **argv, const size_t *lens,
+                   struct osp_err *err);
+/* Parameterised ledger query, rows as objects of text values (owned), or exit
+ * CTL_UNAVAILABLE. */
+json_t *ctl_query(struct ctl *c, const char *sql, int nparams, const char *const *params);
+/* Text value of a row field, NULL when absent or null (borrowed). */
+const char *ctl_str(const json_t *row, const char *field);
+/* Integer value of a text or number row field; dflt when absent, null or not a number. */
+int64_t ctl_int(const json_t *row, const char *field, int64_t dflt);
+/* Age in ms of an RFC 3339 timestamp field relative to now, or -1 when absent. */
+int64_t ctl_age_of(const json_t *row, const char *field);
+/* Age text of a field ("3m12s" or "-"). */
+void ctl_fmt_field_age(const json_t *row, const char *field, char *out, size_t n);
+/* True when arg is "--help" or "-h". */
+bool ctl_is_help(const char *arg);
+/* Known job kinds, NULL-terminated (borrowed). kinds[] holds at most max-1 names. */
+size_t ctl_kinds(const char **kinds, size_t max);
+/* Exit CTL_USAGE unless kind is a valid kind name and, when registered is true, a kind this
+ * build knows (pause of a typo must not succeed silently; dead lists also exist for
+ * "unknown"). */
+void ctl_check_kind(const char *cmd, const char *kind, bool registered);
+
+/* ---- shared between commands ---- */
+
+/* Follow a job until it ends (printing events to stderr unless --json): CTL_OK when it
+ * succeeded, CTL_JOB_FAILED when dead or cancelled, CTL_TIMEOUT after timeout_s. */
+int ctl_wait_job(struct ctl *c, const char *id, long timeout_s);
+/* Put a dead or cancelled job back on its queue with a fresh attempt budget (dead_cmd.c).
+ * When its dead record is on P:dead:<kind> it is removed atomically with the enqueue; else
+ * the envelope is rebuilt from the ledger. reason receives what was done, or why not.
+ * Returns CTL_OK, CTL_CONFLICT, CTL_NOT_FOUND or CTL_UNAVAILABLE. */
+int ctl_retry_by_id(struct ctl *c, const char *kind, const char *id, char *reason, size_t rlen);
+
+/* Registered workers (workers_cmd.c) as an array of objects {id, host, pid, kinds[], slots,
+ * busy, version, state, started_ms, heartbeat_ms, heartbeat_age_ms, stale, jobs[]}; jobs
+ * (from the processing lists) only when with_jobs. Owned. */
+json_t *ctl_load_workers(struct ctl *c, bool with_jobs);
 
 int ctl_cmd_submit(struct ctl *c, int argc, char **argv);
 int ctl_cmd_queues(struct ctl *c, int argc, char **argv);
+int ctl_cmd_pause(struct ctl *c, int argc, char **argv);
+int ctl_cmd_resume(struct ctl *c, int argc, char **argv);
+int ctl_cmd_jobs(struct ctl *c, int argc, char **argv);
 int ctl_cmd_job(struct ctl *c, int argc, char **argv);
+int ctl_cmd_cancel(struct ctl *c, int argc, char **argv);
+int ctl_cmd_retry(struct ctl *c, int argc, char **argv);
+int ctl_cmd_dead(struct ctl *c, int argc, char **argv);
+int ctl_cmd_workers(struct ctl *c, int argc, char **argv);
+int ctl_cmd_schedules(struct ctl *c, int argc, char **argv);
 int ctl_cmd_migrate(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* jobs_cmd.c — submit (with --wait), job, migrate. Submission validates the payload with the
- * kind's own validator before anything is written, so bad input changes nothing. */
+/* jobs_cmd.c — submit (with --wait), jobs, job, cancel, retry, migrate. Submission validates
+ * the payload with the kind's own validator before anything is written, so bad input changes
+ * nothing. Reads come from the ledger (PostgreSQL), the source of truth. */
 #include "cli/ctl.h"
 #include "common/alloc.h"
 #include "common/submit.h"
@@ -28,16 +29,6 @@ static json_t *load_payload(const char *arg)
     return p;
 }
 
-static long parse_long(const char *opt, const char *v, long min, long max)
-{
-    char *end = NULL;
-    long n = strtol(v, &end, 10);
-    if (end == v || *end != '\0' || n < min || n > max) {
-        ctl_die(CTL_USAGE, "%s: expected an integer %ld..%ld, got \"%s\"", opt, min, max, v);
-    }
-    return n;
-}
-
 static const char *const terminal[] = {"succeeded", "dead", "cancelled", NULL};
 
 static bool is_terminal(const char *state)
@@ -51,7 +42,7 @@ static bool is_terminal(const char *state)
 }
 
 /* Follow a job until it ends: print each new event as it is recorded. */
-static int wait_job(struct ctl *c, const char *id, long timeout_s)
+int ctl_wait_job(struct ctl *c, const char *id, long timeout_s)
 {
     struct osp_pgs *pg = ctl_pg(c);
     int64_t end = osp_mono_ns() + (int64_t)timeout_s * 1000000000;
@@ -80,18 +71,19 @@ static int wait_job(struct ctl *c, const char *id, long timeout_s)
             } else {
                 const char *e = json_string_value(json_object_get(j, "error"));
                 printf("%s %s after %lld attempt(s)%s%s\n", id, state,
-                       (long long)json_integer_value(json_object_get(j, "attempt")),
-                       e ? ": " : "", e ? e : "");
+                       (long long)json_integer_value(json_object_get(j, "attempt")), e ? ": " : "",
+                       e ? e : "");
             }
             json_decref(j);
             return rc;
         }
-        json_decref(j);
         if (osp_mono_ns() >= end) {
-            fprintf(stderr, "opspoolctl: job %s still %s after %lds; it goes on\n", id, state,
-                    timeout_s);
+            fprintf(stderr, "opspoolctl: job %s still %s after %lds; it goes on\n", id,
+                    state != NULL ? state : "?", timeout_s);
+            json_decref(j);
             return CTL_TIMEOUT;
         }
+        json_decref(j);
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -123,15 +115,15 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
         if (strcmp(a, "--payload") == 0) {
             payload_arg = v;
         } else if (strcmp(a, "--count") == 0) {
-            count = parse_long(a, v, 1, 10000000);
+            count = ctl_parse_long(a, v, 1, 10000000);
         } else if (strcmp(a, "--max-attempts") == 0) {
-            max_attempts = parse_long(a, v, 1, 1000);
+            max_attempts = ctl_parse_long(a, v, 1, 1000);
         } else if (strcmp(a, "--job-timeout") == 0) {
-            timeout_s = parse_long(a, v, 1, 604800);
+            timeout_s = ctl_parse_long(a, v, 1, 604800);
         } else if (strcmp(a, "--timeout") == 0) {
-            wait_s = parse_long(a, v, 1, 604800);
+            wait_s = ctl_parse_long(a, v, 1, 604800);
         } else if (strcmp(a, "--delay-ms") == 0) {
-            delay_ms = parse_long(a, v, 0, 86400000L * 30);
+            delay_ms = ctl_parse_long(a, v, 0, 86400000L * 30);
         } else if (strcmp(a, "--idempotency-key") == 0) {
             key = v;
         } else {
@@ -190,8 +182,10 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
         }
         int r = osp_submit(pg, rq, &keys, jobs, n, ids, dup, &err);
         if (r == OSP_EREDIS) {
-            fprintf(stderr, "opspoolctl: recorded in the ledger but not queued (%s); the "
-                            "scheduler's reconciler will queue them\n", err.msg);
+            fprintf(stderr,
+                    "opspoolctl: recorded in the ledger but not queued (%s); the "
+                    "scheduler's reconciler will queue them\n",
+                    err.msg);
             rc = CTL_UNAVAILABLE;
         } else if (r != 0) {
             fprintf(stderr, "opspoolctl: submit failed, nothing submitted: %s\n", err.msg);
@@ -204,9 +198,11 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
                 }
                 if (count <= 20) {
                     if (c->json) {
-                        printf("{\"id\":\"%s\",\"duplicate\":%s}\n", ids[i], dup[i] ? "true" : "false");
+                        printf("{\"id\":\"%s\",\"duplicate\":%s}\n", ids[i],
+                               dup[i] ? "true" : "false");
                     } else if (!wait) {
-                        printf("%s%s\n", ids[i], dup[i] ? " (existing job for this idempotency key)" : "");
+                        printf("%s%s\n", ids[i],
+                               dup[i] ? " (existing job for this idempotency key)" : "");
                     }
                 }
             }
@@ -227,29 +223,9 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
         if (!c->json) {
             fprintf(stderr, "submitted %s; waiting (up to %lds)\n", first, wait_s);
         }
-        rc = wait_job(c, first, wait_s);
+        rc = ctl_wait_job(c, first, wait_s);
     }
     return rc;
-}
-
-int ctl_cmd_job(struct ctl *c, int argc, char **argv)
-{
-    if (argc != 2) {
-        ctl_die(CTL_USAGE, "usage: opspoolctl job ID");
-    }
-    if (!osp_id_is_valid(argv[1])) {
-        ctl_die(CTL_USAGE, "job: \"%s\" is not a job id", argv[1]);
-    }
-    struct osp_err err = {0};
-    json_t *j = osp_ledger_get_job(ctl_pg(c), argv[1], &err);
-    if (j == NULL) {
-        ctl_die(err.code == OSP_ENOTFOUND ? CTL_NOT_FOUND : CTL_UNAVAILABLE, "job %s: %s", argv[1],
-                err.msg);
-    }
-    json_dumpf(j, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
-    json_decref(j);
-    return CTL_OK;
 }
 
 int ctl_cmd_migrate(struct ctl *c, int argc, char **argv)
@@ -260,6 +236,10 @@ int ctl_cmd_migrate(struct ctl *c, int argc, char **argv)
     if (osp_ledger_migrate(ctl_pg(c), &err) != 0) {
         ctl_die(CTL_UNAVAILABLE, "migrate: %s", err.msg);
     }
-    printf("ledger schema is up to date\n");
+    if (c->json) {
+        printf("{\"migrated\": true}\n");
+    } else {
+        printf("ledger schema is up to date\n");
+    }
     return CTL_OK;
 }

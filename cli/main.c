@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c — opspoolctl: the operator CLI. A command table like Redis's; global options
- * before the command; connection settings from the same environment as the services. */
+ * before the command; `opspoolctl CMD --help` prints the command's own help; connection
+ * settings from the same environment as the services. */
 #include "cli/ctl.h"
+#include "common/alloc.h"
 #include "common/log.h"
 
 #include <stdarg.h>
@@ -13,36 +15,123 @@ struct ctl_command {
     const char *name;
     int (*fn)(struct ctl *c, int argc, char **argv);
     const char *args;
-    const char *help;
+    const char *summary;
+    const char *detail; /* options and output, for `opspoolctl CMD --help` */
 };
 
 static const struct ctl_command commands[] = {
-    {"submit", ctl_cmd_submit, "KIND [--payload JSON|@file] [--count N] [--wait] [--timeout S]",
-     "submit jobs (ledger first, then the queue); --wait follows until the job ends"},
-    {"queues", ctl_cmd_queues, "[KIND...]", "pending, running, delayed, dead per kind"},
-    {"job", ctl_cmd_job, "ID", "everything about one job: state, attempts, events, result"},
-    {"migrate", ctl_cmd_migrate, "", "apply ledger migrations (services do this at start)"},
-    {NULL, NULL, NULL, NULL},
+    {"queues", ctl_cmd_queues, "[KIND...] [--watch] [--count N] [--interval S]",
+     "per kind: pending, running, delayed, dead, paused, workers, oldest pending, jobs/min",
+     "  PENDING   envelopes waiting on the kind's list (what KEDA scales on)\n"
+     "  RUNNING   leases held by workers (inflight)\n"
+     "  DELAYED   retries waiting for their backoff and jobs submitted with a run_at\n"
+     "  DEAD      records on the dead-letter list (see `opspoolctl dead KIND`)\n"
+     "  WORKERS   registered workers whose kinds include this one\n"
+     "  OLDEST    age of the oldest pending job (how far behind the queue is)\n"
+     "  JOBS/MIN  jobs of the kind finished in the last 5 minutes, per minute (ledger;\n"
+     "            \"-\" when PostgreSQL is unreachable: the rest still works)\n"
+     "  --watch          redraw every --interval seconds (default 2) until interrupted\n"
+     "  --count N        stop after N refreshes (for scripts and tests)\n"
+     "  --json           one JSON array; with --watch, one compact array per line\n"},
+    {"jobs", ctl_cmd_jobs, "[--kind K] [--state S] [--since 1h] [--limit N]",
+     "list jobs from the ledger, newest first",
+     "  --kind K     only this kind\n"
+     "  --state S    queued|delayed|running|retrying|succeeded|dead|cancelled, or\n"
+     "               active (the first four) or finished (the last three)\n"
+     "  --since D    created within D (90s, 15m, 1h30m, 2d)\n"
+     "  --limit N    at most N rows (default 50, max 10000)\n"},
+    {"job", ctl_cmd_job, "ID",
+     "everything about one job: envelope fields, attempts, event timeline, result",
+     "  Human view like kubectl describe; --json prints the ledger record (the same\n"
+     "  object as GET /v1/jobs/{id}) and adds nothing.\n"},
+    {"cancel", ctl_cmd_cancel, "ID",
+     "cancel a job: queued/delayed/retrying ones end cancelled now; running ones are stopped",
+     "  A job not yet running is marked cancelled in the ledger (final) and is dropped when a\n"
+     "  worker takes it. A running job gets a cancel request: its worker sees it on the next\n"
+     "  lease renewal (within a second), stops the child and records the attempt cancelled.\n"
+     "  Cancelling a cancelled job succeeds and changes nothing; a succeeded or dead job\n"
+     "  exits 6.\n"},
+    {"retry", ctl_cmd_retry, "ID",
+     "put a dead or cancelled job back on its queue with a fresh attempt budget",
+     "  When the job's dead record is on its kind's dead list it is removed in the same\n"
+     "  atomic step that re-queues the envelope. Attempt numbers continue (attempt 4 of a\n"
+     "  job that died after 3), and the budget is the job's original max_attempts again.\n"
+     "  Ledger event: retried (or retried_from_dead).\n"},
+    {"dead", ctl_cmd_dead, "KIND [--limit N] | retry KIND (ID|--all --yes) | purge KIND --yes",
+     "dead letters: list with reasons and ages, retry, purge",
+     "  dead KIND               newest first: job id, age, attempts, reason\n"
+     "  dead retry KIND ID      re-queue one dead job (fresh attempt budget)\n"
+     "  dead retry KIND --all --yes\n"
+     "                          re-queue every record of the list\n"
+     "  dead purge KIND --yes   delete the dead list; the ledger keeps the jobs (state dead)\n"
+     "  Without --yes the destructive forms change nothing and exit 2. Records that cannot\n"
+     "  be retried (undecodable, unknown to the ledger) are listed on stderr; exit 6.\n"},
+    {"workers", ctl_cmd_workers, "",
+     "registered workers: host, pid, kinds, busy/slots, last heartbeat, current jobs",
+     "  STATE is running or draining as the worker reports it, or stale when its last\n"
+     "  heartbeat is older than OSP_LEASE_MS (the reaper will hand its jobs back).\n"
+     "  JOBS are the ids in the worker's processing list.\n"},
+    {"schedules", ctl_cmd_schedules,
+     "[trigger NAME [--wait] [--timeout S] | enable NAME | disable NAME]",
+     "cron schedules: next fire, last fire, last outcome; trigger now; enable/disable",
+     "  schedules               NAME CRON TZ KIND ENABLED NEXT LAST LAST-OUTCOME LAST-SUCCESS\n"
+     "                          (LAST-OUTCOME: state of the schedule's newest job)\n"
+     "  schedules trigger NAME  submit the schedule's job now (ledger first); --wait follows\n"
+     "                          it like submit --wait\n"
+     "  schedules enable NAME   resume firing from the next tick (missed ticks are not run)\n"
+     "  schedules disable NAME  stop firing; jobs already submitted continue\n"},
+    {"pause", ctl_cmd_pause, "KIND", "stop workers fetching KIND (running jobs finish)",
+     "  Submissions still queue; `opspoolctl queues` shows PAUSED yes.\n"},
+    {"resume", ctl_cmd_resume, "KIND", "let workers fetch KIND again", ""},
+    {"submit", ctl_cmd_submit,
+     "KIND [--payload JSON|@file] [--count N] [--max-attempts N] [--job-timeout S]\n"
+     "           [--delay-ms N] [--idempotency-key K] [--wait] [--timeout S]",
+     "submit jobs (ledger first, then the queue); --wait follows until the job ends",
+     "  Prints one id per line (count <= 20), else a summary line.\n"
+     "  --wait      print the job's events as they are recorded (stderr); exit 0 when it\n"
+     "              succeeds, 1 when it ends dead or cancelled, 5 after --timeout seconds\n"
+     "              (default 600; the job goes on)\n"},
+    {"migrate", ctl_cmd_migrate, "", "apply ledger migrations (services do this at start)", ""},
+    {NULL, NULL, NULL, NULL, NULL},
 };
+
+static const char exit_codes[] =
+    "exit codes:\n"
+    "  0  ok\n"
+    "  1  --wait: the job ended dead or cancelled\n"
+    "  2  usage or configuration error; a destructive command without --yes (nothing changed)\n"
+    "  3  Redis or PostgreSQL unreachable, or failed part-way (stderr says what was done)\n"
+    "  4  not found (job, schedule, dead record)\n"
+    "  5  --wait timed out (the job goes on)\n"
+    "  6  the job's state does not allow it, or some records were skipped (listed on stderr)\n";
 
 static void usage(FILE *out)
 {
-    fputs("usage: opspoolctl [--json] COMMAND [ARGS]\n\ncommands:\n", out);
-    for (size_t i = 0; commands[i].name != NULL; i++) {
-        fprintf(out, "  %-8s %s\n           %s\n", commands[i].name, commands[i].args,
-                commands[i].help);
-    }
-    fputs("\nexit codes: 0 ok, 1 job failed (--wait), 2 usage or configuration, 3 Redis or\n"
-          "PostgreSQL unreachable, 4 not found, 5 --wait timed out (the job goes on)\n"
-          "\nconnection settings come from the environment (OSP_REDIS_URL, OSP_PG_DSN,\n"
-          "OSP_PREFIX, OSP_SIGNING_KEY, ...): see `opspoolctl --help-config`.\n",
+    fputs("usage: opspoolctl [--json] COMMAND [ARGS]    (opspoolctl COMMAND --help)\n\n"
+          "commands:\n",
           out);
+    for (size_t i = 0; commands[i].name != NULL; i++) {
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\n%s", exit_codes);
+    fputs("\nconnection settings come from the environment (OSP_REDIS_URL, OSP_PG_DSN,\n"
+          "OSP_PREFIX, OSP_SIGNING_KEY, ...): see `opspoolctl --help-config`.\n"
+          "Colour only when stdout is a terminal and NO_COLOR is unset.\n",
+          out);
+}
+
+static void command_help(const struct ctl_command *cmd, FILE *out)
+{
+    fprintf(out, "usage: opspoolctl [--json] %s %s\n\n%s\n\n%s", cmd->name, cmd->args, cmd->summary,
+            cmd->detail);
+    fprintf(out, "  --json       machine-readable output on stdout\n\n%s", exit_codes);
 }
 
 void ctl_die(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    fflush(stdout);
     fputs("opspoolctl: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -50,47 +139,42 @@ void ctl_die(int code, const char *fmt, ...)
     exit(code);
 }
 
-struct osp_rqs *ctl_rq(struct ctl *c)
+struct osp_rqs *ctl_rq_try(struct ctl *c, struct osp_err *err)
 {
     if (c->rq == NULL) {
-        struct osp_err err = {0};
-        struct osp_rq_opts o = {.url = c->cfg.redis_url, .username = c->cfg.redis_username,
-                                .password = c->cfg.redis_password, .prefix = c->cfg.prefix};
-        c->rq = osp_rqs_connect(&o, &err);
-        if (c->rq == NULL) {
-            ctl_die(CTL_UNAVAILABLE, "redis: %s", err.msg);
-        }
+        struct osp_rq_opts o = {.url = c->cfg.redis_url,
+                                .username = c->cfg.redis_username,
+                                .password = c->cfg.redis_password,
+                                .prefix = c->cfg.prefix};
+        c->rq = osp_rqs_connect(&o, err);
     }
     return c->rq;
 }
 
-struct osp_pgs *ctl_pg(struct ctl *c)
+struct osp_rqs *ctl_rq(struct ctl *c)
+{
+    struct osp_err err = {0};
+    if (ctl_rq_try(c, &err) == NULL) {
+        ctl_die(CTL_UNAVAILABLE, "redis: %s", err.msg);
+    }
+    return c->rq;
+}
+
+struct osp_pgs *ctl_pg_try(struct ctl *c, struct osp_err *err)
 {
     if (c->pg == NULL) {
-        struct osp_err err = {0};
-        c->pg = osp_pgs_connect(c->cfg.pg_dsn, &err);
-        if (c->pg == NULL) {
-            ctl_die(CTL_UNAVAILABLE, "postgresql: %s", err.msg);
-        }
+        c->pg = osp_pgs_connect(c->cfg.pg_dsn, err);
     }
     return c->pg;
 }
 
-void ctl_fmt_age(int64_t ms, char *out, size_t n)
+struct osp_pgs *ctl_pg(struct ctl *c)
 {
-    if (ms < 0) {
-        ms = 0;
+    struct osp_err err = {0};
+    if (ctl_pg_try(c, &err) == NULL) {
+        ctl_die(CTL_UNAVAILABLE, "postgresql: %s", err.msg);
     }
-    int64_t s = ms / 1000;
-    if (s < 60) {
-        snprintf(out, n, "%llds", (long long)s);
-    } else if (s < 3600) {
-        snprintf(out, n, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-    } else if (s < 86400) {
-        snprintf(out, n, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-    } else {
-        snprintf(out, n, "%lldd%02lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
-    }
+    return c->pg;
 }
 
 int main(int argc, char **argv)
@@ -101,7 +185,7 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             c.json = true;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        } else if (ctl_is_help(argv[i])) {
             usage(stdout);
             return CTL_OK;
         } else if (strcmp(argv[i], "--help-config") == 0) {
@@ -120,6 +204,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return CTL_USAGE;
     }
+    if (strcmp(argv[i], "help") == 0) {
+        usage(stdout);
+        return CTL_OK;
+    }
     const struct ctl_command *cmd = NULL;
     for (size_t k = 0; commands[k].name != NULL; k++) {
         if (strcmp(commands[k].name, argv[i]) == 0) {
@@ -131,14 +219,35 @@ int main(int argc, char **argv)
         usage(stderr);
         return CTL_USAGE;
     }
+    /* `CMD --help` (also after a subcommand) works without any configuration. A value that
+     * happens to read "--help" (submit --payload --help) is not a payload anyone means. */
+    for (int k = i + 1; k < argc; k++) {
+        if (ctl_is_help(argv[k])) {
+            command_help(cmd, stdout);
+            return CTL_OK;
+        }
+        if (strcmp(argv[k], "--json") == 0) {
+            c.json = true; /* also accepted after the command */
+        }
+    }
     struct osp_err err = {0};
     if (osp_config_load(&c.cfg, OSP_CFG_CLI, &err) != 0) {
         fprintf(stderr, "opspoolctl: configuration: %s\n", err.msg);
         return CTL_USAGE;
     }
     osp_log_init("opspoolctl", "warn");
-    c.color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
-    int rc = cmd->fn(&c, argc - i, argv + i);
+    c.tty = isatty(STDOUT_FILENO) == 1;
+    c.color = c.tty && getenv("NO_COLOR") == NULL;
+    /* Commands see their own argv without a trailing --json. */
+    char **args = osp_xcalloc((size_t)(argc - i) + 1, sizeof(*args));
+    int nargs = 0;
+    for (int k = i; k < argc; k++) {
+        if (k == i || strcmp(argv[k], "--json") != 0) {
+            args[nargs++] = argv[k];
+        }
+    }
+    int rc = cmd->fn(&c, nargs, args);
+    free(args);
     osp_rqs_free(c.rq);
     osp_pgs_free(c.pg);
     osp_config_deinit(&c.cfg);

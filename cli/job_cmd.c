@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/* job_cmd.c — jobs (list), job (describe), cancel, retry. The ledger is read and written
+ * first; Redis carries only what a worker must see (the cancel flag, a re-queued envelope). */
+#include "cli/ctl.h"
+#include "common/alloc.h"
+#include "common/cron.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const job_states[] = {"queued",    "delayed", "running",   "retrying",
+                                         "succeeded", "dead",    "cancelled", NULL};
+
+/* The --state argument as a PostgreSQL text[] literal, or exit CTL_USAGE. */
+static const char *state_filter(const char *s)
+{
+    if (strcmp(s, "active") == 0) {
+        return "{queued,delayed,running,retrying}";
+    }
+    if (strcmp(s, "finished") == 0) {
+        return "{succeeded,dead,cancelled}";
+    }
+    for (size_t i = 0; job_states[i] != NULL; i++) {
+        if (strcmp(s, job_states[i]) == 0) {
+            return NULL;
+        }
+    }
+    ctl_die(CTL_USAGE,
+            "jobs: --state %s: expected one of queued, delayed, running, retrying, "
+            "succeeded, dead, cancelled, active, finished",
+            s);
+}
+
+/* Milliseconds between two RFC 3339 fields of row (b absent: now), or -1. */
+static int64_t span_ms(const json_t *row, const char *a, const char *b)
+{
+    int64_t t0 = 0, t1 = 0;
+    const char *sa = ctl_str(row, a), *sb = ctl_str(row, b);
+    if (sa == NULL || osp_time_parse_rfc3339(sa, &t0) != 0) {
+        return -1;
+    }
+    if (sb == NULL || osp_time_parse_rfc3339(sb, &t1) != 0) {
+        t1 = osp_now_ms();
+    }
+    return t1 >= t0 ? t1 - t0 : 0;
+}
+
+/* Copy at most max characters of s (UTF-8 safe), with "..." when cut. Owned. */
+static char *clip(const char *s, size_t max)
+{
+    if (s == NULL) {
+        return osp_xstrdup("-");
+    }
+    size_t i = 0, chars = 0;
+    for (; s[i] != '\0'; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80 && chars++ == max) {
+            break;
+        }
+    }
+    char *out = osp_xstrndup(s, i);
+    for (char *p = out; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            *p = ' ';
+        }
+    }
+    if (s[i] != '\0') {
+        char *o2 = osp_xasprintf("%s...", out);
+        free(out);
+        out = o2;
+    }
+    return out;
+}
+
+int ctl_cmd_jobs(struct ctl *c, int argc, char **argv)
+{
+    const char *kind = NULL, *state = NULL, *states = NULL, *since = NULL;
+    char since_ms[32], limit_s[32] = "50";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL || a[0] != '-') {
+            ctl_die(CTL_USAGE, "jobs: %s %s", a, v == NULL ? "needs a value" : "is not an option");
+        }
+        i++;
+        if (strcmp(a, "--kind") == 0) {
+            ctl_check_kind("jobs", v, false);
+            kind = v;
+        } else if (strcmp(a, "--state") == 0) {
+            states = state_filter(v);
+            state = states == NULL ? v : NULL;
+        } else if (strcmp(a, "--since") == 0) {
+            int64_t ms = 0;
+            if (ctl_parse_duration(v, &ms) != 0) {
+                ctl_die(CTL_USAGE, "jobs: --since %s: expected a duration like 90s, 15m, 1h30m, 2d",
+                        v);
+            }
+            snprintf(since_ms, sizeof(since_ms), "%lld", (long long)ms);
+            since = since_ms;
+        } else if (strcmp(a, "--limit") == 0) {
+            snprintf(limit_s, sizeof(limit_s), "%ld", ctl_parse_long(a, v, 1, 10000));
+        } else {
+            ctl_die(CTL_USAGE, "jobs: unknown option %s", a);
+        }
+    }
+    const char *params[5] = {kind, state, states, since, limit_s};
+    json_t *rows = ctl_query(
+        c,
+        "SELECT id::text AS id, kind, state, attempt, max_attempts, worker, error, schedule, "
+        "opspool.ts_iso(created_at) AS created_at, opspool.ts_iso(started_at) AS started_at, "
+        "opspool.ts_iso(finished_at) AS finished_at FROM opspool.jobs "
+        "WHERE ($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR state = $2) "
+        "AND ($3::text[] IS NULL OR state = ANY ($3::text[])) "
+        "AND ($4::bigint IS NULL OR created_at >= now() - $4::bigint * interval '1 millisecond') "
+        "ORDER BY created_at DESC, id DESC LIMIT $5::int",
+        5, params);
+    size_t i;
+    json_t *r;
+    if (c->json) {
+        json_t *out = json_array();
+        json_array_foreach(rows, i, r) {
+            json_t *o = json_deep_copy(r);
+            json_object_set_new(o, "attempt", json_integer(ctl_int(r, "attempt", 0)));
+            json_object_set_new(o, "max_attempts", json_integer(ctl_int(r, "max_attempts", 0)));
+            json_array_append_new(out, o);
+        }
+        ctl_print_json(out);
+        json_decref(out);
+        json_decref(rows);
+        return CTL_OK;
+    }
+    static const char *const heads[] = {"ID",        "KIND",   "STATE", ">ATTEMPT", ">AGE",
+                                        ">DURATION", "WORKER", "ERROR", NULL};
+    struct ctl_table t;
+    ctl_table_init(&t, heads);
+    json_array_foreach(rows, i, r) {
+        char attempt[32], age[32], dur[32] = "-";
+        snprintf(attempt, sizeof(attempt), "%lld/%lld", (long long)ctl_int(r, "attempt", 0),
+                 (long long)ctl_int(r, "max_attempts", 0));
+        ctl_fmt_field_age(r, "created_at", age, sizeof(age));
+        int64_t d = span_ms(r, "started_at", "finished_at");
+        if (d >= 0) {
+            ctl_fmt_age(d, dur, sizeof(dur));
+        }
+        char *err = clip(ctl_str(r, "error"), 60);
+        const char *cells[] = {ctl_str(r, "id"),
+                               ctl_str(r, "kind"),
+                               ctl_str(r, "state"),
+                               attempt,
+                               age,
+                               dur,
+                               ctl_str(r, "worker"),
+                               err};
+        size_t row = ctl_table_add(&t, cells);
+        ctl_table_color(&t, row, 2, ctl_state_color(ctl_str(r, "state")));
+        free(err);
+    }
+    if (t.nrows == 0) {
+        fprintf(stderr, "no jobs match\n");
+    } else {
+        ctl_table_print(&t, stdout, c->color);
+    }
+    ctl_table_deinit(&t);
+    json_decref(rows);
+    return CTL_OK;
+}
+
+/* ---- job ID: a kubectl-describe-like view of the ledger record ---- */
+
+static void field(struct ctl *c, const char *name, const char *value, enum ctl_color color)
+{
+    bool set = value != NULL && *value != '\0';
+    bool esc = c->color && color != CTL_C_NONE && set;
+    printf("%-14s %s%s%s\n", name, esc ? ctl_sgr(color) : "", set ? value : "-",
+           esc ? "\033[0m" : "");
+}
+
+static void time_field(struct ctl *c, const json_t *j, const char *name, const char *key)
+{
+    const char *ts = ctl_str(j, key);
+    char age[32], line[96];
+    if (ts == NULL) {
+        field(c, name, NULL, CTL_C_NONE);
+        return;
+    }
+    int64_t ms = 0;
+    if (osp_time_parse_rfc3339(ts, &ms) == 0 && ms > osp_now_ms()) {
+        ctl_fmt_age(ms - osp_now_ms(), age, sizeof(age));
+        snprintf(line, sizeof(line), "%s (in %s)", ts, age);
+    } else {
+        ctl_fmt_field_age(j, key, age, sizeof(age));
+        snprintf(line, sizeof(line), "%s (%s ago)", ts, age);
+    }
+    field(c, name, line, CTL_C_NONE);
+}
+
+/* The live Redis view of the job (P:job:<id>), when Redis answers. Owned text or NULL. */
+static char *live_state(struct ctl *c, const char *id)
+{
+    struct osp_err err = {0};
+    if (ctl_rq_try(c, &err) == NULL) {
+        return osp_xasprintf("(Redis unreachable: %s)", err.msg);
+    }
+    char *key = ctl_key(c, "job:", id);
+    const char *argv[] = {"HGETALL", key};
+    json_t *r = ctl_redisv(c, 2, argv, NULL, &err);
+    free(key);
+    if (r == NULL) {
+        return osp_xasprintf("(Redis error: %s)", err.msg);
+    }
+    struct osp_buf b = OSP_BUF_INIT;
+    for (size_t i = 0; i + 1 < json_array_size(r); i += 2) {
+        osp_buf_appendf(&b, "%s%s=%s", b.len ? " " : "", json_string_value(json_array_get(r, i)),
+                        json_string_value(json_array_get(r, i + 1)));
+    }
+    json_decref(r);
+    char *out = b.len ? osp_xstrndup((const char *)b.data, b.len)
+                      : osp_xstrdup("(no live entry: finished and expired, or not in Redis)");
+    osp_buf_deinit(&b);
+    return out;
+}
+
+static void describe(struct ctl *c, const json_t *j)
+{
+    const char *state = ctl_str(j, "state");
+    char buf[128];
+    field(c, "ID:", ctl_str(j, "id"), CTL_C_NONE);
+    field(c, "Kind:", ctl_str(j, "kind"), CTL_C_NONE);
+    field(c, "State:", state, ctl_state_color(state));
+    snprintf(buf, sizeof(buf), "%lld of %lld", (long long)ctl_int(j, "attempt", 0),
+             (long long)ctl_int(j, "max_attempts", 0));
+    field(c, "Attempt:", buf, CTL_C_NONE);
+    field(c, "Worker:", ctl_str(j, "worker"), CTL_C_NONE);
+    snprintf(buf, sizeof(buf), "%lld", (long long)ctl_int(j, "recoveries", 0));
+    field(c, "Recoveries:", buf, CTL_C_NONE);
+    int64_t to = ctl_int(j, "timeout_s", 0);
+    if (to > 0) {
+        ctl_fmt_age(to * 1000, buf, sizeof(buf));
+    } else {
+        snprintf(buf, sizeof(buf), "the kind's default");
+    }
+    field(c, "Timeout:", buf, CTL_C_NONE);
+    field(c, "Submitted by:", ctl_str(j, "submitted_by"), CTL_C_NONE);
+    field(c, "Schedule:", ctl_str(j, "schedule"), CTL_C_NONE);
+    field(c, "Idempotency:", ctl_str(j, "idempotency_key"), CTL_C_NONE);
+    field(c, "Trace:", ctl_str(j, "trace_id"), CTL_C_NONE);
+    time_field(c, j, "Created:", "created_at");
+    time_field(c, j, "Run at:", "run_at");
+    time_field(c, j, "Started:", "started_at");
+    time_field(c, j, "Finished:", "finished_at");
+    int64_t d = span_ms(j, "started_at", "finished_at");
+    if (d >= 0) {
+        ctl_fmt_age(d, buf, sizeof(buf));
+        if (ctl_str(j, "finished_at") == NULL) {
+            strncat(buf, " (so far)", sizeof(buf) - strlen(buf) - 1);
+        }
+    }
+    field(c, "Duration:", d >= 0 ? buf : NULL, CTL_C_NONE);
+    char *live = live_state(c, ctl_str(j, "id"));
+    field(c, "Live (Redis):", live, CTL_C_NONE);
+    free(live);
+    char *payload = json_dumps(json_object_get(j, "payload"), JSON_COMPACT | JSON_ENCODE_ANY);
+    field(c, "Payload:", payload, CTL_C_NONE);
+    free(payload);
+    field(c, "Error:", ctl_str(j, "error"), CTL_C_RED);
+
+    size_t i;
+    json_t *r;
+    json_t *attempts = json_object_get(j, "attempts");
+    printf("\nAttempts:%s\n", json_array_size(attempts) ? "" : " <none>");
+    if (json_array_size(attempts) > 0) {
+        static const char *const heads[] = {">#",        "OUTCOME", "WORKER", "STARTED",
+                                            ">DURATION", "ERROR",   NULL};
+        struct ctl_table t;
+        ctl_table_init(&t, heads);
+        t.indent = 2;
+        json_array_foreach(attempts, i, r) {
+            char n[16], started[32], dur[32] = "-";
+            snprintf(n, sizeof(n), "%lld", (long long)ctl_int(r, "attempt", 0));
+            ctl_fmt_field_age(r, "started_at", started, sizeof(started));
+            strncat(started, strcmp(started, "-") ? " ago" : "",
+                    sizeof(started) - strlen(started) - 1);
+            int64_t ad = span_ms(r, "started_at", "finished_at");
+            if (ad >= 0) {
+                ctl_fmt_age(ad, dur, sizeof(dur));
+            }
+            char *err = clip(ctl_str(r, "error"), 70);
+            const char *cells[] = {n,  ctl_str(r, "outcome"), ctl_str(r, "worker"), started, dur,
+                                   err};
+            size_t row = ctl_table_add(&t, cells);
+            ctl_table_color(&t, row, 1, ctl_state_color(ctl_str(r, "outcome")));
+            free(err);
+        }
+        ctl_table_print(&t, stdout, c->color);
+        ctl_table_deinit(&t);
+    }
+    json_t *events = json_object_get(j, "events");
+    printf("\nEvents:%s\n", json_array_size(events) ? "" : " <none>");
+    if (json_array_size(events) > 0) {
+        static const char *const heads[] = {"TIME", ">AGE", ">ATTEMPT", "TYPE", "DATA", NULL};
+        struct ctl_table t;
+        ctl_table_init(&t, heads);
+        t.indent = 2;
+        json_array_foreach(events, i, r) {
+            char age[32], att[16] = "-";
+            ctl_fmt_field_age(r, "ts", age, sizeof(age));
+            if (json_integer_value(json_object_get(r, "attempt")) > 0) {
+                snprintf(att, sizeof(att), "%lld",
+                         (long long)json_integer_value(json_object_get(r, "attempt")));
+            }
+            json_t *data = json_object_get(r, "data");
+            char *dtxt = json_is_null(data) || data == NULL
+                             ? NULL
+                             : json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *dclip = clip(dtxt, 100);
+            const char *cells[] = {ctl_str(r, "ts"), age, att, ctl_str(r, "type"), dclip};
+            ctl_table_add(&t, cells);
+            free(dtxt);
+            free(dclip);
+        }
+        ctl_table_print(&t, stdout, c->color);
+        ctl_table_deinit(&t);
+    }
+    json_t *result = json_object_get(j, "result");
+    if (result == NULL || json_is_null(result)) {
+        printf("\nResult: <none>\n");
+    } else {
+        char *txt = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        printf("\nResult:\n");
+        for (char *line = txt, *nl; line != NULL && *line != '\0'; line = nl) {
+            nl = strchr(line, '\n');
+            if (nl != NULL) {
+                *nl++ = '\0';
+            }
+            printf("  %s\n", line);
+        }
+        free(txt);
+    }
+}
+
+/* Load the job or exit CTL_NOT_FOUND / CTL_UNAVAILABLE. Owned. */
+static json_t *get_job(struct ctl *c, const char *cmd, const char *id)
+{
+    if (!osp_id_is_valid(id)) {
+        ctl_die(CTL_USAGE, "%s: \"%s\" is not a job id", cmd, id);
+    }
+    struct osp_err err = {0};
+    json_t *j = osp_ledger_get_job(ctl_pg(c), id, &err);
+    if (j == NULL) {
+        ctl_die(err.code == OSP_ENOTFOUND ? CTL_NOT_FOUND : CTL_UNAVAILABLE, "%s %s: %s", cmd, id,
+                err.msg);
+    }
+    return j;
+}
+
+int ctl_cmd_job(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 2) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl job ID");
+    }
+    json_t *j = get_job(c, "job", argv[1]);
+    if (c->json) {
+        ctl_print_json(j);
+    } else {
+        describe(c, j);
+    }
+    json_decref(j);
+    return CTL_OK;
+}
+
+/* ---- cancel ---- */
+
+/* HSET P:job:<id> cancel 1: what a worker checks on every lease renewal (decision 0005). */
+static int set_cancel_flag(struct ctl *c, const char *id, struct osp_err *err)
+{
+    char *key = ctl_key(c, "job:", id);
+    const char *argv[] = {"HSET", key, "cancel", "1"};
+    json_t *r = NULL;
+    if (ctl_rq_try(c, err) != NULL) {
+        r = ctl_redisv(c, 4, argv, NULL, err);
+    }
+    free(key);
+    json_decref(r);
+    return r != NULL ? 0 : OSP_EREDIS;
+}
+
+int ctl_cmd_cancel(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 2) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl cancel ID");
+    }
+    const char *id = argv[1];
+    json_t *j = get_job(c, "cancel", id);
+    char prev[16];
+    snprintf(prev, sizeof(prev), "%s", ctl_str(j, "state") ? ctl_str(j, "state") : "");
+    json_decref(j);
+    const char *outcome = NULL;
+    /* A job may move on between the read and the write: retry on the new state. */
+    for (int round = 0; round < 5 && outcome == NULL; round++) {
+        const char *params[2] = {id, prev};
+        json_t *rows = NULL;
+        if (strcmp(prev, "queued") == 0 || strcmp(prev, "delayed") == 0 ||
+            strcmp(prev, "retrying") == 0) {
+            rows = ctl_query(
+                c,
+                "WITH o AS (SELECT id, state FROM opspool.jobs WHERE id = $1::uuid FOR UPDATE), "
+                "u AS (UPDATE opspool.jobs j SET state = 'cancelled', finished_at = now(), "
+                "updated_at = now(), error = coalesce(j.error, 'cancelled by an operator') "
+                "FROM o WHERE j.id = o.id AND o.state IN ('queued', 'delayed', 'retrying') "
+                "RETURNING j.id, j.attempt, o.state AS old), "
+                "e AS (INSERT INTO opspool.job_events (job_id, attempt, type, data) "
+                "SELECT id, nullif(attempt, 0), 'cancelled', jsonb_build_object('by', "
+                "'opspoolctl', 'from', old) FROM u RETURNING 1) "
+                "SELECT (SELECT count(*) FROM u) AS n, (SELECT state FROM o) AS state",
+                1, params);
+            if (ctl_int(json_array_get(rows, 0), "n", 0) == 1) {
+                outcome = "cancelled";
+            }
+        } else if (strcmp(prev, "running") == 0) {
+            rows =
+                ctl_query(c,
+                          "WITH u AS (INSERT INTO opspool.job_events (job_id, attempt, type, data) "
+                          "SELECT id, nullif(attempt, 0), 'cancel_requested', "
+                          "jsonb_build_object('by', 'opspoolctl') FROM opspool.jobs "
+                          "WHERE id = $1::uuid AND state = 'running' RETURNING 1) "
+                          "SELECT (SELECT count(*) FROM u) AS n, "
+                          "(SELECT state FROM opspool.jobs WHERE id = $1::uuid) AS state",
+                          1, params);
+            if (ctl_int(json_array_get(rows, 0), "n", 0) == 1) {
+                outcome = "cancel_requested";
+            }
+        } else if (strcmp(prev, "cancelled") == 0) {
+            outcome = "already_cancelled";
+        } else {
+            ctl_die(CTL_CONFLICT, "cancel %s: the job already ended %s; nothing to cancel", id,
+                    prev);
+        }
+        if (outcome == NULL && rows != NULL) {
+            const char *now_state = ctl_str(json_array_get(rows, 0), "state");
+            snprintf(prev, sizeof(prev), "%s", now_state ? now_state : "");
+        }
+        json_decref(rows);
+    }
+    if (outcome == NULL) {
+        ctl_die(CTL_CONFLICT, "cancel %s: the job keeps changing state (now %s); try again", id,
+                prev);
+    }
+    struct osp_err err = {0};
+    if (set_cancel_flag(c, id, &err) != 0) {
+        if (strcmp(outcome, "cancel_requested") == 0) {
+            ctl_die(CTL_UNAVAILABLE,
+                    "cancel %s: recorded in the ledger, but the flag for the worker could not be "
+                    "set (%s); the job keeps running until the flag is set: run cancel again",
+                    id, err.msg);
+        }
+        fprintf(stderr,
+                "opspoolctl: the ledger says cancelled (final), but the flag for workers could not "
+                "be set (%s): run cancel again once Redis is back\n",
+                err.msg);
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "id", id, "outcome", outcome, "state",
+                              strcmp(outcome, "cancel_requested") == 0 ? "running" : "cancelled");
+        ctl_print_json(o);
+        json_decref(o);
+    } else if (strcmp(outcome, "cancelled") == 0) {
+        printf("%s cancelled (it was %s)\n", id, prev);
+    } else if (strcmp(outcome, "already_cancelled") == 0) {
+        printf("%s was already cancelled\n", id);
+    } else {
+        printf("%s cancel requested: its worker stops it within about a second "
+               "(follow with `opspoolctl job %s`)\n",
+               id, id);
+    }
+    return err.code != 0 ? CTL_UNAVAILABLE : CTL_OK;
+}
+
+/* ---- retry ---- */
+
+int ctl_cmd_retry(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 2) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl retry ID");
+    }
+    const char *id = argv[1];
+    json_t *j = get_job(c, "retry", id);
+    const char *state = ctl_str(j, "state");
+    char kind[OSP_KIND_MAX + 1];
+    snprintf(kind, sizeof(kind), "%s", ctl_str(j, "kind") ? ctl_str(j, "kind") : "");
+    /* queued: maybe an earlier retry that stopped before its Redis step (checked there). */
+    if (state == NULL || (strcmp(state, "dead") != 0 && strcmp(state, "cancelled") != 0 &&
+                          strcmp(state, "queued") != 0)) {
+        ctl_die(CTL_CONFLICT, "retry %s: the job is %s; retry applies to dead or cancelled jobs",
+                id, state ? state : "in an unknown state");
+    }
+    json_decref(j);
+    char reason[256] = "";
+    int rc = ctl_retry_by_id(c, kind, id, reason, sizeof(reason));
+    if (rc != CTL_OK) {
+        ctl_die(rc, "retry %s: %s", id, reason);
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "id", id, "kind", kind, "state", "queued");
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        printf("%s queued again (%s)\n", id, reason);
+    }
+    return CTL_OK;
+}
