@@ -1,0 +1,363 @@
+# SPDX-License-Identifier: MIT
+"""deploytool.py — what tests/deploy reads out of the deployment files and the code.
+
+A small kustomize-like renderer (resources, labels, images, JSON6902 patches: exactly the
+features deploy/k8s uses), the facts the manifests must agree with (key prefix, key formats,
+job kinds, exported metric names, the drill adapter's API calls), and a command-line entry
+used by test_runtime.sh:
+
+  deploytool.py env   SRC KIND NAME   print the container's environment as KEY=VALUE lines
+                                      (envFrom ConfigMaps resolved) of a rendered Deployment,
+                                      ScaledJob (NAME) or compose service (KIND = compose)
+  deploytool.py args  SRC KIND NAME   the container's args / command, one per line
+  deploytool.py probe SRC NAME WHICH  "path port periodSeconds failureThreshold" of a probe
+  deploytool.py grace SRC KIND NAME   terminationGracePeriodSeconds / stop_grace_period (s)
+  deploytool.py schedules SRC         schedules.json of the ConfigMap
+  deploytool.py acl SRC PREFIX SUFFIX the ACL lines, prefix replaced, users renamed <user>SUFFIX
+"""
+import copy
+import json
+import os
+import re
+import sys
+
+import yaml
+
+
+# ---- YAML ----
+
+def load_docs(path):
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+# ---- kustomize-like rendering ----
+
+def _pointer(path):
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
+
+
+def json6902(obj, ops):
+    obj = copy.deepcopy(obj)
+    for op in ops:
+        parts = _pointer(op["path"])
+        parent = obj
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
+        last = parts[-1]
+        kind = op["op"]
+        if isinstance(parent, list):
+            idx = len(parent) if last == "-" else int(last)
+            if kind == "add":
+                parent.insert(idx, op["value"])
+            elif kind == "replace":
+                parent[idx] = op["value"]
+            elif kind == "remove":
+                del parent[idx]
+            else:
+                raise ValueError("unsupported op " + kind)
+        else:
+            if kind in ("add", "replace"):
+                if kind == "replace" and last not in parent:
+                    raise KeyError("replace of a missing path " + op["path"])
+                parent[last] = op["value"]
+            elif kind == "remove":
+                del parent[last]
+            else:
+                raise ValueError("unsupported op " + kind)
+    return obj
+
+
+def _group(api_version):
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def _matches(obj, target):
+    if "kind" in target and obj.get("kind") != target["kind"]:
+        return False
+    if "name" in target and obj["metadata"].get("name") != target["name"]:
+        return False
+    if "group" in target and _group(obj.get("apiVersion", "")) != target["group"]:
+        return False
+    if "namespace" in target and obj["metadata"].get("namespace") != target["namespace"]:
+        return False
+    return True
+
+
+def _containers(obj):
+    spec = obj.get("spec", {})
+    if obj.get("kind") == "ScaledJob":
+        pod = spec.get("jobTargetRef", {}).get("template", {}).get("spec", {})
+    elif obj.get("kind") in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        pod = spec.get("template", {}).get("spec", {})
+    else:
+        return []
+    return pod.get("containers", []) + pod.get("initContainers", [])
+
+
+def render(directory, seen=None):
+    """Objects of the kustomization in directory (recursively)."""
+    kfile = os.path.join(directory, "kustomization.yaml")
+    kust = load_docs(kfile)[0]
+    objs = []
+    for res in kust.get("resources", []):
+        path = os.path.normpath(os.path.join(directory, res))
+        if os.path.isdir(path):
+            objs.extend(render(path))
+        else:
+            objs.extend(load_docs(path))
+    for lab in kust.get("labels", []):
+        for o in objs:
+            o["metadata"].setdefault("labels", {}).update(lab.get("pairs", {}))
+    for img in kust.get("images", []):
+        for o in objs:
+            for c in _containers(o):
+                name = c.get("image", "")
+                base = re.split(r"[:@]", name, maxsplit=1)[0]
+                if base == img["name"]:
+                    new = img.get("newName", base)
+                    tag = img.get("newTag")
+                    c["image"] = new + (":" + tag if tag else "")
+    for p in kust.get("patches", []):
+        ops = yaml.safe_load(p["patch"])
+        target = p.get("target", {})
+        hits = 0
+        for i, o in enumerate(objs):
+            if _matches(o, target):
+                objs[i] = json6902(o, ops)
+                hits += 1
+        if hits == 0:
+            raise ValueError("%s: patch target %r matches nothing" % (kfile, target))
+    return objs
+
+
+# ---- Facts from the code ----
+
+def src_read(src, rel):
+    with open(os.path.join(src, rel), encoding="utf-8") as f:
+        return f.read()
+
+
+def default_prefix(src):
+    m = re.search(r'\{"OSP_PREFIX",\s*CFG_STR,\s*"([^"]*)"', src_read(src, "common/config.c"))
+    if not m:
+        raise ValueError("OSP_PREFIX default not found in common/config.c")
+    return m.group(1)
+
+
+def key_formats(src):
+    """The queue and in-flight key suffixes the Lua scripts build: P .. ':queue:' .. kind."""
+    lua_dir = os.path.join(src, "common", "lua")
+    text = "".join(src_read(src, os.path.join("common", "lua", f)) for f in sorted(os.listdir(lua_dir)))
+    found = set(re.findall(r"P \.\. '(:[a-z]+:)' \.\. kind", text))
+    return found
+
+
+def job_kinds(src):
+    reg = src_read(src, "jobs/registry.c")
+    body = reg[reg.index("kinds[] = {"):]
+    body = body[:body.index("};")]
+    syms = re.findall(r"&(job_kind_\w+)", body)
+    names = []
+    for root, _, files in os.walk(os.path.join(src, "jobs")):
+        for f in files:
+            if not f.endswith(".c"):
+                continue
+            text = open(os.path.join(root, f), encoding="utf-8").read()
+            for sym in syms:
+                m = re.search(r"const struct job_kind " + sym + r"\s*=\s*\{.*?\.name\s*=\s*\"([^\"]+)\"", text, re.S)
+                if m:
+                    names.append((syms.index(sym), m.group(1)))
+    names.sort()
+    if len(names) != len(syms):
+        raise ValueError("could not resolve every kind in jobs/registry.c: %r" % syms)
+    return [n for _, n in names]
+
+
+def exported_metrics(src):
+    """Metric names created in the programs' sources, with histogram series names."""
+    names = set()
+    for d in ("common", "scheduler", "worker", "jobs", "cli"):
+        for root, _, files in os.walk(os.path.join(src, d)):
+            for f in files:
+                if not f.endswith(".c") or f == "metrics.c":
+                    continue
+                text = open(os.path.join(root, f), encoding="utf-8").read()
+                for typ, name in re.findall(r"osp_metric_(counter|gauge|histogram)\(\s*\w+,\s*\"([a-zA-Z_:][a-zA-Z0-9_:]*)\"", text):
+                    names.add(name)
+                    if typ == "histogram":
+                        names.update({name + "_bucket", name + "_sum", name + "_count"})
+    return names
+
+
+def drill_api_calls(src):
+    """(verb, resource) pairs of jobs/drill/k8s.c's requests, as RBAC names them."""
+    path = os.path.join(src, "jobs", "drill", "k8s.c")
+    text = open(path, encoding="utf-8").read()
+    plurals = sorted(set(re.findall(r'"(stresschaos|networkchaos|podchaos|iochaos|timechaos)"', text)))
+    pairs = set()
+    # Each request: drill_k8s_request(k, METHOD, PATHVAR, ...). METHOD is a literal or the
+    # variable `method`, whose literals are collected in the same function.
+    funcs = re.split(r"\n(?=static |int |void |bool )", text)
+    for fn in funcs:
+        for meth, var in re.findall(r"drill_k8s_request\(k,\s*(\"[A-Z]+\"|\w+),\s*(\w+)", fn):
+            if meth.startswith('"'):
+                fmts = re.findall(r"\b" + var + r"\s*=\s*osp_xasprintf\(\"([^\"]+)\"", fn)
+                pairs.update((meth.strip('"'), f) for f in fmts)
+                continue
+            # A method variable: scan the function in order, pairing each path assignment with
+            # the method in force in its branch (default from the declaration, reset at else).
+            default = current = None
+            for tok in re.finditer(r"const char \*" + meth + r"\s*=\s*\"([A-Z]+)\"|"
+                                   r"\b" + meth + r"\s*=\s*\"([A-Z]+)\"|(\}\s*else\s*\{)|"
+                                   r"\b" + var + r"\s*=\s*osp_xasprintf\(\"([^\"]+)\"", fn):
+                decl, assign, els, fmt = tok.groups()
+                if decl:
+                    default = current = decl
+                elif assign:
+                    current = assign
+                elif els:
+                    current = default
+                elif fmt and current:
+                    pairs.add((current, fmt))
+    out = set()
+    for m, fmt in pairs:
+        path = fmt.split("?")[0]
+        if path == "%s/%s":  # "<collection path>/<name>": a named object of the chaos collection
+            res_list, named = plurals, True
+            group = "chaos-mesh.org"
+        else:
+            segs = [s for s in path.split("/") if s]
+            if segs[0] == "api":
+                group, rest = "", segs[2:]
+            else:
+                group, rest = segs[1], segs[3:]
+            # rest: namespaces, %s, resource, [name], [subresource]
+            rest = rest[2:]
+            resource = rest[0]
+            res_list = plurals if resource == "%s" else [resource]
+            named = len(rest) >= 2
+            if len(rest) == 3:
+                res_list = [r + "/" + rest[2] for r in res_list]
+        verb = {"GET": "get" if named else "list", "POST": "create", "DELETE": "delete",
+                "PUT": "update", "PATCH": "patch"}[m]
+        for r in res_list:
+            out.add((group, r, verb))
+    return out
+
+
+def role_grants(rbac_docs):
+    grants = set()
+    for d in rbac_docs:
+        if d.get("kind") != "Role":
+            continue
+        for rule in d.get("rules", []):
+            for g in rule.get("apiGroups", []):
+                for r in rule.get("resources", []):
+                    for v in rule.get("verbs", []):
+                        grants.add((g, r, v))
+    return grants
+
+
+# ---- Containers, env, probes ----
+
+def find(objs, kind, name):
+    for o in objs:
+        if o.get("kind") == kind and o["metadata"]["name"] == name:
+            return o
+    raise KeyError("%s/%s not found" % (kind, name))
+
+
+def pod_spec(obj):
+    if obj["kind"] == "ScaledJob":
+        return obj["spec"]["jobTargetRef"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def container_env(objs, obj):
+    c = pod_spec(obj)["containers"][0]
+    env = {}
+    for ef in c.get("envFrom", []):
+        cm = find(objs, "ConfigMap", ef["configMapRef"]["name"])
+        env.update({k: str(v) for k, v in cm.get("data", {}).items()})
+    for e in c.get("env", []):
+        if "value" in e:
+            env[e["name"]] = str(e["value"])
+        elif "valueFrom" in e:
+            env[e["name"]] = "<" + json.dumps(e["valueFrom"], sort_keys=True) + ">"
+    return env
+
+
+def compose_service(src, name):
+    doc = load_docs(os.path.join(src, "docker-compose.yml"))[0]
+    return doc["services"][name]
+
+
+def duration_s(text):
+    text = str(text)
+    total = 0.0
+    for num, unit in re.findall(r"([0-9.]+)(h|ms|m|s|us)?", text):
+        total += float(num) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "": 1}[unit]
+    return total
+
+
+def _rendered(src):
+    return render(os.path.join(src, "deploy", "k8s", "overlays", "example"))
+
+
+def _obj(src, kind, name):
+    if kind == "ScaledJob":
+        return find(load_docs(os.path.join(src, "deploy", "keda", "scaledjobs.yaml")), kind, name)
+    return find(_rendered(src), kind, name)
+
+
+def main(argv):
+    cmd, src = argv[1], argv[2]
+    if cmd == "env":
+        kind, name = argv[3], argv[4]
+        if kind == "compose":
+            env = {k: str(v) for k, v in (compose_service(src, name).get("environment") or {}).items()}
+        else:
+            objs = _rendered(src)
+            env = container_env(objs, _obj(src, kind, name))
+        for k in sorted(env):
+            print("%s=%s" % (k, env[k]))
+    elif cmd == "args":
+        kind, name = argv[3], argv[4]
+        if kind == "compose":
+            args = compose_service(src, name).get("command") or []
+        else:
+            args = pod_spec(_obj(src, kind, name))["containers"][0].get("args", [])
+        for a in args:
+            print(a)
+    elif cmd == "probe":
+        name, which = argv[3], argv[4]
+        c = pod_spec(_obj(src, "Deployment", name))["containers"][0]
+        p = c[which]
+        port = p["httpGet"]["port"]
+        if not isinstance(port, int):
+            port = [x["containerPort"] for x in c["ports"] if x["name"] == port][0]
+        print(p["httpGet"]["path"], port, p.get("periodSeconds", 10), p.get("failureThreshold", 3))
+    elif cmd == "grace":
+        kind, name = argv[3], argv[4]
+        if kind == "compose":
+            print(int(duration_s(compose_service(src, name).get("stop_grace_period", "10s"))))
+        else:
+            print(pod_spec(_obj(src, kind, name)).get("terminationGracePeriodSeconds", 30))
+    elif cmd == "schedules":
+        print(find(_rendered(src), "ConfigMap", "opspool-schedules")["data"]["schedules.json"])
+    elif cmd == "acl":
+        prefix, suffix = argv[3], argv[4]
+        for line in open(os.path.join(src, "deploy", "keda", "redis-users.acl"), encoding="utf-8"):
+            line = line.strip()
+            if not line.startswith("user ") or line.startswith("user default "):
+                continue
+            words = line.split()
+            words[1] += suffix
+            print(" ".join(words[1:]).replace("{opspool}", prefix))
+    else:
+        raise SystemExit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,491 @@
+# SPDX-License-Identifier: MIT
+"""Offline validation of everything under deploy/ plus docker-compose.yml (CTest label deploy).
+
+Exit 0 all good, 1 a check failed, 77 a required tool (python3-yaml, yamllint,
+docker-compose) is missing: deploy/local/deps.sh installs them.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover
+    print("SKIP: python3-yaml missing (deploy/local/deps.sh installs it)")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deploytool as dt  # noqa: E402
+
+SRC = os.environ.get("OSP_SRC_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("OSP_BIN_DIR", "")
+FAILS = []
+NOK = 0
+
+# Permissions the drill Role grants beyond the adapter's calls, each justified in the Role's
+# own header comment (deploy/k8s/drill-rbac.yaml). Anything else extra fails.
+ROLE_EXTRA_DOCUMENTED = {("", "pods", "get"): "operators' kubectl checks with the same identity"}
+
+# Required fields per kind (dotted paths; [] = non-empty list).
+SCHEMA = {
+    "Namespace": [],
+    "ServiceAccount": [],
+    "ConfigMap": ["data"],
+    "Secret": ["type"],
+    "Service": ["spec.selector", "spec.ports[]"],
+    "Deployment": ["spec.selector.matchLabels", "spec.template.metadata.labels", "spec.template.spec.containers[]"],
+    "StatefulSet": ["spec.serviceName", "spec.selector.matchLabels", "spec.template.spec.containers[]"],
+    "PersistentVolumeClaim": ["spec.accessModes[]", "spec.resources.requests.storage"],
+    "PodDisruptionBudget": ["spec.selector"],
+    "NetworkPolicy": ["spec.podSelector", "spec.policyTypes[]"],
+    "Role": ["rules[]"],
+    "RoleBinding": ["roleRef.kind", "roleRef.name", "roleRef.apiGroup", "subjects[]"],
+    "ScaledObject": ["spec.scaleTargetRef.name", "spec.triggers[]"],
+    "ScaledJob": ["spec.jobTargetRef.template.spec.containers[]", "spec.triggers[]"],
+    "TriggerAuthentication": ["spec.secretTargetRef[]"],
+    "ServiceMonitor": ["spec.selector", "spec.endpoints[]"],
+    "PrometheusRule": ["spec.groups[]"],
+}
+API = {
+    "Namespace": "v1", "ServiceAccount": "v1", "ConfigMap": "v1", "Secret": "v1", "Service": "v1",
+    "PersistentVolumeClaim": "v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1",
+    "PodDisruptionBudget": "policy/v1", "NetworkPolicy": "networking.k8s.io/v1",
+    "Role": "rbac.authorization.k8s.io/v1", "RoleBinding": "rbac.authorization.k8s.io/v1",
+    "ScaledObject": "keda.sh/v1alpha1", "ScaledJob": "keda.sh/v1alpha1",
+    "TriggerAuthentication": "keda.sh/v1alpha1", "ServiceMonitor": "monitoring.coreos.com/v1",
+    "PrometheusRule": "monitoring.coreos.com/v1",
+}
+NAMESPACED = set(API) - {"Namespace"}
+
+
+def ok(what):
+    global NOK
+    NOK += 1
+    print("ok %d - %s" % (NOK, what))
+
+
+def fail(what):
+    FAILS.append(what)
+    print("not ok - %s" % what)
+
+
+def check(cond, what):
+    (ok if cond else fail)(what)
+    return cond
+
+
+def need_tool(name):
+    path = shutil.which(name)
+    if path is None:
+        print("SKIP: %s missing (deploy/local/deps.sh installs it)" % name)
+        sys.exit(77)
+    return path
+
+
+def path_get(obj, dotted):
+    cur = obj
+    want_list = dotted.endswith("[]")
+    for part in dotted.rstrip("[]").split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    if want_list and not (isinstance(cur, list) and cur):
+        return None
+    return cur
+
+
+def yaml_files():
+    out = [os.path.join(SRC, "docker-compose.yml")]
+    for d in ("deploy/k8s", "deploy/keda", "deploy/prometheus"):
+        for root, _, files in os.walk(os.path.join(SRC, d)):
+            out += [os.path.join(root, f) for f in files if f.endswith((".yaml", ".yml"))]
+    return sorted(out)
+
+
+def validate_object(o, where):
+    name = (o.get("metadata") or {}).get("name")
+    kind = o.get("kind")
+    if not (o.get("apiVersion") and kind and name):
+        fail("%s: object without apiVersion/kind/metadata.name: %r" % (where, o)[:200])
+        return
+    if kind not in SCHEMA:
+        fail("%s: %s/%s: kind not in the schema table" % (where, kind, name))
+        return
+    errs = []
+    if o["apiVersion"] != API[kind]:
+        errs.append("apiVersion %s, want %s" % (o["apiVersion"], API[kind]))
+    if kind in NAMESPACED and not o["metadata"].get("namespace"):
+        errs.append("no metadata.namespace")
+    errs += ["missing %s" % f for f in SCHEMA[kind] if path_get(o, f) is None]
+    if kind in ("Deployment", "StatefulSet"):
+        sel = o["spec"]["selector"]["matchLabels"]
+        labels = o["spec"]["template"]["metadata"]["labels"]
+        if any(labels.get(k) != v for k, v in sel.items()):
+            errs.append("selector does not match the pod labels")
+    if kind in ("Deployment", "StatefulSet", "ScaledJob"):
+        pod = dt.pod_spec(o)
+        for c in pod["containers"]:
+            if not c.get("name") or not c.get("image"):
+                errs.append("container without name/image")
+            sc = c.get("securityContext", {})
+            if not (sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False):
+                errs.append("container %s: not read-only / may escalate" % c.get("name"))
+        if not pod.get("securityContext", {}).get("runAsNonRoot"):
+            errs.append("pod not runAsNonRoot")
+        vols = {v["name"] for v in pod.get("volumes", [])}
+        vols |= {t["metadata"]["name"] for t in o["spec"].get("volumeClaimTemplates", [])}
+        for c in pod["containers"]:
+            for m in c.get("volumeMounts", []):
+                if m["name"] not in vols:
+                    errs.append("mount %s has no volume" % m["name"])
+    if errs:
+        fail("%s: %s/%s: %s" % (where, kind, name, "; ".join(errs)))
+    else:
+        ok("%s: %s/%s has its required fields" % (os.path.basename(where), kind, name))
+
+
+def main():
+    need_tool("yamllint")
+    compose = need_tool("docker-compose")
+
+    # 1. YAML lint of every file.
+    conf = ("{extends: default, rules: {line-length: {max: 130}, document-start: disable, "
+            "comments: {min-spaces-from-content: 1}, comments-indentation: disable, "
+            "truthy: {check-keys: false}, braces: {max-spaces-inside: 1}, brackets: {max-spaces-inside: 1}}}")
+    files = yaml_files()
+    r = subprocess.run(["yamllint", "-f", "parsable", "-d", conf] + files, capture_output=True, text=True)
+    check(r.returncode == 0, "yamllint: %d files%s" % (len(files), "" if r.returncode == 0 else "\n" + r.stdout + r.stderr))
+
+    # 2. Schema of every object in every manifest file.
+    objects = {}
+    for f in files:
+        if f.endswith("docker-compose.yml") or os.path.basename(f) == "kustomization.yaml":
+            continue
+        for o in dt.load_docs(f):
+            validate_object(o, os.path.relpath(f, SRC))
+            objects.setdefault(f, []).append(o)
+
+    # 3. Render the overlay like kustomize does; compare with kubectl kustomize when present.
+    rendered = dt.render(os.path.join(SRC, "deploy/k8s/overlays/example"))
+    ids = sorted((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in rendered)
+    check(len(ids) == len(set(ids)), "render: %d objects, no duplicates" % len(ids))
+    check(all(o["metadata"]["labels"].get("app.kubernetes.io/part-of") == "opspool" for o in rendered
+              if o["kind"] in ("Deployment", "Namespace", "Role", "RoleBinding") and o["metadata"]["name"] != "shop"),
+          "render: the base's common labels applied (drill-rbac.yaml included)")
+    imgs = {c["image"] for o in rendered for c in dt._containers(o) if "opspool" in c["image"]}
+    check(imgs == {"registry.example.com/opspool:0.1.0"}, "render: images transformer applied: %s" % imgs)
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        r = subprocess.run([kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone",
+                            os.path.join(SRC, "deploy/k8s/overlays/example")], capture_output=True, text=True)
+        if r.returncode == 0:
+            kids = sorted((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+                          for o in yaml.safe_load_all(r.stdout) if o)
+            check(kids == ids, "kubectl kustomize renders the same objects as the Python renderer")
+            ko = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(r.stdout) if o}
+            po = {(o["kind"], o["metadata"]["name"]): o for o in rendered}
+            diff = [k for k in po if json.dumps(po[k], sort_keys=True) != json.dumps(ko.get(k), sort_keys=True)]
+            check(not diff, "kubectl kustomize output equals the Python render object by object %s" % diff[:3])
+        else:
+            fail("kubectl kustomize: " + r.stderr[-500:])
+    else:
+        print("# kubectl not installed: the Python render stands alone")
+
+    # 4. docker-compose config, and the compose rules.
+    r = subprocess.run([compose, "-f", os.path.join(SRC, "docker-compose.yml"), "config", "-q"],
+                       capture_output=True, text=True, cwd=SRC)
+    check(r.returncode == 0, "docker-compose config validates docker-compose.yml " + r.stderr[-800:])
+    cdoc = dt.load_docs(os.path.join(SRC, "docker-compose.yml"))[0]
+    svcs = cdoc["services"]
+    secret_like = re.compile(r"(PASSWORD|DSN|SECRET|TOKEN|SIGNING_KEY)$")
+    for name, s in svcs.items():
+        env = s.get("environment") or {}
+        bad = [k for k in env if secret_like.search(k)]
+        check(not bad, "compose %s: no secret in an environment value %s" % (name, bad))
+        for k, v in env.items():
+            if k.endswith("_FILE") and str(v).startswith("/run/secrets/"):
+                sec = os.path.basename(v)
+                names = [x if isinstance(x, str) else x.get("target", x["source"]) for x in s.get("secrets", [])]
+                check(sec in names, "compose %s: %s file is a mounted secret" % (name, k))
+        if "OSP_WORKER_KINDS" in env:
+            drain = int(env.get("OSP_DRAIN_TIMEOUT_S", 25))
+            grace = dt.duration_s(s.get("stop_grace_period", "10s"))
+            check(grace > drain + 15, "compose %s: stop_grace_period %ss > drain %ss + 15" % (name, grace, drain))
+            check(s.get("read_only") is True, "compose %s: read-only root" % name)
+        if s.get("image", "").startswith("opspool"):
+            deps = s.get("depends_on") or {}
+            check(all(isinstance(v, dict) and "condition" in v for v in deps.values()) if isinstance(deps, dict) else False,
+                  "compose %s: depends_on with conditions" % name)
+    rcmd = " ".join(svcs["redis"]["command"])
+    check("--appendonly yes" in rcmd and "--appendfsync everysec" in rcmd and "--maxmemory-policy noeviction" in rcmd,
+          "compose redis: AOF on, everysec, noeviction")
+    for sname, sdef in cdoc.get("secrets", {}).items():
+        check(sdef.get("file", "").startswith("./deploy/docker/secrets/"), "compose secret %s is a file" % sname)
+    init = open(os.path.join(SRC, "deploy/docker/init-secrets.sh")).read()
+    missing = [s for s, d in cdoc["secrets"].items() if "put " + os.path.basename(d["file"]) + " " not in init]
+    check(not missing, "init-secrets.sh creates every compose secret file %s" % missing)
+
+    # 5. KEDA list names = the keys the code uses, one ScaledObject per kind.
+    prefix = dt.default_prefix(SRC)
+    fmts = dt.key_formats(SRC)
+    check({":queue:", ":inflight:"} <= fmts, "Lua scripts build P:queue:<kind> and P:inflight:<kind> (%s)" % sorted(fmts))
+    rq_h = dt.src_read(SRC, "common/rq.h")
+    check("P:queue:<kind> LIST" in rq_h and "P:inflight:<kind> ZSET" in rq_h, "rq.h documents the LIST and the ZSET")
+    kinds = dt.job_kinds(SRC)
+    keda_text = {f: open(os.path.join(SRC, "deploy/keda", f)).read() for f in ("scaledobjects.yaml", "scaledjobs.yaml")}
+    for f, text in keda_text.items():
+        unquoted = re.findall(r"listName:\s*[^\"\s].*", text)
+        check(not unquoted, "%s: every listName is quoted %s" % (f, unquoted[:2]))
+    sos = dt.load_docs(os.path.join(SRC, "deploy/keda/scaledobjects.yaml"))
+    by_kind = {}
+    for so in sos:
+        dep = dt.find(rendered, "Deployment", so["spec"]["scaleTargetRef"]["name"])
+        env = dt.container_env(rendered, dep)
+        kind = env["OSP_WORKER_KINDS"]
+        by_kind.setdefault(kind, []).append(so)
+        trig = {t["name"]: t for t in so["spec"]["triggers"]}
+        check(set(trig) == {"pending", "inflight"} and all(t["type"] == "redis" for t in trig.values()),
+              "%s: redis triggers pending + inflight" % so["metadata"]["name"])
+        check(trig["pending"]["metadata"]["listName"] == prefix + ":queue:" + kind,
+              "%s: pending listName == %s:queue:%s" % (so["metadata"]["name"], prefix, kind))
+        check(trig["inflight"]["metadata"]["listName"] == prefix + ":inflight:" + kind,
+              "%s: inflight listName == %s:inflight:%s" % (so["metadata"]["name"], prefix, kind))
+        slots = env["OSP_WORKER_SLOTS"]
+        mod = so["spec"]["advanced"]["scalingModifiers"]
+        check(all(t["metadata"]["listLength"] == slots for t in trig.values()) and mod["target"] == slots,
+              "%s: listLength = target = OSP_WORKER_SLOTS (%s)" % (so["metadata"]["name"], slots))
+        check(all(t["metadata"]["activationListLength"] == "0" for t in trig.values()) and mod["activationTarget"] == "0",
+              "%s: activation at the first job" % so["metadata"]["name"])
+        check(set(re.findall(r"[a-z]+", mod["formula"])) == set(trig), "%s: formula uses both triggers" % so["metadata"]["name"])
+        check(all(t["authenticationRef"]["name"] == "opspool-keda-redis" for t in trig.values()),
+              "%s: TriggerAuthentication" % so["metadata"]["name"])
+        check(env.get("OSP_PREFIX", prefix) == prefix, "%s: the workers use the default prefix" % dep["metadata"]["name"])
+    check(sorted(by_kind) == sorted(kinds) and all(len(v) == 1 for v in by_kind.values()),
+          "one ScaledObject per kind of jobs/registry.c %s" % kinds)
+    sjs = dt.load_docs(os.path.join(SRC, "deploy/keda/scaledjobs.yaml"))
+    for sj in sjs:
+        c = dt.pod_spec(sj)["containers"][0]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        k = env["OSP_WORKER_KINDS"]
+        check(c["args"] == ["opspool-worker", "--once"], "%s: runs opspool-worker --once" % sj["metadata"]["name"])
+        check(sj["spec"]["scalingStrategy"]["strategy"] == "accurate", "%s: strategy accurate" % sj["metadata"]["name"])
+        check([t["metadata"]["listName"] for t in sj["spec"]["triggers"]] == [prefix + ":queue:" + k],
+              "%s: the pending list only" % sj["metadata"]["name"])
+    check(sorted(dt.find(sjs, "ScaledJob", "opspool-once-" + k)["metadata"]["name"] for k in ("backup", "drill")) ==
+          ["opspool-once-backup", "opspool-once-drill"], "ScaledJobs for backup and drill")
+
+    # 6. Shutdown budgets: grace > drain + 15 s for every worker.
+    for o in rendered + sjs:
+        if o["kind"] not in ("Deployment", "ScaledJob"):
+            continue
+        env = dt.container_env(rendered, o)
+        if "OSP_WORKER_KINDS" not in env:
+            continue
+        grace = dt.pod_spec(o)["terminationGracePeriodSeconds"]
+        drain = int(env["OSP_DRAIN_TIMEOUT_S"])
+        check(grace > drain + 15, "%s: terminationGracePeriodSeconds %d > OSP_DRAIN_TIMEOUT_S %d + 15" %
+              (o["metadata"]["name"], grace, drain))
+    sched = dt.find(rendered, "Deployment", "opspool-scheduler")
+    check(sched["spec"]["replicas"] == 2, "scheduler: 2 replicas")
+    c = dt.pod_spec(sched)["containers"][0]
+    check(c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz",
+          "scheduler: liveness /healthz, readiness /readyz")
+    pdb = dt.find(rendered, "PodDisruptionBudget", "opspool-scheduler")
+    check(pdb["spec"]["selector"]["matchLabels"] == sched["spec"]["selector"]["matchLabels"], "scheduler PDB selects the scheduler")
+    bk = dt.find(rendered, "Deployment", "opspool-worker-backup")
+    check(any(v.get("persistentVolumeClaim", {}).get("claimName") == "opspool-backups" for v in dt.pod_spec(bk)["volumes"]),
+          "backup worker mounts the backups PVC")
+    check(dt.find(sos, "ScaledObject", "opspool-worker-backup")["spec"]["maxReplicaCount"] == 1,
+          "backup: at most one pod (ReadWriteOnce PVC)")
+    bench = dt.pod_spec(dt.find(rendered, "Deployment", "opspool-worker-benchmark"))["containers"][0]["resources"]
+    check(bench["requests"]["cpu"] == bench["limits"]["cpu"], "benchmark: Guaranteed CPU")
+
+    # 7. Secrets referenced exist in the template (names and keys).
+    tmpl = {d["metadata"]["name"]: set(d.get("stringData", {})) for d in
+            dt.load_docs(os.path.join(SRC, "deploy/k8s/secrets/secrets.template.yaml"))}
+    refs = set()
+    for o in rendered + sjs:
+        if o["kind"] in ("Deployment", "StatefulSet", "ScaledJob"):
+            for v in dt.pod_spec(o).get("volumes", []):
+                for s in v.get("projected", {}).get("sources", []):
+                    if "secret" in s:
+                        refs |= {(s["secret"]["name"], i["key"]) for i in s["secret"].get("items", [])}
+                if "secret" in v:
+                    refs |= {(v["secret"]["secretName"], None)}
+        if o["kind"] == "TriggerAuthentication":
+            refs |= {(r["name"], r["key"]) for r in o["spec"]["secretTargetRef"]}
+    missing = [r for r in refs if r[0] not in tmpl or (r[1] is not None and r[1] not in tmpl[r[0]])]
+    check(not missing, "every Secret/key the manifests mount is in secrets.template.yaml %s" % missing)
+
+    # 8. NetworkPolicies: datastores only from scheduler/worker (+ KEDA for Redis).
+    for name, port in (("opspool-redis-clients", 6379), ("opspool-postgres-clients", 5432)):
+        np = dt.find(rendered, "NetworkPolicy", name)
+        peers = np["spec"]["ingress"][0]["from"]
+        comps = [p["podSelector"]["matchExpressions"][0]["values"] for p in peers
+                 if "podSelector" in p and "namespaceSelector" not in p]
+        check(comps == [["scheduler", "worker"]], "%s: only scheduler and worker pods" % name)
+    check(any(p.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "keda"
+              for p in dt.find(rendered, "NetworkPolicy", "opspool-redis-clients")["spec"]["ingress"][0]["from"]),
+          "redis: KEDA's operator admitted")
+
+    # 9. The drill Role covers exactly the adapter's calls.
+    rbac = dt.load_docs(os.path.join(SRC, "deploy/k8s/drill-rbac.yaml"))
+    calls = dt.drill_api_calls(SRC)
+    grants = dt.role_grants(rbac)
+    check(len(calls) >= 5, "drill adapter calls found in jobs/drill/k8s.c: %s" % sorted(calls))
+    check(calls <= grants, "drill Role grants every call the adapter makes (missing: %s)" % sorted(calls - grants))
+    extra = grants - calls
+    undocumented = extra - set(ROLE_EXTRA_DOCUMENTED)
+    check(not undocumented, "drill Role grants nothing else (extra: %s; documented extras: %s)" %
+          (sorted(undocumented), sorted(extra & set(ROLE_EXTRA_DOCUMENTED))))
+    rb = [d for d in rbac if d["kind"] == "RoleBinding"][0]
+    check(any(s["kind"] == "ServiceAccount" and s["name"] == "opspool-worker" and s.get("namespace") == "opspool"
+              for s in rb["subjects"]), "drill RoleBinding binds the workers' ServiceAccount")
+    check(any(o["kind"] == "Role" and o["metadata"]["name"] == "opspool-drill" for o in rendered),
+          "the base includes drill-rbac.yaml")
+
+    # 10. Alerts and dashboard: exported metrics only, runbook anchors exist.
+    metrics = dt.exported_metrics(SRC)
+    ops = open(os.path.join(SRC, "docs/operators.md"), encoding="utf-8").read()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", ops, re.M)}
+    rule_doc = dt.load_docs(os.path.join(SRC, "deploy/prometheus/alerts.yaml"))[0]
+    promql_words = {"max", "by", "and", "on", "delta", "time", "offset", "absent", "sum", "rate", "kind",
+                    "schedule", "state", "component", "status", "histogram_quantile", "le", "duty", "class",
+                    "h", "m", "s", "humanizeDuration", "value"}
+
+    def names_in(expr):
+        expr = re.sub(r'"[^"]*"', '""', expr)
+        return {w for w in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr) if w.startswith("opspool_")}
+
+    alerts = []
+    for g in rule_doc["spec"]["groups"]:
+        for rule in g["rules"]:
+            alerts.append(rule["alert"])
+            unknown = names_in(rule["expr"]) - metrics
+            check(not unknown, "alert %s uses exported metrics only %s" % (rule["alert"], sorted(unknown)))
+            url = rule["annotations"].get("runbook_url", "")
+            m = re.match(r"docs/operators\.md#([a-z0-9-]+)$", url)
+            check(bool(m) and m.group(1) in anchors, "alert %s: runbook_url %s is a section of docs/operators.md" %
+                  (rule["alert"], url))
+    for want in ("OpspoolBacklogGrowing", "OpspoolJobsDeadLettered", "OpspoolNoWorkersForQueue",
+                 "OpspoolNightlyBackupMissed", "OpspoolBenchmarkFailing"):
+        check(want in alerts, "alert %s defined" % want)
+    promtool = shutil.which("promtool")
+    if promtool:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as t:
+            yaml.safe_dump({"groups": rule_doc["spec"]["groups"]}, t)
+        r = subprocess.run([promtool, "check", "rules", t.name], capture_output=True, text=True)
+        os.unlink(t.name)
+        check(r.returncode == 0, "promtool check rules " + r.stdout[-500:] + r.stderr[-500:])
+    dash = json.load(open(os.path.join(SRC, "deploy/grafana/opspool.json")))
+    titles = [p["title"] for p in dash["panels"]]
+    for want in ("Backlog", "Throughput", "Failures", "durations", "Busy slots", "backup age"):
+        check(any(want.lower() in t.lower() for t in titles), "dashboard has a %s panel" % want)
+    for p in dash["panels"]:
+        for t in p.get("targets", []):
+            if "expr" in t:
+                unknown = names_in(t["expr"]) - metrics
+                check(not unknown, "dashboard panel %r uses exported metrics only %s" % (p["title"], sorted(unknown)))
+            if "rawSql" in t:
+                check("opspool.jobs" in t["rawSql"], "dashboard panel %r queries the ledger" % p["title"])
+    check(len({p["id"] for p in dash["panels"]}) == len(dash["panels"]), "dashboard panel ids unique")
+
+    # 11. Dockerfile and build context.
+    df = open(os.path.join(SRC, "deploy/docker/Dockerfile")).read()
+    froms = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\w+))?", df, re.M)
+    check(re.search(r"^ARG DEBIAN_IMAGE=debian:bookworm-slim$", df, re.M) is not None and
+          all(f == "${DEBIAN_IMAGE}" for f, _ in froms) and len(froms) == 2, "Dockerfile: two stages on debian:bookworm-slim")
+    user = re.findall(r"^USER\s+(\S+)", df, re.M)
+    check(user and re.match(r"^[1-9][0-9]*(:[1-9][0-9]*)?$", user[-1]) is not None, "Dockerfile: numeric non-root USER")
+    check(re.search(r'^ENTRYPOINT \["/usr/bin/tini", "--"\]', df, re.M) is not None and " tini " in df,
+          "Dockerfile: tini is PID 1 and installed")
+    check(re.search(r"^HEALTHCHECK .*\n?.*opspool-healthcheck", df, re.M) is not None, "Dockerfile: HEALTHCHECK")
+    cm = open(os.path.join(SRC, "CMakeLists.txt")).read() + open(os.path.join(SRC, "deploy/workload/CMakeLists.txt")).read()
+    targets = set(re.findall(r"(?:add_executable\((opspool[-\w]*)|:(opspool[-\w]*)\b)", cm))
+    targets = {a or b for a, b in targets}
+    built = set(re.search(r"--target ([^\n\\]+)", df).group(1).split())
+    check(built == targets, "Dockerfile builds every program: %s" % sorted(targets))
+    runtime = df[df.index("AS runtime"):]
+    pkgs = set(re.findall(r"\b(lib[a-z0-9.+-]+|postgresql-client-15|tini|curl|ca-certificates)\b", runtime))
+    if BIN and shutil.which("ldd") and shutil.which("dpkg"):
+        progs = [os.path.join(BIN, p) for p in ("opspool-scheduler", "opspool-worker", "opspoolctl")]
+        progs += [os.path.join(BIN, "deploy/workload", p) for p in ("opspool-shortener", "opspool-loadgen")]
+        direct = set()
+        for p in progs:
+            if not os.path.exists(p):
+                continue
+            r = subprocess.run(["objdump", "-p", p], capture_output=True, text=True) if shutil.which("objdump") else None
+            if r is None or r.returncode != 0:
+                continue
+            for lib in re.findall(r"NEEDED\s+(\S+)", r.stdout):
+                # The test suite's own build may carry sanitizer runtimes; the image's
+                # release build never does.
+                if not re.match(r"lib(asan|ubsan|lsan|tsan)\.so", lib):
+                    direct.add(lib)
+        owners = set()
+        for lib in sorted(direct):
+            r = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True)
+            if r.returncode == 0:
+                owners |= {line.split(":")[0].strip() for line in r.stdout.splitlines()
+                           if not line.startswith("libc6")}
+        missing = {o.split(":")[0] for o in owners} - pkgs
+        check(owners and not missing, "runtime stage installs the packages of every NEEDED library %s (missing %s)" %
+              (sorted(owners), sorted(missing)))
+    # .dockerignore keeps what the build needs: configure a copy of the filtered context.
+    ign = [l.strip() for l in open(os.path.join(SRC, ".dockerignore")) if l.strip() and not l.startswith("#")]
+
+    def ignored(rel):
+        import fnmatch
+        parts = rel.split("/")
+        for pat in ign:
+            p = pat.lstrip("/").rstrip("/")
+            if p.startswith("**/"):
+                if any(fnmatch.fnmatch(part, p[3:]) for part in parts):
+                    return True
+            elif fnmatch.fnmatch(rel, p) or any(fnmatch.fnmatch("/".join(parts[:i]), p) for i in range(1, len(parts))):
+                return True
+        return False
+
+    need = ["CMakeLists.txt", "cmake/OspEmbed.cmake", "common/config.c", "common/lua/fetch.lua", "jobs/registry.c",
+            "worker/main.c", "scheduler/main.c", "cli/main.c", "deploy/workload/CMakeLists.txt",
+            "deploy/workload/schema.sql", "deploy/docker/healthcheck.sh"]
+    check(not [n for n in need if ignored(n)], ".dockerignore keeps the build's inputs")
+    check(ignored("deploy/docker/secrets/opspool_pg_dsn") and ignored(".git/config") and ignored("build/x"),
+          ".dockerignore drops secrets, .git and build trees")
+    if shutil.which("cmake") and os.environ.get("OSP_DEPLOY_CONTEXT_CHECK", "1") == "1":
+        tmp = tempfile.mkdtemp(prefix="osp-ctx-")
+        try:
+            ctx = os.path.join(tmp, "src")
+            for root, dirs, fs in os.walk(SRC):
+                rel_root = os.path.relpath(root, SRC)
+                rel_root = "" if rel_root == "." else rel_root + "/"
+                dirs[:] = [d for d in dirs if not ignored(rel_root + d)]
+                for f in fs:
+                    rel = rel_root + f
+                    if not ignored(rel):
+                        os.makedirs(os.path.join(ctx, rel_root), exist_ok=True)
+                        shutil.copy2(os.path.join(root, f), os.path.join(ctx, rel))
+            r = subprocess.run(["cmake", "-S", ctx, "-B", os.path.join(tmp, "build"), "-DCMAKE_BUILD_TYPE=Release",
+                                "-DBUILD_TESTING=OFF"], capture_output=True, text=True, timeout=120)
+            check(r.returncode == 0, "the filtered build context configures like the Dockerfile's build "
+                  + r.stderr[-800:])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # 12. The ACL file: KEDA's user reads only the pool's queue and in-flight keys.
+    acl = [l for l in open(os.path.join(SRC, "deploy/keda/redis-users.acl")) if l.startswith("user keda ")]
+    check(len(acl) == 1 and set(re.findall(r"~(\S+)", acl[0])) == {prefix + ":queue:*", prefix + ":inflight:*"}
+          and set(re.findall(r"\+(\S+)", acl[0])) == {"ping", "eval", "type", "llen", "zcard"},
+          "ACL: keda = +ping +eval +type +llen +zcard on the queue and in-flight keys")
+
+    print("%d passed, %d failed" % (NOK, len(FAILS)))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
