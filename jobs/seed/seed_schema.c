@@ -3,7 +3,8 @@
  *
  * A byte-for-byte copy of deploy/workload/schema.sql kept as a C string, so the worker binary
  * needs no files at run time; tests/unit/jobs/seed/test_seed_schema.c fails when the two
- * differ (update this copy whenever schema.sql changes). The DDL is idempotent. */
+ * differ (update this copy whenever schema.sql changes). The DDL is idempotent. The pgbench
+ * layout's DDL follows pgbench 15's initCreateTables() and initCreatePKeys(). */
 #include "jobs/seed/seed_schema.h"
 
 const char seed_schema_sql[] =
@@ -35,3 +36,13 @@ const char seed_schema_sql[] =
     "CREATE INDEX IF NOT EXISTS clicks_url_ts ON clicks (url_id, ts);\n"
     "-- ids created by the service itself come from this sequence, starting far above seeded ids.\n"
     "CREATE SEQUENCE IF NOT EXISTS shortener_ids START 1000000000000;\n";
+
+const char seed_schema_pgbench_sql[] =
+    "CREATE TABLE IF NOT EXISTS pgbench_history (tid int, bid int, aid int, delta int, "
+    "mtime timestamp, filler char(22));\n"
+    "CREATE TABLE IF NOT EXISTS pgbench_tellers (tid int NOT NULL PRIMARY KEY, bid int, "
+    "tbalance int, filler char(84)) WITH (fillfactor = 100);\n"
+    "CREATE TABLE IF NOT EXISTS pgbench_accounts (aid int NOT NULL PRIMARY KEY, bid int, "
+    "abalance int, filler char(84)) WITH (fillfactor = 100);\n"
+    "CREATE TABLE IF NOT EXISTS pgbench_branches (bid int NOT NULL PRIMARY KEY, bbalance int, "
+    "filler char(88)) WITH (fillfactor = 100);\n";

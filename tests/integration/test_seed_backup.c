@@ -363,6 +363,48 @@ static void test_seed_failure_rolls_back(void **state)
     job_report_deinit(&a);
 }
 
+/* The pgbench layout (the like-for-like benchmark lane): pgbench -i's tables, counts and
+ * primary keys, full-width fillers, deterministic, and append adds nothing twice. The tables
+ * are dropped afterwards so the backup tests see the reference data set only. */
+static void test_seed_pgbench_layout(void **state)
+{
+    (void)state;
+    struct job_report a, b, c;
+    static const char p[] = "{\"target\": \"shop\", \"seed\": 5, \"scale\": 1, "
+                            "\"layout\": \"pgbench\"}";
+    run_kind("seed", p, 120000, &a, NULL);
+    expect_ok(&a);
+    assert_string_equal(res_str(&a, "layout"), "pgbench");
+    assert_int_equal(query_ll(db, "SELECT count(*) FROM pgbench_branches"), 1);
+    assert_int_equal(query_ll(db, "SELECT count(*) FROM pgbench_tellers"), 10);
+    assert_int_equal(query_ll(db, "SELECT count(*) FROM pgbench_accounts"), 100000);
+    assert_int_equal(query_ll(db, "SELECT count(*) FROM pgbench_accounts WHERE bid = 1 AND "
+                                  "abalance = 0 AND length(filler) = 84"),
+                     100000);
+    assert_int_equal(query_ll(db, "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND "
+                                  "conrelid::regclass::text LIKE 'pgbench_%'"),
+                     3);
+    run_kind("seed", p, 120000, &b, NULL);
+    expect_ok(&b);
+    assert_string_equal(res_str(&a, "digest"), res_str(&b, "digest"));
+    run_kind("seed",
+             "{\"target\": \"shop\", \"seed\": 5, \"layout\": \"pgbench\", \"mode\": "
+             "\"append\"}",
+             120000, &c, NULL);
+    expect_ok(&c);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(c.result, "inserted"),
+                                                        "pgbench_accounts")),
+                     0);
+    assert_int_equal(query_ll(db, "SELECT count(*) FROM pgbench_accounts"), 100000);
+    /* The workload tables were not touched. */
+    expect_counts(1000, 10000, 100000);
+    exec_ok(db, "DROP TABLE pgbench_branches, pgbench_tellers, pgbench_accounts, "
+                "pgbench_history");
+    job_report_deinit(&a);
+    job_report_deinit(&b);
+    job_report_deinit(&c);
+}
+
 /* ---- Backup ---- */
 
 /* pg_restore file into a new database dbname on the test server (no shell). */
@@ -719,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_seed_deterministic),
         cmocka_unit_test(test_seed_append),
         cmocka_unit_test(test_seed_failure_rolls_back),
+        cmocka_unit_test(test_seed_pgbench_layout),
         cmocka_unit_test(test_backup_restores),
         cmocka_unit_test(test_backup_corruption_detected),
         cmocka_unit_test(test_backup_retention),

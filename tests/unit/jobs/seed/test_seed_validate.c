@@ -52,6 +52,8 @@ static void test_accepts(void **state)
     assert_int_equal(check("{\"target\": \"shop\", \"seed\": -5, \"scale\": 10000, \"mode\": "
                            "\"append\", \"zipf_s\": 1.2}", &t, &err), 0);
     assert_int_equal(check("{\"target\": \"any\", \"zipf_s\": 0}", NULL, &err), 0);
+    assert_int_equal(check("{\"target\": \"any\", \"layout\": \"pgbench\"}", NULL, &err), 0);
+    assert_int_equal(check("{\"target\": \"any\", \"layout\": \"workload\"}", NULL, &err), 0);
     osp_targets_deinit(&t);
 }
 
@@ -74,6 +76,8 @@ static void test_rejects(void **state)
                  "payload.mode: must be \"replace\" or \"append\"");
     expect_error("{\"target\": \"shop\", \"zipf_s\": -1}", &t, "payload.zipf_s");
     expect_error("{\"target\": \"shop\", \"zipf_s\": 9}", &t, "payload.zipf_s");
+    expect_error("{\"target\": \"shop\", \"layout\": \"tpcc\"}", &t, "payload.layout");
+    expect_error("{\"target\": \"shop\", \"layout\": 1}", &t, "payload.layout");
     expect_error("{\"target\": \"shop\", \"rows\": 5}", &t, "payload.rows: unknown field");
     osp_targets_deinit(&t);
 }
