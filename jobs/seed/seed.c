@@ -99,7 +99,7 @@ struct seed_state {
 /* ---- Validation ---- */
 
 static const char *const seed_keys[] = {"target", "seed",   "scale", "mode",
-                                        "zipf_s", "layout", NULL};
+                                        "zipf_s", "layout", "filler", NULL};
 
 static bool seed_key_known(const char *key, bool allow_target)
 {
@@ -144,11 +144,23 @@ static int seed_check_fields(const json_t *obj, const char *where, bool allow_ta
         return osp_err_set(err, OSP_EINVAL, "%s.zipf_s: must be a number 0..%g (0 = uniform)",
                            where, SEED_ZIPF_MAX);
     }
+    x = json_object_get(obj, "filler");
+    if (x != NULL && (!json_is_string(x) || (strcmp(json_string_value(x), "random") != 0 &&
+                                             strcmp(json_string_value(x), "blank") != 0))) {
+        return osp_err_set(err, OSP_EINVAL, "%s.filler: must be \"random\" or \"blank\"",
+                           where);
+    }
     x = json_object_get(obj, "layout");
     if (x != NULL && (!json_is_string(x) || (strcmp(json_string_value(x), "workload") != 0 &&
                                              strcmp(json_string_value(x), "pgbench") != 0))) {
         return osp_err_set(err, OSP_EINVAL, "%s.layout: must be \"workload\" or \"pgbench\"",
                            where);
+    }
+    const char *fl = json_string_value(json_object_get(obj, "filler"));
+    const char *ly = json_string_value(json_object_get(obj, "layout"));
+    if (fl != NULL && strcmp(fl, "blank") == 0 && (ly == NULL || strcmp(ly, "pgbench") != 0)) {
+        return osp_err_set(err, OSP_EINVAL, "%s.filler: \"blank\" applies only to layout "
+                           "\"pgbench\"", where);
     }
     return 0;
 }
@@ -220,6 +232,11 @@ static int seed_resolve(struct job_ctx *ctx, struct seed_opts *o)
     o->gen.layout = v != NULL && strcmp(json_string_value(v), "pgbench") == 0
                         ? SEED_LAYOUT_PGBENCH
                         : SEED_LAYOUT_WORKLOAD;
+    v = seed_opt(p, d, "filler");
+    o->gen.blank_filler = v != NULL && strcmp(json_string_value(v), "blank") == 0;
+    if (o->gen.blank_filler && o->gen.layout != SEED_LAYOUT_PGBENCH) {
+        return job_fail(ctx, "payload.filler: \"blank\" applies only to layout \"pgbench\"");
+    }
     return 0;
 }
 
@@ -656,10 +673,11 @@ static int seed_run(struct job_ctx *ctx)
     seed_hex(md, mdlen, digest);
     const char *mode = o.append ? "append" : "replace";
     json_t *res = json_pack(
-        "{s:s, s:I, s:i, s:s, s:s, s:f, s:i, s:O, s:I, s:I, s:I, s:f, s:s, "
+        "{s:s, s:I, s:i, s:s, s:s, s:s, s:f, s:i, s:O, s:I, s:I, s:I, s:f, s:s, "
         "s:O}",
         "target", o.target, "seed", (json_int_t)o.gen.seed, "scale", (int)o.gen.scale, "mode", mode,
-        "layout", l->name, "zipf_s", o.gen.zipf_s, "generator", SEED_GEN_VERSION, "rows", rows,
+        "layout", l->name, "filler", o.gen.blank_filler ? "blank" : "random", "zipf_s", o.gen.zipf_s,
+        "generator", SEED_GEN_VERSION, "rows", rows,
         "total_rows", (json_int_t)total, "bytes", (json_int_t)st.bytes, "duration_ms",
         (json_int_t)dur_ms, "rows_per_s", rps, "digest", digest, "timings", timings);
     if (o.append) {

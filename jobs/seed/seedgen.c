@@ -365,7 +365,8 @@ static char *seed_row_clicks(const struct seed_gen *g, enum seed_format f, uint6
     return seed_put_str(p, f, seed_uas[seed_gen_u64(s, t, F_UA, row) % 8]);
 }
 
-/* pgbench's rows: id, parent branch (tellers, accounts), balance 0, full-width filler. Ids
+/* pgbench's rows: id, parent branch (tellers, accounts), balance 0, full-width filler (or, with
+ * blank_filler, an empty one the server pads, byte for byte what pgbench -i sends). Ids
  * are int4 like pgbench's below scale 20,000 (SEED_SCALE_MAX is 10,000). */
 static char *seed_row_pgbench(const struct seed_gen *g, enum seed_table t, enum seed_format f,
                               uint64_t row, char *p)
@@ -379,7 +380,8 @@ static char *seed_row_pgbench(const struct seed_gen *g, enum seed_table t, enum 
     }
     p = seed_put_i32(p, f, 0);
     p = seed_put_sep(p, f);
-    return seed_put_filler(p, f, g, t, row, t == SEED_PGB_BRANCHES ? 88 : 84);
+    return seed_put_filler(p, f, g, t, row,
+                           g->p.blank_filler ? 0 : t == SEED_PGB_BRANCHES ? 88 : 84);
 }
 
 static const uint16_t seed_nfields[SEED_NTABLES] = {4, 6, 5, 3, 4, 4};

@@ -15,6 +15,7 @@
 #define OSP_JOBS_SEEDGEN_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Bumped whenever generated content or the streamed format changes: digests are comparable
@@ -46,6 +47,8 @@ struct seed_params {
     uint32_t scale;          /* 1..SEED_SCALE_MAX */
     double zipf_s;           /* click popularity skew over urls; 0 = uniform */
     enum seed_layout layout; /* which tables */
+    bool blank_filler;       /* pgbench layout: send the filler empty, as pgbench -i does (the
+                              * server pads char(n)): the very rows pgbench writes */
 };
 
 struct seed_gen {

@@ -12,6 +12,8 @@
 #              path, with the fillers sent full width (84/88 characters: ~114 bytes a row on
 #              the wire against pgbench's ~12). This answers "is our COPY path as fast as
 #              pgbench's for rows of similar width".
+#   same     : the seed job, layout "pgbench" with "filler": "blank": byte for byte the rows
+#              pgbench -i writes (empty filler, padded by the server), streamed by our COPY path
 #   workload : the seed job, layout "workload", at the scale whose row count is closest to
 #              pgbench's (111,000 rows per unit: 18 for SCALE 20): users, urls, clicks with
 #              their 7 keys/indexes and 2 foreign keys (the full-workload figure).
@@ -42,11 +44,12 @@ trap cleanup EXIT
 bash "$ROOT/tests/support/servers.sh" start "$T/s" >/dev/null
 . "$T/s/env.sh"
 export PGHOST=$OSP_TEST_PG_HOST PGPORT=$OSP_TEST_PG_PORT PGUSER=postgres
-for db in bench_pgbench bench_like bench_workload; do
+for db in bench_pgbench bench_same bench_like bench_workload; do
     psql -d postgres -qAtc "CREATE DATABASE $db" >/dev/null
 done
 cat >"$T/targets.json" <<JSON
 {"targets": {
+  "same": {"pg_dsn": "host=$PGHOST port=$PGPORT user=postgres dbname=bench_same"},
   "like": {"pg_dsn": "host=$PGHOST port=$PGPORT user=postgres dbname=bench_like"},
   "workload": {"pg_dsn": "host=$PGHOST port=$PGPORT user=postgres dbname=bench_workload"}}}
 JSON
@@ -72,12 +75,13 @@ lane_seed() { # lane_seed NAME PAYLOAD
 }
 
 LIKE="{\"target\": \"like\", \"seed\": 1, \"scale\": $SCALE, \"layout\": \"pgbench\"}"
+SAME="{\"target\": \"same\", \"seed\": 1, \"scale\": $SCALE, \"layout\": \"pgbench\", \"filler\": \"blank\"}"
 WORK="{\"target\": \"workload\", \"seed\": 1, \"scale\": $WSCALE, \"zipf_s\": 1.1}"
 for i in $(seq 1 "$RUNS"); do
     case $((i % 3)) in
-    1) lane_pgbench; lane_seed like "$LIKE"; lane_seed workload "$WORK" ;;
-    2) lane_seed like "$LIKE"; lane_seed workload "$WORK"; lane_pgbench ;;
-    0) lane_seed workload "$WORK"; lane_pgbench; lane_seed like "$LIKE" ;;
+    1) lane_pgbench; lane_seed same "$SAME"; lane_seed like "$LIKE"; lane_seed workload "$WORK" ;;
+    2) lane_seed same "$SAME"; lane_seed like "$LIKE"; lane_seed workload "$WORK"; lane_pgbench ;;
+    0) lane_seed like "$LIKE"; lane_seed workload "$WORK"; lane_pgbench; lane_seed same "$SAME" ;;
     esac
 done
 
@@ -89,7 +93,7 @@ for line in open(sys.argv[1]):
     runs.setdefault(lane, []).append((int(rows), int(ms), None if res == "-" else json.loads(res)))
 med = {}
 print(f"scale: pgbench/like {sys.argv[2]}, workload {sys.argv[3]}; {len(runs['pgbench'])} rounds")
-for lane in ("pgbench", "like", "workload"):
+for lane in ("pgbench", "same", "like", "workload"):
     rps = [r * 1000 / m for r, m, _ in runs[lane]]
     med[lane] = statistics.median(rps)
     print(f"{lane:9}: {runs[lane][0][0]:,} rows, median {med[lane]:,.0f} rows/s "
@@ -100,7 +104,8 @@ for lane in ("pgbench", "like", "workload"):
             print(f"           job {res['duration_ms']} ms: copy {t.get('copy_ms')}, keys "
                   f"{t.get('keys_ms')}, fks {t.get('fks_ms')}, analyze {t.get('analyze_ms')} ms;"
                   f" {res['bytes']:,} bytes streamed")
-print(f"ratio like/pgbench     = {med['like'] / med['pgbench']:.2f}  (target >= 1.0)")
+print(f"ratio same/pgbench     = {med['same'] / med['pgbench']:.2f}  (target >= 1.0: pgbench's very rows)")
+print(f"ratio like/pgbench     = {med['like'] / med['pgbench']:.2f}  (random 84-char filler)")
 print(f"ratio workload/pgbench = {med['workload'] / med['pgbench']:.2f}")
 PY
 psql -d bench_workload -qAtc "SELECT 'workload on-disk bytes/row (clicks): ' || (pg_relation_size('clicks') / count(*)) FROM clicks"

@@ -54,6 +54,10 @@ static void test_accepts(void **state)
     assert_int_equal(check("{\"target\": \"any\", \"zipf_s\": 0}", NULL, &err), 0);
     assert_int_equal(check("{\"target\": \"any\", \"layout\": \"pgbench\"}", NULL, &err), 0);
     assert_int_equal(check("{\"target\": \"any\", \"layout\": \"workload\"}", NULL, &err), 0);
+    assert_int_equal(check("{\"target\": \"any\", \"layout\": \"pgbench\", \"filler\": \"blank\"}",
+                           NULL, &err), 0);
+    assert_int_equal(check("{\"target\": \"any\", \"layout\": \"pgbench\", \"filler\": \"random\"}",
+                           NULL, &err), 0);
     osp_targets_deinit(&t);
 }
 
@@ -78,6 +82,11 @@ static void test_rejects(void **state)
     expect_error("{\"target\": \"shop\", \"zipf_s\": 9}", &t, "payload.zipf_s");
     expect_error("{\"target\": \"shop\", \"layout\": \"tpcc\"}", &t, "payload.layout");
     expect_error("{\"target\": \"shop\", \"layout\": 1}", &t, "payload.layout");
+    expect_error("{\"target\": \"shop\", \"filler\": \"blank\"}", &t, "payload.filler");
+    expect_error("{\"target\": \"shop\", \"layout\": \"workload\", \"filler\": \"blank\"}", &t,
+                 "payload.filler");
+    expect_error("{\"target\": \"shop\", \"layout\": \"pgbench\", \"filler\": \"none\"}", &t,
+                 "payload.filler");
     expect_error("{\"target\": \"shop\", \"rows\": 5}", &t, "payload.rows: unknown field");
     osp_targets_deinit(&t);
 }
