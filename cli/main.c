@@ -6,6 +6,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,9 @@ struct osp_pgs *ctl_pg(struct ctl *c)
 
 int main(int argc, char **argv)
 {
+    /* A server dying mid-command must give an error message and an exit code, not a silent
+     * death by SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     struct ctl c;
     memset(&c, 0, sizeof(c));
     int i = 1;

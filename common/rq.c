@@ -444,6 +444,7 @@ enum rq_task_type {
     RQ_T_PROMOTE,   /* promote.lua */
     RQ_T_REAP,      /* the reaper loop */
     RQ_T_STATS,     /* stats.lua */
+    RQ_T_HELD,      /* LRANGE of this worker's processing list */
 };
 
 enum { RQ_DONE = 0, RQ_MORE = 1 };
@@ -714,6 +715,39 @@ static int wait_done(struct rq_task *t, const redisReply *r)
     t->items[0].env = (const uint8_t *)r->str;
     t->items[0].env_len = r->len;
     t->nitems = 1;
+    return RQ_DONE;
+}
+
+/* -- held: what this worker's processing list holds -- */
+
+static void held_build(struct rq_task *t)
+{
+    const struct rq_base *b = t->base;
+    struct rq_cmd *c = &t->cmd;
+    cmd_clear(c);
+    cmd_adds(c, "LRANGE");
+    cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
+    cmd_adds(c, "0");
+    cmd_adds(c, "-1");
+}
+
+static int held_done(struct rq_task *t, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY) {
+        return task_bad_reply(t, "LRANGE", r);
+    }
+    size_t n = r->elements;
+    t->items = osp_xcalloc(n > 0 ? n : 1, sizeof(*t->items));
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *env = r->element[i];
+        if (env->type != REDIS_REPLY_STRING) {
+            return task_bad_reply(t, "LRANGE item", env);
+        }
+        t->items[i].kind = ""; /* the list mixes kinds; the caller peeks each envelope */
+        t->items[i].env = (const uint8_t *)env->str;
+        t->items[i].env_len = env->len;
+    }
+    t->nitems = n;
     return RQ_DONE;
 }
 
@@ -1155,6 +1189,7 @@ static int task_feed(struct rq_task *t, const redisReply *r)
     case RQ_T_PROMOTE: return count_done(t, "promote", r);
     case RQ_T_REAP: return reap_step(t, r);
     case RQ_T_STATS: return stats_done(t, r);
+    case RQ_T_HELD: return held_done(t, r);
     case RQ_T_LOAD: break;
     }
     return task_fail(t, OSP_EPROTO, "unknown task");
@@ -1495,6 +1530,22 @@ int osp_rq_fetch_wait(struct osp_rq *rq, const char *kind, int timeout_ms, osp_r
         rq->wait = q;
     }
     return rc;
+}
+
+int osp_rq_held(struct osp_rq *rq, osp_rq_items_cb *cb, void *arg)
+{
+    if (cb == NULL) {
+        return OSP_EINVAL;
+    }
+    int rc = rq_check(rq, "held", true);
+    if (rc != 0) {
+        return rc;
+    }
+    struct rq_req *q = rq_req_new(rq, RQ_T_HELD);
+    held_build(&q->task);
+    q->items_cb = cb;
+    q->arg = arg;
+    return rq_start(rq, q, rq->cmd);
 }
 
 int osp_rq_apply(struct osp_rq *rq, const struct osp_rq_ops *ops, osp_rq_apply_cb *cb, void *arg)

@@ -123,6 +123,10 @@ int osp_rq_fetch(struct osp_rq *rq, const char *const *kinds, size_t nkinds, siz
  * at most one outstanding. n == 0 on timeout. */
 int osp_rq_fetch_wait(struct osp_rq *rq, const char *kind, int timeout_ms, osp_rq_items_cb *cb,
                       void *arg);
+/* Everything this worker's processing list holds (LRANGE 0 -1), oldest last; items' kind is
+ * "" (the list mixes kinds). For a worker's consistency check after a reconnect: a fetch whose
+ * reply was lost with the connection may have moved envelopes the worker never saw. */
+int osp_rq_held(struct osp_rq *rq, osp_rq_items_cb *cb, void *arg);
 /* Apply a batch of ops in one script call. The batch is copied; the caller may clear it. */
 int osp_rq_apply(struct osp_rq *rq, const struct osp_rq_ops *ops, osp_rq_apply_cb *cb, void *arg);
 /* ZADD P:workers id now; HSET P:worker:<id> fields (NULL-terminated name/value pairs);

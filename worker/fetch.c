@@ -5,10 +5,12 @@
  * that serve several kinds), on its own connection. At most one of each is outstanding.
  * A blocking wait is short (1 s, 250 ms with several kinds) so a draining worker never
  * unregisters while a BLMOVE could still deliver into its processing list. */
+#include "common/alloc.h"
 #include "common/log.h"
 #include "worker/worker.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FETCH_CHUNK 128
@@ -121,11 +123,101 @@ static void on_fetch(struct osp_rq *rq, int status, const struct osp_rq_item *it
     wrk_maybe_finish(w);
 }
 
+/* ---- Resync after a reconnect ----
+ * A fetch (script or BLMOVE) whose reply is lost with the connection may still have moved
+ * envelopes into our processing list on the server. The reaper leaves a live worker's list
+ * alone and the reconciler sees those jobs as held, so nothing else would ever run them.
+ * After every (re)connect, before fetching again, compare the list with what the slots hold
+ * and hand every other envelope back to the front of its queue. */
+
+static void on_resynced(struct osp_rq *rq, int status, const int64_t *res, size_t n, void *arg)
+{
+    (void)rq;
+    struct wrk *w = arg;
+    size_t moved = 0;
+    for (size_t i = 0; status == 0 && i < n; i++) {
+        moved += res[i] == 1;
+    }
+    if (status != 0) {
+        osp_warn("could not hand back orphaned envelopes (%s); trying again after the next "
+                 "reconnect", osp_rq_last_error(w->rq));
+        /* Disconnected: the next ready event starts over. Still connected (a refused script):
+         * keep serving jobs rather than stall the worker on its own bookkeeping. */
+        w->resyncing = !osp_rq_is_ready(w->rq);
+        wrk_fetch_pump(w);
+        return;
+    }
+    if (moved > 0) {
+        size_t dead = w->resync_dead < moved ? w->resync_dead : moved;
+        osp_warn("handed back %zu envelopes that a lost reply had left in this worker's "
+                 "processing list (%zu undecodable ones dead-lettered)", moved - dead, dead);
+    }
+    w->resyncing = false;
+    wrk_fetch_pump(w);
+}
+
+static void on_held(struct osp_rq *rq, int status, const struct osp_rq_item *items, size_t n,
+                    uint64_t paused, void *arg)
+{
+    (void)rq;
+    (void)paused;
+    struct wrk *w = arg;
+    if (status != 0) {
+        /* Disconnected again: the next ready event starts over (see on_resynced). */
+        w->resyncing = !osp_rq_is_ready(w->rq);
+        wrk_fetch_pump(w);
+        return;
+    }
+    bool *used = osp_xcalloc((size_t)w->nslots, sizeof(*used));
+    struct osp_rq_ops *ops = osp_rq_ops_new();
+    w->resync_dead = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool held = false;
+        for (int k = 0; k < w->nslots && !held; k++) {
+            const struct slot *s = &w->slots[k];
+            if (!used[k] && s->state != SLOT_IDLE && s->env.len == items[i].env_len &&
+                memcmp(s->env.data, items[i].env, items[i].env_len) == 0) {
+                used[k] = held = true;
+            }
+        }
+        if (held) {
+            continue;
+        }
+        char kind[OSP_KIND_MAX + 1], id[OSP_ID_LEN + 1];
+        if (osp_env_peek(items[i].env, items[i].env_len, kind, id) == 0) {
+            osp_rq_op_requeue(ops, kind, id, items[i].env, items[i].env_len);
+        } else {
+            struct osp_buf rec = OSP_BUF_INIT;
+            osp_dead_encode("undecodable envelope found in a worker's processing list",
+                            osp_now_ms(), "", items[i].env, items[i].env_len, &rec);
+            osp_rq_op_dead(ops, "unknown", "", items[i].env, items[i].env_len, rec.data, rec.len,
+                           w->cfg->job_ttl_s);
+            osp_buf_deinit(&rec);
+            w->resync_dead++;
+        }
+    }
+    free(used);
+    if (osp_rq_ops_count(ops) == 0) {
+        on_resynced(w->rq, 0, NULL, 0, w);
+    } else if (osp_rq_apply(w->rq, ops, on_resynced, w) != 0) {
+        on_resynced(w->rq, OSP_EREDIS, NULL, 0, w);
+    }
+    osp_rq_ops_free(ops);
+}
+
+void wrk_resync(struct wrk *w)
+{
+    w->resyncing = true;
+    if (osp_rq_held(w->rq, on_held, w) != 0) {
+        osp_warn("cannot check this worker's processing list yet (%s)", osp_rq_last_error(w->rq));
+    }
+}
+
 void wrk_fetch_pump(struct wrk *w)
 {
     /* No fetch before the first heartbeat: a worker the reaper cannot see must hold nothing. */
     if (w->draining || w->fetch_inflight || w->wait_inflight || !osp_rq_is_ready(w->rq) ||
-        w->last_beat_ok_ms == 0) {
+        w->last_beat_ok_ms == 0 || w->resyncing) {
         return;
     }
     int idle = w->nslots - w->busy;
