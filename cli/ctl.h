@@ -71,6 +71,9 @@ json_t *ctl_redisv(struct ctl *c, int argc, const char **argv, const size_t *len
 /* Parameterised ledger query, rows as objects of text values (owned), or exit
  * CTL_UNAVAILABLE. */
 json_t *ctl_query(struct ctl *c, const char *sql, int nparams, const char *const *params);
+/* Who runs this command, for audit records: "user:<login>" of the real uid (getpwuid), or
+ * "uid:<n>" when the uid has no passwd entry. */
+const char *ctl_who(void);
 /* Text value of a row field, NULL when absent or null (borrowed). */
 const char *ctl_str(const json_t *row, const char *field);
 /* Integer value of a text or number row field; dflt when absent, null or not a number. */

@@ -208,16 +208,21 @@ static int requeue(struct ctl *c, const char *kind, const char *id, const struct
     char *data = osp_xasprintf("{\"by\": \"opspoolctl\", \"from\": \"%s\", \"attempt\": %u, "
                                "\"max_attempts\": %u, \"budget\": %s}",
                                state, job.attempt, job.max_attempts, budgets);
-    const char *up[5] = {id, maxs, states, event, data};
+    const char *up[7] = {id, maxs, states, event, data, ctl_who(),
+                         rec != NULL ? "dead.retry" : "job.retry"};
     json_t *u = ctl_query(
         c,
         "WITH u AS (UPDATE opspool.jobs SET state = 'queued', max_attempts = $2::int, "
         "error = NULL, result = NULL, finished_at = NULL, run_at = NULL, updated_at = now() "
         "WHERE id = $1::uuid AND state = ANY ($3::text[]) RETURNING id), "
         "e AS (INSERT INTO opspool.job_events (job_id, attempt, type, data) "
-        "SELECT id, NULL, $4, $5::jsonb FROM u RETURNING 1) "
+        "SELECT id, NULL, $4, $5::jsonb FROM u RETURNING 1), "
+        /* audit record, committed with the change (docs/security.md) */
+        "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
+        "SELECT id, 'audit', jsonb_build_object('who', $6::text, 'action', $7::text, "
+        "'via', 'opspoolctl') FROM u RETURNING 1) "
         "SELECT count(*) AS n FROM u",
-        5, up);
+        7, up);
     free(data);
     bool updated = ctl_int(json_array_get(u, 0), "n", 0) == 1;
     json_decref(u);
@@ -519,9 +524,49 @@ static int dead_retry(struct ctl *c, int argc, char **argv)
 
 /* ---- dead purge KIND --yes ---- */
 
-static const char purge_lua[] = "local n = redis.call('LLEN', KEYS[1])\n"
+/* Returns the purged records, so the audit rows name exactly the jobs whose records went. */
+static const char purge_lua[] = "local r = redis.call('LRANGE', KEYS[1], 0, -1)\n"
                                 "redis.call('DEL', KEYS[1])\n"
-                                "return n\n";
+                                "return r\n";
+
+/* One 'audit' job_events row per purged record's job (who = the OS user). */
+static void purge_audit(struct ctl *c, const char *kind, const json_t *recs)
+{
+    json_t *ids = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(recs, i, v) {
+        struct osp_dead d;
+        struct osp_err err = {0, ""};
+        memset(&d, 0, sizeof(d));
+        if (osp_dead_decode(json_string_value(v), json_string_length(v), &d, &err) == 0 &&
+            osp_id_is_valid(d.job_id)) {
+            json_array_append_new(ids, json_string(d.job_id));
+        }
+        osp_dead_deinit(&d);
+    }
+    if (json_array_size(ids) > 0) {
+        char *text = json_dumps(ids, JSON_COMPACT);
+        const char *p[3] = {text, ctl_who(), kind};
+        struct osp_err err = {0, ""};
+        json_t *r = osp_pgs_query(ctl_pg(c),
+                                  "INSERT INTO opspool.job_events (job_id, type, data) "
+                                  "SELECT x::uuid, 'audit', jsonb_build_object('who', $2::text, "
+                                  "'action', 'dead.purge', 'via', 'opspoolctl', 'kind', $3::text) "
+                                  "FROM json_array_elements_text($1::json) AS x",
+                                  3, p, &err);
+        free(text);
+        if (r == NULL) {
+            json_decref(ids);
+            ctl_die(CTL_UNAVAILABLE,
+                    "dead purge: purged %zu record(s) but could not write their audit "
+                    "records: %s",
+                    json_array_size(recs), err.msg);
+        }
+        json_decref(r);
+    }
+    json_decref(ids);
+}
 
 static int dead_purge(struct ctl *c, int argc, char **argv)
 {
@@ -551,7 +596,8 @@ static int dead_purge(struct ctl *c, int argc, char **argv)
     }
     json_t *r = ctl_redis(c, "EVAL", purge_lua, "1", dkey, (const char *)NULL);
     free(dkey);
-    json_int_t n = json_integer_value(r);
+    json_int_t n = (json_int_t)json_array_size(r);
+    purge_audit(c, kind, r);
     json_decref(r);
     if (c->json) {
         json_t *o = json_pack("{s:s, s:I}", "kind", kind, "purged", n);

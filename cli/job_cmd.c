@@ -396,7 +396,7 @@ int ctl_cmd_cancel(struct ctl *c, int argc, char **argv)
     const char *outcome = NULL;
     /* A job may move on between the read and the write: retry on the new state. */
     for (int round = 0; round < 5 && outcome == NULL; round++) {
-        const char *params[2] = {id, prev};
+        const char *params[2] = {id, ctl_who()};
         json_t *rows = NULL;
         if (strcmp(prev, "queued") == 0 || strcmp(prev, "delayed") == 0 ||
             strcmp(prev, "retrying") == 0) {
@@ -409,9 +409,13 @@ int ctl_cmd_cancel(struct ctl *c, int argc, char **argv)
                 "RETURNING j.id, j.attempt, o.state AS old), "
                 "e AS (INSERT INTO opspool.job_events (job_id, attempt, type, data) "
                 "SELECT id, nullif(attempt, 0), 'cancelled', jsonb_build_object('by', "
-                "'opspoolctl', 'from', old) FROM u RETURNING 1) "
+                "'opspoolctl', 'from', old) FROM u RETURNING 1), "
+                /* audit record, committed with the change (docs/security.md) */
+                "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
+                "SELECT id, 'audit', jsonb_build_object('who', $2::text, 'action', 'job.cancel', "
+                "'via', 'opspoolctl', 'previous_state', old) FROM u RETURNING 1) "
                 "SELECT (SELECT count(*) FROM u) AS n, (SELECT state FROM o) AS state",
-                1, params);
+                2, params);
             if (ctl_int(json_array_get(rows, 0), "n", 0) == 1) {
                 outcome = "cancelled";
             }
@@ -421,10 +425,14 @@ int ctl_cmd_cancel(struct ctl *c, int argc, char **argv)
                           "WITH u AS (INSERT INTO opspool.job_events (job_id, attempt, type, data) "
                           "SELECT id, nullif(attempt, 0), 'cancel_requested', "
                           "jsonb_build_object('by', 'opspoolctl') FROM opspool.jobs "
-                          "WHERE id = $1::uuid AND state = 'running' RETURNING 1) "
+                          "WHERE id = $1::uuid AND state = 'running' RETURNING job_id), "
+                          "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
+                          "SELECT job_id, 'audit', jsonb_build_object('who', $2::text, 'action', "
+                          "'job.cancel', 'via', 'opspoolctl', 'previous_state', 'running') "
+                          "FROM u RETURNING 1) "
                           "SELECT (SELECT count(*) FROM u) AS n, "
                           "(SELECT state FROM opspool.jobs WHERE id = $1::uuid) AS state",
-                          1, params);
+                          2, params);
             if (ctl_int(json_array_get(rows, 0), "n", 0) == 1) {
                 outcome = "cancel_requested";
             }

@@ -7,9 +7,12 @@
 #include "common/submit.h"
 #include "jobs/job.h"
 
+#include <pwd.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 long ctl_parse_long(const char *opt, const char *v, long min, long max)
 {
@@ -71,6 +74,21 @@ json_t *ctl_query(struct ctl *c, const char *sql, int nparams, const char *const
         ctl_die(CTL_UNAVAILABLE, "postgresql: %s", err.msg);
     }
     return rows;
+}
+
+const char *ctl_who(void)
+{
+    static char who[96];
+    if (who[0] == '\0') {
+        uid_t uid = getuid();
+        const struct passwd *pw = getpwuid(uid);
+        if (pw != NULL && pw->pw_name != NULL && pw->pw_name[0] != '\0') {
+            snprintf(who, sizeof(who), "user:%.80s", pw->pw_name);
+        } else {
+            snprintf(who, sizeof(who), "uid:%lu", (unsigned long)uid);
+        }
+    }
+    return who;
 }
 
 const char *ctl_str(const json_t *row, const char *field)

@@ -1209,6 +1209,32 @@ static int pgs_apply(struct osp_pgs *c, int version, const char *sql, struct osp
     return rc;
 }
 
+/* True when every embedded migration is recorded as applied. Runs no DDL and takes no lock,
+ * so services connected as least-privileged roles (deploy/sql/roles.sql: SELECT on
+ * opspool.schema_migrations, no CREATE anywhere) start once the migrator has done its work.
+ * Any error (no schema or table yet, no privilege) means "not known to be up to date". */
+static bool ledger_up_to_date(struct osp_pgs *c)
+{
+    char list[16 * OSP_ARRAY_LEN(ledger_migrations) + 3];
+    size_t len = 0;
+    const char *params[1] = {list};
+
+    list[len++] = '{';
+    for (size_t i = 0; i < OSP_ARRAY_LEN(ledger_migrations); i++) {
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
+                                ledger_migrations[i].version);
+    }
+    snprintf(list + len, sizeof(list) - len, "}");
+    PGresult *res = PQexecParams(c->conn,
+                                 "SELECT count(*) FROM opspool.schema_migrations "
+                                 "WHERE version = ANY ($1::int[])",
+                                 1, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+              strtol(PQgetvalue(res, 0, 0), NULL, 10) == (long)OSP_ARRAY_LEN(ledger_migrations);
+    PQclear(res);
+    return ok;
+}
+
 int osp_ledger_migrate(struct osp_pgs *c, struct osp_err *err)
 {
     PGresult *res = NULL;
@@ -1218,6 +1244,9 @@ int osp_ledger_migrate(struct osp_pgs *c, struct osp_err *err)
     rc = pgs_usable(c, err);
     if (rc != 0) {
         goto out;
+    }
+    if (ledger_up_to_date(c)) {
+        goto out; /* nothing to do: no DDL, no lock (least-privileged roles get here) */
     }
     rc = pgs_exec(c, "SELECT pg_advisory_lock(" LEDGER_MIGRATE_LOCK ")", "migrate lock", err);
     if (rc != 0) {

@@ -5,7 +5,7 @@
  * no effect. Errors are {"error": {"code", "message"}} with stable codes:
  *   400 bad_json, invalid_request (envelope fields, query parameters), invalid_payload (the
  *       kind's validator said no), unknown_kind
- *   401 unauthorized · 404 not_found · 405 method_not_allowed · 409 conflict
+ *   401 unauthorized · 403 forbidden (the token lacks the route's scope) · 404 not_found · 405 method_not_allowed · 409 conflict
  *   413 too_large · 415 unsupported_media_type · 503 unavailable (Redis or PostgreSQL down)
  * Handlers use the synchronous clients (docs/decisions/0002-scheduler-sync-clients.md).
  * Submitting follows the pool's rule: ledger row first, then the Redis envelope
@@ -31,7 +31,64 @@
 #define API_CANCEL_SCAN  1000 /* queue entries examined to remove a cancelled job */
 #define API_STR_MAX      200  /* idempotency keys, submitted_by, trace ids */
 
-/* ---- Tokens ---- */
+/* ---- Tokens and scopes ---- */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} scope_names[] = {
+    {"submit", SCHED_SCOPE_SUBMIT},
+    {"read", SCHED_SCOPE_READ},
+    {"operate", SCHED_SCOPE_OPERATE},
+};
+
+/* "submit,read" -> bits; 0 on an unknown or empty name. */
+static unsigned parse_scopes(const char *list)
+{
+    unsigned bits = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        unsigned bit = 0;
+        for (size_t i = 0; i < OSP_ARRAY_LEN(scope_names) && bit == 0; i++) {
+            if (n == strlen(scope_names[i].name) && memcmp(p, scope_names[i].name, n) == 0) {
+                bit = scope_names[i].bit;
+            }
+        }
+        if (bit == 0) {
+            return 0;
+        }
+        bits |= bit;
+        p += n;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                return 0;
+            }
+        }
+    }
+    return bits;
+}
+
+static void scope_text(unsigned bits, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < OSP_ARRAY_LEN(scope_names) && len < cap; i++) {
+        if (bits & scope_names[i].bit) {
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "",
+                                    scope_names[i].name);
+        }
+    }
+}
+
+/* The first 8 hex digits of SHA-256(token): names a token in logs and audit records. */
+static void token_fingerprint(const char *tok, size_t len, char out[9])
+{
+    uint8_t d[32];
+    osp_sha256(tok, len, d);
+    snprintf(out, 9, "%02x%02x%02x%02x", d[0], d[1], d[2], d[3]);
+}
 
 int sched_tokens_load(struct sched *s, struct osp_err *err)
 {
@@ -41,7 +98,8 @@ int sched_tokens_load(struct sched *s, struct osp_err *err)
         return osp_err_set(err, OSP_EINVAL, "OSP_API_TOKENS_FILE %s: %s", path, strerror(errno));
     }
     char(*tokens)[SCHED_TOKEN_MAX + 1] = osp_xcalloc(SCHED_MAX_TOKENS, sizeof(*tokens));
-    size_t n = 0;
+    unsigned scopes[SCHED_MAX_TOKENS];
+    size_t n = 0, legacy = 0;
     int rc = 0;
     char line[1024];
     int lineno = 0;
@@ -59,11 +117,28 @@ int sched_tokens_load(struct sched *s, struct osp_err *err)
         if (len == 0 || p[0] == '#') {
             continue;
         }
-        if (len > SCHED_TOKEN_MAX || strpbrk(p, " \t") != NULL) {
+        /* TOKEN [scopes=a,b,...] */
+        size_t tlen = strcspn(p, " \t");
+        char *opt = p + tlen;
+        while (*opt == ' ' || *opt == '\t') {
+            opt++;
+        }
+        if (tlen > SCHED_TOKEN_MAX) {
             rc = osp_err_set(err, OSP_EINVAL,
                              "OSP_API_TOKENS_FILE line %d: a token is one word "
                              "of at most %d characters",
                              lineno, SCHED_TOKEN_MAX);
+            break;
+        }
+        unsigned bits = SCHED_SCOPE_ALL;
+        if (*opt == '\0') {
+            legacy++;
+        } else if (strncmp(opt, "scopes=", 7) != 0 || strpbrk(opt, " \t") != NULL ||
+                   (bits = parse_scopes(opt + 7)) == 0) {
+            rc = osp_err_set(err, OSP_EINVAL,
+                             "OSP_API_TOKENS_FILE line %d: after the token expected "
+                             "scopes=NAME[,NAME...] with names submit, read, operate",
+                             lineno);
             break;
         }
         if (n == SCHED_MAX_TOKENS) {
@@ -71,7 +146,9 @@ int sched_tokens_load(struct sched *s, struct osp_err *err)
                              SCHED_MAX_TOKENS);
             break;
         }
-        memcpy(tokens[n++], p, len + 1);
+        memcpy(tokens[n], p, tlen);
+        tokens[n][tlen] = '\0';
+        scopes[n++] = bits;
     }
     fclose(f);
     if (rc == 0 && n == 0) {
@@ -80,7 +157,20 @@ int sched_tokens_load(struct sched *s, struct osp_err *err)
     if (rc == 0) {
         memset(s->tokens, 0, sizeof(s->tokens));
         memcpy(s->tokens, tokens, n * sizeof(*tokens));
+        for (size_t i = 0; i < n; i++) {
+            s->token_scopes[i] = scopes[i];
+            token_fingerprint(s->tokens[i], strlen(s->tokens[i]), s->token_fp[i]);
+            char sc[32];
+            scope_text(scopes[i], sc, sizeof(sc));
+            const char *fields[] = {"token", s->token_fp[i], "scopes", sc, NULL};
+            OSP_LOG_F(OSP_LOG_DEBUG, fields, "API token loaded");
+        }
         s->ntokens = n;
+        if (legacy > 0) {
+            osp_warn("OSP_API_TOKENS_FILE: %zu token(s) without scopes= have every scope "
+                     "(deprecated: add scopes=submit,read,operate as needed)",
+                     legacy);
+        }
     }
     volatile unsigned char *wipe = (volatile unsigned char *)tokens;
     for (size_t i = 0; i < SCHED_MAX_TOKENS * sizeof(*tokens); i++) {
@@ -90,20 +180,18 @@ int sched_tokens_load(struct sched *s, struct osp_err *err)
     return rc;
 }
 
-static bool auth_cb(const char *hdr, void *arg)
+/* Index of the token the Authorization header carries, or -1. Every token is compared, each
+ * in constant time, without stopping at a match. */
+static long token_index(const struct sched *s, const char *hdr)
 {
-    struct sched *s = arg;
-    if (s->set.api_insecure && s->ntokens == 0) {
-        return true;
-    }
     if (hdr == NULL) {
-        return false;
+        return -1;
     }
     while (*hdr == ' ') {
         hdr++;
     }
     if (strncasecmp(hdr, "Bearer ", 7) != 0) {
-        return false;
+        return -1;
     }
     const char *tok = hdr + 7;
     while (*tok == ' ') {
@@ -113,12 +201,73 @@ static bool auth_cb(const char *hdr, void *arg)
     while (len > 0 && tok[len - 1] == ' ') {
         len--;
     }
-    /* Compare against every token, without stopping early, in constant time each. */
-    bool ok = false;
-    for (size_t i = 0; i < s->ntokens; i++) {
-        ok |= osp_ct_equal(tok, len, s->tokens[i], strlen(s->tokens[i]));
+    if (len == 0) {
+        return -1;
     }
-    return ok && len > 0;
+    long found = -1;
+    for (size_t i = 0; i < s->ntokens; i++) {
+        bool eq = osp_ct_equal(tok, len, s->tokens[i], strlen(s->tokens[i]));
+        found = eq ? (long)i : found;
+    }
+    return found;
+}
+
+static bool auth_cb(const char *hdr, void *arg)
+{
+    struct sched *s = arg;
+    if (s->set.api_insecure && s->ntokens == 0) {
+        return true;
+    }
+    return token_index(s, hdr) >= 0;
+}
+
+/* Every /v1 route runs through here: the token must carry the route's scope (else 403
+ * forbidden); s->who names the caller while the handler runs. */
+static void h_scoped(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched_route *rt = arg;
+    struct sched *s = rt->s;
+    unsigned have = 0;
+    if (s->set.api_insecure && s->ntokens == 0) {
+        have = SCHED_SCOPE_ALL;
+        snprintf(s->who, sizeof(s->who), "insecure");
+    } else {
+        long i = token_index(s, osp_http_header(req, "Authorization"));
+        if (i < 0) { /* the auth hook ran first; a SIGHUP in between is the only way here */
+            osp_http_reply_error(resp, 401, "unauthorized", "missing or invalid bearer token");
+            return;
+        }
+        have = s->token_scopes[i];
+        snprintf(s->who, sizeof(s->who), "token:%s", s->token_fp[i]);
+    }
+    if ((have & rt->scope) == 0) {
+        char need[32];
+        scope_text(rt->scope, need, sizeof(need));
+        const char *fields[] = {"who", s->who, "route", rt->name, "scope", need, NULL};
+        osp_log_emit(OSP_LOG_WARN, fields, "API request refused: token lacks scope %s", need);
+        osp_http_reply_error(resp, 403, "forbidden", "this token lacks the \"%s\" scope (%s)",
+                             need, rt->name);
+        s->who[0] = '\0';
+        return;
+    }
+    rt->fn(req, resp, s);
+    s->who[0] = '\0';
+}
+
+/* An audit line (always written, whatever OSP_LOG_LEVEL): who did what to which object.
+ * Job-scoped actions also write a job_events row of type 'audit' in the same statement as
+ * the change itself (see h_cancel, h_dead_retry). */
+static void audit_log(struct sched *s, const char *action, const char *object, const char *job_id,
+                      const char *detail)
+{
+    const char *fields[] = {"audit",  action,        "who", s->who[0] ? s->who : "unknown",
+                            "object", object,        "job_id",
+                            job_id ? job_id : "",    NULL};
+    if (job_id == NULL) {
+        fields[6] = NULL;
+    }
+    osp_log_emit(OSP_LOG_INFO, fields, "audit: %s %s by %s%s%s", action, object,
+                 s->who[0] ? s->who : "unknown", detail ? ": " : "", detail ? detail : "");
 }
 
 /* ---- Helpers ---- */
@@ -660,6 +809,7 @@ static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp,
         json_decref(sched_redis(s, 3, exp, NULL, &err));
     }
     json_decref(had);
+    const char *pc[] = {id, s->who};
     json_t *res = sched_query(
         s,
         "WITH j AS (SELECT id, kind, state FROM opspool.jobs WHERE id = $1::uuid FOR UPDATE), "
@@ -670,9 +820,14 @@ static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp,
         "      SELECT id, CASE WHEN state = 'running' THEN 'cancel_requested' ELSE 'cancelled' "
         "END, "
         "             jsonb_build_object('by', 'api', 'previous_state', state) "
+        "      FROM j WHERE state IN ('queued', 'delayed', 'retrying', 'running') RETURNING id), "
+        /* The audit record commits with the change it records. */
+        "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
+        "      SELECT id, 'audit', jsonb_build_object('who', $2::text, 'action', 'job.cancel', "
+        "             'via', 'api', 'previous_state', state) "
         "      FROM j WHERE state IN ('queued', 'delayed', 'retrying', 'running') RETURNING id) "
         "SELECT state AS previous FROM j",
-        1, p1, &err);
+        2, pc, &err);
     if (res == NULL) {
         free(jkey);
         reply_unavailable(resp, &err);
@@ -683,6 +838,7 @@ static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp,
         osp_http_reply_error(resp, 404, "not_found", "no job %s", id);
     } else if (strcmp(prev, "running") == 0) {
         OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "cancel requested (running)");
+        audit_log(s, "job.cancel", kind, id, "was running; cancel requested");
         osp_http_reply_json(
             resp, 202,
             json_pack("{s:s,s:s,s:b}", "id", id, "state", "running", "cancel_requested", 1));
@@ -695,6 +851,7 @@ static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp,
             json_decref(sched_redis(s, 3, exp, NULL, &err));
         }
         OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "cancelled (was %s)", prev);
+        audit_log(s, "job.cancel", kind, id, prev);
         osp_http_reply_json(resp, 200, json_pack("{s:s,s:s}", "id", id, "state", "cancelled"));
     } else {
         osp_http_reply_error(resp, 409, "conflict", "job %s is already %s", id, prev);
@@ -751,6 +908,7 @@ static void pause_resume(const struct osp_http_req *req, struct osp_http_resp *r
     }
     json_decref(r);
     osp_info("queue %s %s via API", k->name, pause ? "paused" : "resumed");
+    audit_log(s, pause ? "queue.pause" : "queue.resume", k->name, NULL, NULL);
     osp_http_reply_json(resp, 200, json_pack("{s:s,s:b}", "kind", k->name, "paused", pause));
 }
 
@@ -858,7 +1016,10 @@ static void h_put_schedule(const struct osp_http_req *req, struct osp_http_resp 
     } else if (rc != 0) {
         reply_unavailable(resp, &err);
     } else {
-        json_t *row = schedule_get(s, json_string_value(json_object_get(body, "name")), &err);
+        const char *sname = json_string_value(json_object_get(body, "name"));
+        audit_log(s, created ? "schedule.create" : "schedule.update", sname ? sname : "?", NULL,
+                  NULL);
+        json_t *row = schedule_get(s, sname, &err);
         if (row == NULL) {
             reply_unavailable(resp, &err);
         } else {
@@ -883,6 +1044,7 @@ static void h_delete_schedule(const struct osp_http_req *req, struct osp_http_re
         osp_http_reply_error(resp, 404, "not_found", "no schedule %.64s", req->params[0]);
     } else {
         osp_info("schedule %s deleted via API", req->params[0]);
+        audit_log(s, "schedule.delete", req->params[0], NULL, NULL);
         osp_http_reply_json(resp, 200, json_pack("{s:s}", "deleted", req->params[0]));
     }
     json_decref(rows);
@@ -982,7 +1144,7 @@ static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *r
             goto next;
         }
         /* Ledger first: back to 'queued' with a fresh budget, only if it is still dead. */
-        const char *pp[] = {j.id, budget_s, d.reason};
+        const char *pp[] = {j.id, budget_s, d.reason, s->who};
         json_t *u = sched_query(
             s,
             "WITH u AS (UPDATE opspool.jobs SET state = 'queued', "
@@ -992,9 +1154,12 @@ static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *r
             "e AS (INSERT INTO opspool.job_events (job_id, type, data) "
             "  SELECT id, 'retried_from_dead', jsonb_build_object('by', 'api', 'dead_reason', "
             "$3::text) "
-            "  FROM u) "
+            "  FROM u), "
+            "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
+            "  SELECT id, 'audit', jsonb_build_object('who', $4::text, 'action', 'dead.retry', "
+            "  'via', 'api') FROM u) "
             "SELECT attempt, max_attempts FROM u",
-            3, pp, &err);
+            4, pp, &err);
         if (u == NULL) {
             failed = true;
             goto next;
@@ -1036,6 +1201,7 @@ static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *r
             json_array_append_new(retried, json_string(j.id));
             OSP_LOG_JOB(OSP_LOG_INFO, j.id, j.kind, "retried from dead letters (attempt %u of %u)",
                         j.attempt, j.max_attempts);
+            audit_log(s, "dead.retry", j.kind, j.id, NULL);
         }
     next:
         osp_job_deinit(&j);
@@ -1111,6 +1277,20 @@ static void h_readyz(const struct osp_http_req *req, struct osp_http_resp *resp,
     osp_http_reply_json(resp, 503, body);
 }
 
+/* Add an authenticated /v1 route needing `scope`, run through h_scoped. */
+static void scoped_route(struct sched *s, const char *method, const char *pattern, unsigned scope,
+                         osp_http_handler *fn)
+{
+    OSP_ASSERT(s->nroutes < SCHED_MAX_ROUTES);
+    struct sched_route *rt = &s->routes[s->nroutes++];
+    rt->s = s;
+    rt->scope = scope;
+    rt->fn = fn;
+    snprintf(rt->name, sizeof(rt->name), "%s %s", method, pattern);
+    osp_http_router_add(osp_http_router(s->http), method, pattern, OSP_HTTP_AUTH, h_scoped, rt);
+}
+
+/* Endpoint → scope (docs/api.md "Authentication"). */
 void sched_api_routes(struct sched *s)
 {
     struct osp_http_router *r = osp_http_router(s->http);
@@ -1118,16 +1298,16 @@ void sched_api_routes(struct sched *s)
     osp_http_router_add(r, "GET", "/healthz", 0, h_healthz, s);
     osp_http_router_add(r, "GET", "/readyz", 0, h_readyz, s);
     osp_http_router_add(r, "GET", "/metrics", 0, h_metrics, s);
-    osp_http_router_add(r, "POST", "/v1/jobs", OSP_HTTP_AUTH, h_submit, s);
-    osp_http_router_add(r, "GET", "/v1/jobs", OSP_HTTP_AUTH, h_list_jobs, s);
-    osp_http_router_add(r, "GET", "/v1/jobs/{id}", OSP_HTTP_AUTH, h_get_job, s);
-    osp_http_router_add(r, "POST", "/v1/jobs/{id}/cancel", OSP_HTTP_AUTH, h_cancel, s);
-    osp_http_router_add(r, "GET", "/v1/queues", OSP_HTTP_AUTH, h_queues, s);
-    osp_http_router_add(r, "POST", "/v1/queues/{kind}/pause", OSP_HTTP_AUTH, h_pause, s);
-    osp_http_router_add(r, "POST", "/v1/queues/{kind}/resume", OSP_HTTP_AUTH, h_resume, s);
-    osp_http_router_add(r, "GET", "/v1/schedules", OSP_HTTP_AUTH, h_list_schedules, s);
-    osp_http_router_add(r, "POST", "/v1/schedules", OSP_HTTP_AUTH, h_put_schedule, s);
-    osp_http_router_add(r, "GET", "/v1/schedules/{name}", OSP_HTTP_AUTH, h_get_schedule, s);
-    osp_http_router_add(r, "DELETE", "/v1/schedules/{name}", OSP_HTTP_AUTH, h_delete_schedule, s);
-    osp_http_router_add(r, "POST", "/v1/dead/{kind}/retry", OSP_HTTP_AUTH, h_dead_retry, s);
+    scoped_route(s, "POST", "/v1/jobs", SCHED_SCOPE_SUBMIT, h_submit);
+    scoped_route(s, "GET", "/v1/jobs", SCHED_SCOPE_READ, h_list_jobs);
+    scoped_route(s, "GET", "/v1/jobs/{id}", SCHED_SCOPE_READ, h_get_job);
+    scoped_route(s, "POST", "/v1/jobs/{id}/cancel", SCHED_SCOPE_OPERATE, h_cancel);
+    scoped_route(s, "GET", "/v1/queues", SCHED_SCOPE_READ, h_queues);
+    scoped_route(s, "POST", "/v1/queues/{kind}/pause", SCHED_SCOPE_OPERATE, h_pause);
+    scoped_route(s, "POST", "/v1/queues/{kind}/resume", SCHED_SCOPE_OPERATE, h_resume);
+    scoped_route(s, "GET", "/v1/schedules", SCHED_SCOPE_READ, h_list_schedules);
+    scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, h_put_schedule);
+    scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, h_get_schedule);
+    scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, h_delete_schedule);
+    scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, h_dead_retry);
 }

@@ -23,6 +23,28 @@
 
 #define SCHED_MAX_TOKENS 64
 #define SCHED_TOKEN_MAX  256
+#define SCHED_MAX_ROUTES 16
+
+/* API token scopes (docs/api.md "Authentication", docs/security.md). A tokens-file line
+ * "TOKEN" has every scope (deprecated, kept for compatibility); "TOKEN scopes=a,b" only those. */
+enum {
+    SCHED_SCOPE_SUBMIT = 1u,  /* POST /v1/jobs */
+    SCHED_SCOPE_READ = 2u,    /* GETs of jobs, queues, schedules */
+    SCHED_SCOPE_OPERATE = 4u, /* cancel, pause/resume, dead retry, schedules create/delete */
+    SCHED_SCOPE_ALL = 7u,
+};
+/* Who made an API call, for audit records and logs: "token:<8 hex>" (first 8 hex digits of
+ * SHA-256 of the token; never the token), or "insecure" under OSP_API_INSECURE=1. */
+#define SCHED_WHO_MAX 24
+
+struct sched;
+/* One authenticated route: the scope it needs and its handler (api.c wraps every /v1 route). */
+struct sched_route {
+    struct sched *s;
+    unsigned scope;
+    char name[64]; /* "POST /v1/jobs/{id}/cancel", for 403 messages and logs */
+    void (*fn)(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg);
+};
 
 /* Settings the scheduler reads itself (getenv; listed in --help and docs/api.md). */
 struct sched_settings {
@@ -66,7 +88,12 @@ struct sched {
     struct osp_http *http;
     uint64_t http_seen[6]; /* requests by status class already added to m_http */
     char tokens[SCHED_MAX_TOKENS][SCHED_TOKEN_MAX + 1];
+    unsigned token_scopes[SCHED_MAX_TOKENS]; /* SCHED_SCOPE_* of each token */
+    char token_fp[SCHED_MAX_TOKENS][9];      /* fingerprint: 8 hex digits of SHA-256 */
     size_t ntokens;
+    struct sched_route routes[SCHED_MAX_ROUTES];
+    size_t nroutes;
+    char who[SCHED_WHO_MAX]; /* caller of the request being handled ("" outside one) */
 
     /* duties */
     struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges;
@@ -113,8 +140,9 @@ void sched_duty_observe(struct sched *s, const char *duty, int64_t started_ns);
 
 /* ---- api.c ---- */
 void sched_api_routes(struct sched *s);
-/* Load the bearer tokens from cfg->api_tokens_file into s->tokens. 0, or OSP_EINVAL with err
- * (unreadable, no tokens, token too long); s->tokens is unchanged on failure. */
+/* Load the bearer tokens (and their scopes) from cfg->api_tokens_file into s->tokens. 0, or
+ * OSP_EINVAL with err (unreadable, no tokens, token too long, unknown option or scope); the
+ * loaded tokens are unchanged on failure. */
 int sched_tokens_load(struct sched *s, struct osp_err *err);
 
 /* ---- jobs built from ledger rows / API input ---- */
