@@ -20,6 +20,7 @@ void wrk_slot_idle(struct wrk *w, struct slot *s)
     OSP_ASSERT(s->state != SLOT_IDLE);
     s->state = SLOT_IDLE;
     w->busy--;
+    wrk_podcost_note(w);
     w->jobs_done++;
     slot_reset(s);
     if (w->once && !w->draining) {
@@ -192,6 +193,7 @@ static void stop_all(struct wrk *w)
     ev_prepare_stop(w->loop, &w->flush_w);
     ev_signal_stop(w->loop, &w->sigterm_w);
     ev_signal_stop(w->loop, &w->sigint_w);
+    wrk_podcost_stop(w);
     ev_break(w->loop, EVBREAK_ALL);
 }
 

@@ -31,6 +31,11 @@ static void usage(FILE *out)
           "\nSettings (environment):\n",
           out);
     osp_config_help(OSP_CFG_WORKER, out);
+    fputs("\nOn Kubernetes (docs/deploy.md, \"Scale-in and busy workers\"): OSP_POD_NAME and\n"
+          "OSP_POD_NAMESPACE (Downward API) make the worker keep its pod's\n"
+          "controller.kubernetes.io/pod-deletion-cost at busy slots x 100; OSP_K8S_API,\n"
+          "OSP_K8S_TOKEN_FILE, OSP_K8S_CA_FILE override the in-cluster API server and credentials.\n",
+          out);
 }
 
 /* --run: one attempt in-process, report as JSON on stdout; exit 0 on success. */
@@ -90,6 +95,7 @@ static void on_rq_state(struct osp_rq *rq, bool ready, void *arg)
     struct wrk *w = arg;
     if (ready) {
         osp_info("redis ready");
+        wrk_resync(w);
         wrk_send_beat(w);
         wrk_flush_now(w);
     } else {
@@ -242,11 +248,13 @@ int main(int argc, char **argv)
     }
     wrk_flush_init(&w);
     wrk_beat_start(&w);
+    wrk_podcost_start(&w);
     osp_info("worker %s serving %s with %d slots (lease %d ms, drain %d s)%s", w.id,
              cfg.worker_kinds, w.nslots, cfg.lease_ms, cfg.drain_timeout_s, once ? ", --once" : "");
 
     ev_run(w.loop, 0);
     rc = w.exit_code;
+    wrk_podcost_stop(&w);
     wrk_http_stop(&w);
 out_slots:
 

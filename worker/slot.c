@@ -253,6 +253,7 @@ void slot_begin(struct wrk *w, struct slot *s, const char *kind, const uint8_t *
     slot_reset(s);
     s->state = SLOT_RUNNING;
     w->busy++;
+    wrk_podcost_note(w);
     snprintf(s->kind, sizeof(s->kind), "%s", kind);
     osp_buf_append(&s->env, env, len);
     s->started_ms = osp_now_ms();

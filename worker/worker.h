@@ -38,6 +38,7 @@ enum slot_end {
 };
 
 struct wrk;
+struct wrk_podcost;
 struct osp_http;
 struct osp_metrics;
 struct osp_metric;
@@ -113,6 +114,8 @@ struct wrk {
     unsigned wait_rr;             /* which kind the next blocking wait uses */
     uint64_t paused_mask;
     bool first_fetch_done;        /* for the start-up time log line */
+    bool resyncing;               /* checking the processing list after a (re)connect */
+    size_t resync_dead;           /* undecodable leftovers in the resync under way */
     /* batching */
     ev_prepare flush_w;
     ev_timer retry_w;             /* re-flush after a store error */
@@ -141,6 +144,8 @@ struct wrk {
     struct osp_metrics *metrics;
     struct osp_metric *m_jobs, *m_dur, *m_slots, *m_busy, *m_draining, *m_redis_err, *m_pg_err;
     uint64_t last_redis_err, last_pg_err;
+    /* pod-deletion-cost annotation (podcost.c); NULL when OSP_POD_NAME is unset */
+    struct wrk_podcost *podcost;
     /* counters for the summary and metrics */
     uint64_t n_succeeded, n_failed, n_dead, n_retried, n_cancelled, n_handback, n_crashed;
     int64_t started_at_ms;
@@ -153,6 +158,7 @@ int wrk_http_start(struct wrk *w, struct osp_err *err);
 void wrk_http_stop(struct wrk *w);
 /* fetch.c */
 void wrk_fetch_pump(struct wrk *w);
+void wrk_resync(struct wrk *w);
 /* slot.c */
 void slot_begin(struct wrk *w, struct slot *s, const char *kind, const uint8_t *env, size_t len);
 void slot_kill(struct slot *s, int sig);
@@ -171,5 +177,13 @@ void wrk_send_beat(struct wrk *w);
 void wrk_drain_begin(struct wrk *w, const char *why);
 void wrk_maybe_finish(struct wrk *w);
 void wrk_slot_idle(struct wrk *w, struct slot *s);
+/* podcost.c — keep the pod's controller.kubernetes.io/pod-deletion-cost at busy slots x 100.
+ * start: reads OSP_POD_NAME/OSP_POD_NAMESPACE (and OSP_K8S_API, OSP_K8S_TOKEN_FILE,
+ * OSP_K8S_CA_FILE); leaves w->podcost NULL (feature off, no watcher) when OSP_POD_NAME is unset
+ * or the settings are unusable (logged). note: w->busy changed; never blocks, never calls back
+ * into slots. stop: stops its watchers, kills a request in flight, frees; safe to repeat. */
+void wrk_podcost_start(struct wrk *w);
+void wrk_podcost_note(struct wrk *w);
+void wrk_podcost_stop(struct wrk *w);
 
 #endif

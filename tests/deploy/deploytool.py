@@ -3,7 +3,7 @@
 
 A small kustomize-like renderer (resources, labels, images, JSON6902 patches: exactly the
 features deploy/k8s uses), the facts the manifests must agree with (key prefix, key formats,
-job kinds, exported metric names, the drill adapter's API calls), and a command-line entry
+job kinds, exported metric names, the drill adapter's and the worker's API calls), and a command-line entry
 used by test_runtime.sh:
 
   deploytool.py env   SRC KIND NAME   print the container's environment as KEY=VALUE lines
@@ -220,6 +220,24 @@ def drill_api_calls(src):
                     current = default
                 elif fmt and current:
                     pairs.add((current, fmt))
+    return _rbac_names(pairs, plurals)
+
+
+def worker_api_calls(src):
+    """(verb, resource) pairs of worker/podcost.c's requests, as RBAC names them.
+
+    The worker makes its requests with libcurl directly: the method is the CURLOPT_CUSTOMREQUEST
+    literal, the path the osp_xasprintf("%s/api/...") that builds the URL from the API base."""
+    text = src_read(src, os.path.join("worker", "podcost.c"))
+    methods = set(re.findall(r"CURLOPT_CUSTOMREQUEST,\s*\"([A-Z]+)\"", text))
+    fmts = set(re.findall(r"osp_xasprintf\(\"%s(/apis?/[^\"]+)\"", text))
+    if len(methods) > 1:
+        raise ValueError("worker/podcost.c: several methods %r; pair them with their paths here" % methods)
+    return _rbac_names({(m, f) for m in methods for f in fmts}, [])
+
+
+def _rbac_names(pairs, plurals):
+    """(method, path format) -> (group, resource[/subresource], verb)."""
     out = set()
     for m, fmt in pairs:
         path = fmt.split("?")[0]

@@ -348,6 +348,35 @@ def main():
     check(any(o["kind"] == "Role" and o["metadata"]["name"] == "opspool-drill" for o in rendered),
           "the base includes drill-rbac.yaml")
 
+    # 9b. The workers' Role covers exactly the worker's own call (its pod-deletion-cost PATCH),
+    # in the workers' namespace, for the identities the worker Deployments run as; every worker
+    # Deployment knows its pod (Downward API) and mounts its token; drill rights stay with the
+    # drill worker's identity.
+    wrbac = dt.load_docs(os.path.join(SRC, "deploy/k8s/base/worker-rbac.yaml"))
+    wcalls = dt.worker_api_calls(SRC)
+    wgrants = dt.role_grants(wrbac)
+    check(len(wcalls) >= 1, "worker calls found in worker/podcost.c: %s" % sorted(wcalls))
+    check(wgrants == wcalls, "worker Role grants exactly the worker's calls (grants %s, calls %s)" %
+          (sorted(wgrants), sorted(wcalls)))
+    check(all(d["metadata"]["namespace"] == "opspool" for d in wrbac), "worker Role/RoleBinding live in opspool")
+    workers = [o for o in rendered if o["kind"] == "Deployment" and "OSP_WORKER_KINDS" in dt.container_env(rendered, o)]
+    wsas = {dt.pod_spec(o)["serviceAccountName"] for o in workers}
+    wrb = [d for d in wrbac if d["kind"] == "RoleBinding"][0]
+    check(wrb["roleRef"]["name"] == [d for d in wrbac if d["kind"] == "Role"][0]["metadata"]["name"] and
+          {s["name"] for s in wrb["subjects"] if s["kind"] == "ServiceAccount" and s.get("namespace") == "opspool"} == wsas,
+          "worker RoleBinding binds exactly the worker Deployments' ServiceAccounts %s" % sorted(wsas))
+    downward = {"OSP_POD_NAME": "<" + json.dumps({"fieldRef": {"fieldPath": "metadata.name"}}) + ">",
+                "OSP_POD_NAMESPACE": "<" + json.dumps({"fieldRef": {"fieldPath": "metadata.namespace"}}) + ">"}
+    for o in workers:
+        env = dt.container_env(rendered, o)
+        pod = dt.pod_spec(o)
+        check(all(env.get(k) == v for k, v in downward.items()) and pod.get("automountServiceAccountToken") is True,
+              "%s: OSP_POD_NAME/OSP_POD_NAMESPACE from the Downward API, token mounted" % o["metadata"]["name"])
+    drill_sas = {s["name"] for s in rb["subjects"] if s["kind"] == "ServiceAccount"}
+    others = {dt.pod_spec(o)["serviceAccountName"] for o in workers
+              if dt.container_env(rendered, o)["OSP_WORKER_KINDS"] != "drill"}
+    check(not (others & drill_sas), "only the drill worker runs with drill rights (others run as %s)" % sorted(others))
+
     # 10. Alerts and dashboard: exported metrics only, runbook anchors exist.
     metrics = dt.exported_metrics(SRC)
     ops = open(os.path.join(SRC, "docs/operators.md"), encoding="utf-8").read()
@@ -467,7 +496,9 @@ def main():
                 dirs[:] = [d for d in dirs if not ignored(rel_root + d)]
                 for f in fs:
                     rel = rel_root + f
-                    if not ignored(rel):
+                    # Regular files only: a build tree inside the checkout may hold the test
+                    # servers' unix sockets, which cannot be copied (and are never context).
+                    if not ignored(rel) and os.path.isfile(os.path.join(root, f)):
                         os.makedirs(os.path.join(ctx, rel_root), exist_ok=True)
                         shutil.copy2(os.path.join(root, f), os.path.join(ctx, rel))
             r = subprocess.run(["cmake", "-S", ctx, "-B", os.path.join(tmp, "build"), "-DCMAKE_BUILD_TYPE=Release",

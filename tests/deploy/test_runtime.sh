@@ -9,7 +9,9 @@
 # the image's health check script; workers register; KEDA's exact scaler script under the
 # keda ACL user counts pending and in-flight jobs and nothing else; workers and scheduler
 # exit on SIGTERM within their declared grace; a ScaledJob-style `--once` worker exits after
-# one job. Not covered (not implemented in the worker yet): worker /healthz /readyz probes.
+# one job; the Downward API variables reach the worker (its pod-deletion-cost PATCH itself is
+# tested against a stand-in API server in tests/integration/test_worker_podcost.sh). Not
+# covered (not implemented in the worker yet): worker /healthz /readyz probes.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
 PY=python3
 python3 -c 'import yaml' 2>/dev/null || PY=/usr/bin/python3
@@ -53,6 +55,8 @@ manifest_env() {
         OSP_REDIS_USERNAME) v=opspool$sfx ;;
         OSP_HTTP_ADDR) v=127.0.0.1:$port ;;
         OSP_WORKER_ID) v=$name-$RANDOM ;;
+        OSP_POD_NAME) v=$name-7f9c8d6b5-$RANDOM ;;
+        OSP_POD_NAMESPACE) v=opspool ;;
         esac
         v=${v//\/run\/secrets\/opspool\//$S/}
         v=${v//\/etc\/opspool\//$TMP/etc/}
@@ -116,6 +120,11 @@ WC=$LAST_PID
 CGRACE=$("${DT[@]}" grace "$SRC" compose worker-noop)
 wait_eq 30 2 rcli ZCARD "$P:workers" || fail "workers did not register (got $WAIT_GOT)"
 ok "both workers registered (heartbeat; the worker serves no probes yet)"
+# The manifest's Downward API variables reach the worker; outside a cluster (no
+# KUBERNETES_SERVICE_HOST) it says so once and leaves the pod-deletion-cost feature off.
+wait_until 10 grep -q 'pod deletion cost disabled: no API server' "$TMP/worker-k8s.log" ||
+    fail "the k8s-style worker did not pick up OSP_POD_NAME/OSP_POD_NAMESPACE"
+ok "k8s-style worker: OSP_POD_NAME/OSP_POD_NAMESPACE seen; off outside a cluster"
 
 # ---- KEDA's scaler under the keda ACL user ----
 KEDA_LUA="local listName = KEYS[1]

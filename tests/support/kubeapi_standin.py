@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""kubeapi_standin.py — a stand-in for the Kubernetes API server, for drill adapter tests.
+"""kubeapi_standin.py — a stand-in for the Kubernetes API server, for drill adapter and worker
+tests.
 
     kubeapi_standin.py --port-file F --token-file T [--cert C --key K]
 
 Serves HTTPS (with --cert/--key) or HTTP on 127.0.0.1 (port 0; the port is written to F). It
-answers only the calls the drill adapter may make (deploy/k8s/drill-rbac.yaml), checks every
-request's method, path, headers (Authorization: Bearer, Content-Type: application/json) and
-body against the Kubernetes / Chaos Mesh shapes, and answers the way the real API does: 201
-objects with server-set metadata, Status objects for 4xx (404 NotFound, 409 AlreadyExists,
-422 Invalid, 429 TooManyRequests from a PodDisruptionBudget, 401 Unauthorized). A request
-that is wrong by the documented shapes is also recorded as a *violation*: tests assert there
-are none.
+answers only the calls the drill adapter may make (deploy/k8s/drill-rbac.yaml) and the worker's
+pod-deletion-cost PATCH (deploy/k8s/base/worker-rbac.yaml), checks every request's method, path,
+headers (Authorization: Bearer, Content-Type: application/json, or application/merge-patch+json
+for PATCH) and body against the Kubernetes / Chaos Mesh shapes, and answers the way the real
+API does: 201 objects with server-set metadata, Status objects for 4xx (404 NotFound, 409
+AlreadyExists, 422 Invalid, 429 TooManyRequests from a PodDisruptionBudget, 401 Unauthorized,
+403 Forbidden). A request that is wrong by the documented shapes is also recorded as a
+*violation*: tests assert there are none.
 
 Control (no auth, not part of the API):
     POST /_standin/reset   body: scenario config (see DEFAULTS); clears state and the log
     GET  /_standin/log     {"requests": [...], "violations": [...]}
+
+Worker PATCH /api/v1/namespaces/{ns}/pods/{name}: the body must be exactly
+{"metadata": {"annotations": {"controller.kubernetes.io/pod-deletion-cost": "<int32>"}}}; the
+value is stored on the pod (answered 200 with the pod, like the API) and in the request record
+as "cost". Config patch_forbidden answers 403 the way missing RBAC does. Records carry "t"
+(seconds since the epoch) so tests can check request spacing.
 
 Token rotation (config rotate_at = N): while serving the N-th API request the stand-in plays
 the kubelet: writes a new token to the token file, stops accepting the old one, and answers
@@ -43,7 +51,10 @@ DEFAULTS = {
     "inject_after_gets": 1, # GETs of a chaos object before AllInjected=True
     "recover_gets": 1,      # GETs after DELETE that still see the object (AllRecovered=True)
     "existing": [],         # chaos objects present at start: {plural, name, job_id}
+    "patch_forbidden": False,  # pod PATCHes answered 403 (the worker Role missing)
 }
+COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+INT_STR = re.compile(r"^-?[0-9]+$")
 CHAOS = {"stresschaos": "StressChaos", "networkchaos": "NetworkChaos"}
 DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)$")
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -78,7 +89,7 @@ class State:
         self.api_count = 0
         with open(self.token_file) as f:
             self.token = f.read().strip()
-        self.pods = {n: {"phase": "Running", "deleting": False} for n in c["pods"]}
+        self.pods = {n: {"phase": "Running", "deleting": False, "annotations": {}} for n in c["pods"]}
         self.pdb_blocks = c["pdb_blocks"]
         self.chaos = {}
         for e in c["existing"]:
@@ -217,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             st.api_count += 1
             auth = self.headers.get("Authorization") or ""
             rec = {"n": st.api_count, "method": method, "path": url.path, "query": url.query,
-                   "token_ok": auth == "Bearer " + st.token}
+                   "token_ok": auth == "Bearer " + st.token, "t": time.time()}
             body = None
             if raw:
                 rec["content_type"] = self.headers.get("Content-Type")
@@ -228,6 +239,33 @@ class Handler(BaseHTTPRequestHandler):
                     rec["body_raw"] = raw.decode(errors="replace")
             st.requests.append(rec)
             rec["status"] = self.serve(st, method, url, auth, raw, body, rec)
+
+    def patch_pod(self, st, name, body, rec):
+        cfg, ns = st.cfg, st.cfg["namespace"]
+        err = patch_pod_body_error(body)
+        if err:
+            st.violation(rec, err)
+            return self.reply(422, status_obj(422, "Invalid", f'Pod "{name}" is invalid: {err}'))
+        rec["cost"] = body["metadata"]["annotations"][COST_ANNOTATION]
+        if cfg["patch_forbidden"]:
+            return self.reply(403, status_obj(
+                403, "Forbidden",
+                f'pods "{name}" is forbidden: User "system:serviceaccount:{ns}:opspool-worker" '
+                f'cannot patch resource "pods" in API group "" in the namespace "{ns}"',
+                {"name": name, "kind": "pods"}))
+        pod = st.pods.get(name)
+        if pod is None or pod["deleting"]:
+            return self.reply(404, status_obj(404, "NotFound", f'pods "{name}" not found',
+                                              {"name": name, "kind": "pods"}))
+        pod.setdefault("annotations", {})[COST_ANNOTATION] = rec["cost"]
+        pod["rv"] = pod.get("rv", 1) + 1
+        return self.reply(200, {"apiVersion": "v1", "kind": "Pod",
+                                "metadata": {"name": name, "namespace": ns, "labels": cfg["labels"],
+                                             "annotations": dict(pod["annotations"]),
+                                             "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, ns + "/" + name)),
+                                             "resourceVersion": str(pod["rv"])},
+                                "spec": {"containers": [{"name": "worker", "image": "opspool"}]},
+                                "status": {"phase": pod["phase"]}})
 
     def serve(self, st, method, url, auth, raw, body, rec):
         cfg = st.cfg
@@ -243,8 +281,10 @@ class Handler(BaseHTTPRequestHandler):
         if auth != "Bearer " + st.token:
             return self.reply(401, status_obj(401, "Unauthorized", "Unauthorized"))
         if raw:
-            if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
-                st.violation(rec, "body without Content-Type: application/json")
+            # PATCH bodies name their patch type; the worker sends a JSON merge patch.
+            want_ct = "application/merge-patch+json" if method == "PATCH" else "application/json"
+            if (self.headers.get("Content-Type") or "").split(";")[0].strip() != want_ct:
+                st.violation(rec, f"body without Content-Type: {want_ct}")
                 return self.reply(415, status_obj(415, "UnsupportedMediaType", "unsupported media type"))
             if body is None:
                 st.violation(rec, "body is not JSON")
@@ -293,6 +333,8 @@ class Handler(BaseHTTPRequestHandler):
                                         "metadata": {"name": name, "namespace": ns,
                                                      "deletionTimestamp": now_rfc3339()},
                                         "status": {"phase": "Running"}})
+            if len(parts) == 6 and method == "PATCH":
+                return self.patch_pod(st, parts[5], body, rec)
             if len(parts) == 7 and parts[6] == "eviction" and method == "POST":
                 name = parts[5]
                 md = (body or {}).get("metadata") or {}
@@ -377,8 +419,26 @@ class Handler(BaseHTTPRequestHandler):
                         obj["metadata"]["deletionTimestamp"] = now_rfc3339()
                         obj["metadata"]["finalizers"] = ["chaos-mesh/records"]
                     return self.reply(200, obj)
-        st.violation(rec, f"{method} {url.path}: not a call the drill Role allows")
+        st.violation(rec, f"{method} {url.path}: not a call the drill or worker Role allows")
         return self.reply(404, status_obj(404, "NotFound", "the server could not find the requested resource"))
+
+
+def patch_pod_body_error(body):
+    """Why body is not the worker's deletion-cost merge patch (it must touch nothing else)."""
+    if not isinstance(body, dict) or set(body) != {"metadata"}:
+        return "patch body: only metadata may be patched"
+    md = body["metadata"]
+    if not isinstance(md, dict) or set(md) != {"annotations"}:
+        return "patch body: only metadata.annotations may be patched"
+    ann = md["annotations"]
+    if not isinstance(ann, dict) or set(ann) != {COST_ANNOTATION}:
+        return f"patch body: only the {COST_ANNOTATION} annotation may be patched"
+    v = ann[COST_ANNOTATION]
+    if not isinstance(v, str) or not INT_STR.match(v):
+        return f"{COST_ANNOTATION}: must be a string holding an integer"
+    if not -2**31 <= int(v) < 2**31:
+        return f"{COST_ANNOTATION}: must fit an int32"
+    return None
 
 
 def main():
