@@ -11,7 +11,8 @@
 # which is the figure that survives a noisy shared machine; plus the median of the per-pair
 # requests/s ratios.
 #
-# Builds a release tree in build-bench-loadgen/. With taskset available the server is pinned to
+# Builds a release tree in build-bench-loadgen/ (OSP_BENCH_BUILD=dir reuses a release build
+# configured with BUILD_TESTING=ON). With taskset available the server is pinned to
 # CPU 0 and the load generator to CPU 1 (a 2-core machine: one core each). Bounded: every run
 # has a duration and a timeout; the server is killed on exit.
 set -euo pipefail
@@ -19,13 +20,15 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 C=${1:-50}
 D=${2:-10}
 RUNS=${3:-5}
-B=$ROOT/build-bench-loadgen
+B=${OSP_BENCH_BUILD:-$ROOT/build-bench-loadgen}
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)" >&2; exit 77; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time missing (apt-get install time)" >&2; exit 77; }
 T=$(mktemp -d)
-cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >"$T/build.log" 2>&1 &&
-    cmake --build "$B" -j"$(nproc)" --target osp-stallserver opspool-loadgen >>"$T/build.log" 2>&1 ||
-    { cat "$T/build.log" >&2; exit 1; }
+if [ -z "${OSP_BENCH_BUILD:-}" ]; then
+    cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >"$T/build.log" 2>&1 &&
+        cmake --build "$B" -j"$(nproc)" --target osp-stallserver opspool-loadgen >>"$T/build.log" 2>&1 ||
+        { cat "$T/build.log" >&2; exit 1; }
+fi
 SERVER=$B/tests/support/osp-stallserver
 LOADGEN=$B/deploy/workload/opspool-loadgen
 SPID=
