@@ -799,8 +799,8 @@ int osp_env_decode(const void *data, size_t len, const struct osp_env_keys *keys
     if (rc != 0) {
         goto out;
     }
-    rc = osp_mp_unpack_exact((const uint8_t *)body->via.bin.ptr, body->via.bin.size, body->via.bin.size,
-                      &inner, "body", err);
+    rc = osp_mp_unpack_exact(body->via.bin.ptr, body->via.bin.size, body->via.bin.size, &inner,
+                             "body", err);
     if (rc != 0) {
         goto out;
     }
@@ -856,8 +856,8 @@ int osp_env_peek(const void *data, size_t len, char kind[OSP_KIND_MAX + 1], char
         rc = OSP_EPROTO; /* outer_parts sets body on success; never read an unset one */
     }
     if (rc == 0 && body != NULL) {
-        rc = osp_mp_unpack_exact((const uint8_t *)body->via.bin.ptr, body->via.bin.size,
-                          body->via.bin.size, &inner, "body", NULL);
+        rc = osp_mp_unpack_exact(body->via.bin.ptr, body->via.bin.size, body->via.bin.size, &inner,
+                                 "body", NULL);
     }
     if (rc == 0) {
         rc = index_fields(&inner.data, f, NULL);

@@ -284,9 +284,10 @@ static int parse_frame(struct job_report *r, const uint8_t *p, size_t n)
 {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
     int rc = OSP_EPROTO;
-    if (msgpack_unpack_next(&up, (const char *)p, n, &off) != MSGPACK_UNPACK_SUCCESS || off != n) {
+    /* Not msgpack_unpack_next directly: it allocates from header counts before reading the
+     * elements, so a 35-byte frame claiming a 2^32-entry map asks for 128 GB (fuzz_frames). */
+    if (osp_mp_unpack_exact(p, n, n, &up, "frame", NULL) != 0) {
         goto out;
     }
     const msgpack_object *o = &up.data;

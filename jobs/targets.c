@@ -29,19 +29,20 @@ static int adopt(struct osp_targets *t, json_t *doc, struct osp_err *err)
     const char *name;
     json_t *v;
     json_object_foreach(targets, name, v) {
-        if (!name_ok(name)) {
-            json_decref(doc);
-            return osp_err_set(err, OSP_EINVAL, "targets file: bad target name \"%.64s\"", name);
-        }
-        if (!json_is_object(v)) {
-            json_decref(doc);
-            return osp_err_set(err, OSP_EINVAL, "targets file: target %s must be an object", name);
-        }
+        /* name and v belong to doc: format the message before releasing it. */
+        int rc = 0;
         const char *ad = json_string_value(json_object_get(v, "adapter"));
-        if (ad != NULL && strcmp(ad, "local") != 0 && strcmp(ad, "kubernetes") != 0) {
+        if (!name_ok(name)) {
+            rc = osp_err_set(err, OSP_EINVAL, "targets file: bad target name \"%.64s\"", name);
+        } else if (!json_is_object(v)) {
+            rc = osp_err_set(err, OSP_EINVAL, "targets file: target %s must be an object", name);
+        } else if (ad != NULL && strcmp(ad, "local") != 0 && strcmp(ad, "kubernetes") != 0) {
+            rc = osp_err_set(err, OSP_EINVAL,
+                             "targets file: target %s: adapter must be local or kubernetes", name);
+        }
+        if (rc != 0) {
             json_decref(doc);
-            return osp_err_set(err, OSP_EINVAL,
-                               "targets file: target %s: adapter must be local or kubernetes", name);
+            return rc;
         }
     }
     t->root = json_incref(targets);
