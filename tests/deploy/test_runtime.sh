@@ -10,8 +10,8 @@
 # keda ACL user counts pending and in-flight jobs and nothing else; workers and scheduler
 # exit on SIGTERM within their declared grace; a ScaledJob-style `--once` worker exits after
 # one job; the Downward API variables reach the worker (its pod-deletion-cost PATCH itself is
-# tested against a stand-in API server in tests/integration/test_worker_podcost.sh). Not
-# covered (not implemented in the worker yet): worker /healthz /readyz probes.
+# tested against a stand-in API server in tests/integration/test_worker_podcost.sh); the
+# workers pass their own startup/readiness/liveness probes and the image's health check.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
 PY=python3
 python3 -c 'import yaml' 2>/dev/null || PY=/usr/bin/python3
@@ -119,7 +119,25 @@ start_as compose worker-noop worker-compose
 WC=$LAST_PID
 CGRACE=$("${DT[@]}" grace "$SRC" compose worker-noop)
 wait_eq 30 2 rcli ZCARD "$P:workers" || fail "workers did not register (got $WAIT_GOT)"
-ok "both workers registered (heartbeat; the worker serves no probes yet)"
+ok "both workers registered (heartbeat)"
+# Their probes, on the port each logged (OSP_HTTP_ADDR is mapped to an ephemeral port).
+wport() { grep -o 'on port [0-9]*' "$TMP/$1.log" | head -n1 | grep -o '[0-9]*$'; }
+read -r wspath wsport wsperiod wsfail < <("${DT[@]}" probe "$SRC" opspool-worker-noop startupProbe)
+[ "$wsport" = 9090 ] || fail "worker probe port $wsport is not the container port"
+wait_until $((wsperiod * wsfail)) sh -c "grep -q 'on port' '$TMP/worker-k8s.log'" ||
+    fail "the k8s-style worker never opened its probe port"
+kp=$(wport worker-k8s)
+curl -sf "http://127.0.0.1:$kp$wspath" >/dev/null || fail "worker startup probe $wspath"
+read -r wrpath _ wrperiod wrfail < <("${DT[@]}" probe "$SRC" opspool-worker-noop readinessProbe)
+wait_until $((wrperiod * wrfail + 10)) curl -sf "http://127.0.0.1:$kp$wrpath" || fail "worker readiness $wrpath"
+read -r wlpath _ _ _ < <("${DT[@]}" probe "$SRC" opspool-worker-noop livenessProbe)
+curl -sf "http://127.0.0.1:$kp$wlpath" >/dev/null || fail "worker liveness $wlpath"
+curl -sf "http://127.0.0.1:$kp/metrics" | grep -q '^opspool_worker_slots' || fail "worker /metrics"
+ok "k8s-style worker passes its startup ($wspath), readiness ($wrpath) and liveness probes; /metrics"
+wait_until 20 sh -c "grep -q 'on port' '$TMP/worker-compose.log'" || fail "compose worker has no HTTP port"
+OSP_HTTP_ADDR=0.0.0.0:$(wport worker-compose) sh "$SRC/deploy/docker/healthcheck.sh" ||
+    fail "the image's HEALTHCHECK script fails against the compose worker"
+ok "the image's HEALTHCHECK script passes against the compose-style worker"
 # The manifest's Downward API variables reach the worker; outside a cluster (no
 # KUBERNETES_SERVICE_HOST) it says so once and leaves the pod-deletion-cost feature off.
 wait_until 10 grep -q 'pod deletion cost disabled: no API server' "$TMP/worker-k8s.log" ||
