@@ -542,7 +542,9 @@ static int field_text(const msgpack_object *o, enum field f, const char **s, siz
     return 0;
 }
 
-static int field_u32(const msgpack_object *o, enum field f, uint32_t *out, struct osp_err *err)
+/* A non-negative integer no larger than max (the wire's unsigned fields and times). */
+static int field_uint(const msgpack_object *o, enum field f, uint64_t max, uint64_t *out,
+                      struct osp_err *err)
 {
     if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
         return osp_err_set(err, OSP_EINVAL, "body.%s: %" PRId64 " is negative", field_names[f],
@@ -551,29 +553,33 @@ static int field_u32(const msgpack_object *o, enum field f, uint32_t *out, struc
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         return osp_err_set(err, OSP_EPROTO, "body.%s: not an integer", field_names[f]);
     }
-    if (o->via.u64 > UINT32_MAX) {
+    if (o->via.u64 > max) {
         return osp_err_set(err, OSP_EINVAL, "body.%s: %" PRIu64 " out of range", field_names[f],
                            o->via.u64);
     }
-    *out = (uint32_t)o->via.u64;
+    *out = o->via.u64;
     return 0;
+}
+
+static int field_u32(const msgpack_object *o, enum field f, uint32_t *out, struct osp_err *err)
+{
+    uint64_t v = 0;
+    int rc = field_uint(o, f, UINT32_MAX, &v, err);
+    if (rc == 0) {
+        *out = (uint32_t)v;
+    }
+    return rc;
 }
 
 /* Times are ms since the epoch: non-negative int64. */
 static int field_time(const msgpack_object *o, enum field f, int64_t *out, struct osp_err *err)
 {
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        return osp_err_set(err, OSP_EINVAL, "body.%s: %" PRId64 " is negative", field_names[f],
-                           o->via.i64);
+    uint64_t v = 0;
+    int rc = field_uint(o, f, (uint64_t)INT64_MAX, &v, err);
+    if (rc == 0) {
+        *out = (int64_t)v;
     }
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        return osp_err_set(err, OSP_EPROTO, "body.%s: not an integer", field_names[f]);
-    }
-    if (o->via.u64 > (uint64_t)INT64_MAX) {
-        return osp_err_set(err, OSP_EINVAL, "body.%s: out of range", field_names[f]);
-    }
-    *out = (int64_t)o->via.u64;
-    return 0;
+    return rc;
 }
 
 /* Read id and kind from indexed fields into fixed buffers; used by decode and peek. */
