@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* http.h — a small JSON-over-HTTP/1.1 server: libmicrohttpd driven from a libev loop, a
  * router (method + path pattern with {name} segments), a body size limit, bearer-token
- * authentication hook and JSON reply helpers. Used by the scheduler's API and by the worker's
- * /metrics /healthz /readyz.
+ * authentication hook and JSON reply helpers. Used by the scheduler's API. The router and the
+ * body/reply helpers (http_router.c) need no libmicrohttpd; common/httpmini.h serves the same
+ * router and handlers without it (the worker's /metrics /healthz /readyz).
  *
  * Threading: none. libmicrohttpd runs in external-poll epoll mode; an ev_io watches its epoll
  * fd and an ev_timer follows MHD_get_timeout(); MHD_run() is called after each event, and
@@ -85,6 +86,10 @@ struct osp_http_match {
  * match. A trailing slash is not ignored ("/v1/jobs/" is not "/v1/jobs"). */
 void osp_http_router_match(const struct osp_http_router *r, const char *method, const char *path,
                            struct osp_http_match *m);
+
+/* Split "host:port" or "[v6]:port" into host (without brackets) and a numeric port string.
+ * -1 when malformed or a part does not fit its buffer. Shared by both servers. */
+int osp_http_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap);
 
 /* ---- Server ---- */
 

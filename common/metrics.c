@@ -225,7 +225,8 @@ static void put_num(struct osp_buf *out, double v)
         osp_buf_append(out, "NaN", 3);
     } else if (isinf(v)) {
         osp_buf_appendf(out, "%sInf", v > 0 ? "+" : "-");
-    } else if (v == floor(v) && fabs(v) < 9.007199254740992e15) {
+    } else if (fabs(v) < 9.007199254740992e15 && v == (double)(long long)v) {
+        /* Integral (the range test first keeps the cast defined; no libm: ADR 0006). */
         osp_buf_appendf(out, "%lld", (long long)v);
     } else {
         /* The shortest of %.15g / %.17g that reads back as the same double. */

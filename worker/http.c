@@ -6,8 +6,11 @@
  *   GET /readyz   200 when Redis and PostgreSQL are connected and the worker is not draining,
  *                 else 503 naming what is missing (readiness: KEDA/Kubernetes stop sending
  *                 traffic, and a draining pod reports itself not ready)
- * Metrics are updated where outcomes are decided (slot.c) and sampled here on scrape. */
+ * Metrics are updated where outcomes are decided (slot.c) and sampled here on scrape.
+ * Served by common/httpmini.h (no libmicrohttpd in the worker: its TLS stack alone would cost
+ * more RSS than the worker's idle budget); GET/HEAD only, no request bodies. */
 #include "common/http.h"
+#include "common/httpmini.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "worker/worker.h"
@@ -95,22 +98,22 @@ int wrk_http_start(struct wrk *w, struct osp_err *err)
     if (w->cfg->http_addr == NULL || w->cfg->http_addr[0] == '\0') {
         return 0;
     }
-    struct osp_http_opts o = {.addr = w->cfg->http_addr, .max_body = 4096};
-    w->http = osp_http_new(w->loop, &o, err);
+    struct osp_httpmini_opts o = {.addr = w->cfg->http_addr};
+    w->http = osp_httpmini_new(w->loop, &o, err);
     if (w->http == NULL) {
         return err != NULL && err->code != 0 ? err->code : OSP_EINVAL;
     }
-    struct osp_http_router *r = osp_http_router(w->http);
+    struct osp_http_router *r = osp_httpmini_router(w->http);
     osp_http_router_add(r, "GET", "/metrics", 0, on_metrics, w);
     osp_http_router_add(r, "GET", "/healthz", 0, on_healthz, w);
     osp_http_router_add(r, "GET", "/readyz", 0, on_readyz, w);
-    osp_info("serving /metrics /healthz /readyz on port %u", osp_http_port(w->http));
+    osp_info("serving /metrics /healthz /readyz on port %u", osp_httpmini_port(w->http));
     return 0;
 }
 
 void wrk_http_stop(struct wrk *w)
 {
-    osp_http_free(w->http);
+    osp_httpmini_free(w->http);
     w->http = NULL;
     osp_metrics_free(w->metrics);
     w->metrics = NULL;

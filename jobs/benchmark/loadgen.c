@@ -20,6 +20,7 @@
 #include "jobs/benchmark/loadgen.h"
 #include "common/alloc.h"
 #include "common/base.h"
+#include "common/libm_lazy.h"
 #include "jobs/benchmark/resp.h"
 
 #include <errno.h>
@@ -146,22 +147,25 @@ static double lg_rand01(struct lg *lg)
 
 static double lg_helper1(double x)
 {
-    return fabs(x) > 1e-8 ? log1p(x) / x : 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x));
+    return fabs(x) > 1e-8 ? osp_libm()->log1p(x) / x
+                          : 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x));
 }
 
 static double lg_helper2(double x)
 {
-    return fabs(x) > 1e-8 ? expm1(x) / x : 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x));
+    return fabs(x) > 1e-8 ? osp_libm()->expm1(x) / x
+                          : 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x));
 }
 
 static double lg_zh(const struct lg *lg, double x)
 {
-    return exp(-lg->cfg->zipf_s * log(x));
+    const struct osp_libm *m = osp_libm();
+    return m->exp(-lg->cfg->zipf_s * m->log(x));
 }
 
 static double lg_zhint(const struct lg *lg, double x)
 {
-    double lx = log(x);
+    double lx = osp_libm()->log(x);
     return lg_helper2((1.0 - lg->cfg->zipf_s) * lx) * lx;
 }
 
@@ -171,7 +175,7 @@ static double lg_zhint_inv(const struct lg *lg, double x)
     if (t < -1.0) {
         t = -1.0; /* guard rounding at the edge of the domain */
     }
-    return exp(lg_helper1(t) * x);
+    return osp_libm()->exp(lg_helper1(t) * x);
 }
 
 static void lg_zipf_init(struct lg *lg)
@@ -192,7 +196,7 @@ static uint64_t lg_key(struct lg *lg)
     for (int guard = 0; guard < 1000; guard++) {
         double u = lg->z_hn + lg_rand01(lg) * (lg->z_hx1 - lg->z_hn);
         double x = lg_zhint_inv(lg, u);
-        double kd = floor(x + 0.5);
+        double kd = osp_floor(x + 0.5);
         uint64_t k = kd < 1.0 ? 1 : (kd > (double)n ? n : (uint64_t)kd);
         if ((double)k - x <= lg->z_s || u >= lg_zhint(lg, (double)k + 0.5) - lg_zh(lg, (double)k)) {
             return k;
@@ -966,8 +970,8 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
     if (cfg->model == BENCH_MODEL_OPEN && !lg->issuing_done) {
         /* Intended requests in the window that never got a connection: indices k >= next_k
          * with measure_ns <= start + k * interval < stop_ns. */
-        double lo = ceil((double)(lg->measure_ns - lg->start_ns) / lg->interval_ns);
-        double hi = ceil((double)(stop_ns - lg->start_ns) / lg->interval_ns);
+        double lo = osp_ceil((double)(lg->measure_ns - lg->start_ns) / lg->interval_ns);
+        double hi = osp_ceil((double)(stop_ns - lg->start_ns) / lg->interval_ns);
         if (lo < (double)lg->next_k) {
             lo = (double)lg->next_k;
         }

@@ -12,6 +12,7 @@
  * sharing IEEE-754 doubles and the same libm (documented in docs/seed-and-backup.md). */
 #include "jobs/seed/seedgen.h"
 #include "jobs/seed/seedfmt.h"
+#include "common/libm_lazy.h"
 
 #include <math.h>
 #include <string.h>
@@ -101,12 +102,14 @@ uint64_t seed_gen_u64(uint64_t seed, unsigned table, unsigned field, uint64_t ro
 /* Continuous approximation of Zipf: H(x) = integral of t^-s from 1 to x, and its inverse. */
 static double seed_zipf_h(double s, double x)
 {
-    return s == 1.0 ? log(x) : (pow(x, 1.0 - s) - 1.0) / (1.0 - s);
+    const struct osp_libm *m = osp_libm();
+    return s == 1.0 ? m->log(x) : (m->pow(x, 1.0 - s) - 1.0) / (1.0 - s);
 }
 
 static double seed_zipf_hinv(double s, double y)
 {
-    return s == 1.0 ? exp(y) : pow(1.0 + (1.0 - s) * y, 1.0 / (1.0 - s));
+    const struct osp_libm *m = osp_libm();
+    return s == 1.0 ? m->exp(y) : m->pow(1.0 + (1.0 - s) * y, 1.0 / (1.0 - s));
 }
 
 void seed_gen_init(struct seed_gen *g, const struct seed_params *p)

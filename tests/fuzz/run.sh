@@ -20,7 +20,7 @@ build=${OSP_FUZZ_BUILD_DIR:-$src/build-fuzz}
 cc=${OSP_FUZZ_CC:-clang}
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
-all="envelope mpjson validate targets config cron frames resp http"
+all="envelope mpjson validate targets config cron frames resp http httpmini"
 targets=${*:-$all}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
@@ -44,6 +44,7 @@ max_len() {
     case $1 in
     cron) echo 256 ;;
     config) echo 4096 ;;
+    httpmini) echo 12288 ;; # past the 8 KiB head limit
     envelope | frames) echo 16384 ;;
     *) echo 8192 ;;
     esac
