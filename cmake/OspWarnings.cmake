@@ -11,8 +11,8 @@ target_compile_options(osp_build_flags INTERFACE
     # snprintf into fixed buffers (error messages, paths checked elsewhere) truncates on
     # purpose; GCC's -O2 heuristics flag every such call, so the warning is noise here.
     -Wno-format-truncation)
-# Link only the shared libraries a program uses: the worker must not map libmicrohttpd's TLS
-# stack (gnutls and friends, ~2.5 MiB of RSS) just because the static library offers HTTP.
+# Link only the shared libraries a program uses (a test or tool that never calls libcurl or
+# libmicrohttpd does not load their dependency chains). The worker goes further: ADR 0006.
 target_link_options(osp_build_flags INTERFACE -Wl,--as-needed)
 if(OSP_WERROR)
     target_compile_options(osp_build_flags INTERFACE -Werror)
