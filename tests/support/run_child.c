@@ -72,6 +72,7 @@ int main(int argc, char **argv)
     struct osp_err err = {0};
     if (kind == NULL || p == NULL || osp_targets_load(&t, targets_file, &err) != 0) {
         fprintf(stderr, "osp-run-child: bad kind, payload or targets: %s\n", err.msg);
+        json_decref(p);
         return 2;
     }
     struct osp_job job;

@@ -173,23 +173,8 @@ OM_uint32 gss_import_name(OM_uint32 *minor, gss_buffer_t input_name_buffer, gss_
 }
 
 /* On failure the minor status is cleared so libpq's error text does not read garbage. */
-#define GSS_FORWARD(name, params, args)                                                            \
-    OM_uint32 name params;                                                                         \
-    OM_uint32 name params                                                                          \
-    {                                                                                              \
-        static OM_uint32(*real) params;                                                            \
-        if (real == NULL) {                                                                        \
-            void *p = resolve(LIB_GSS, #name);                                                     \
-            if (p == NULL) {                                                                       \
-                if (minor != NULL) {                                                               \
-                    *minor = 0;                                                                    \
-                }                                                                                  \
-                return GSS_S_FAILURE;                                                              \
-            }                                                                                      \
-            memcpy(&real, &p, sizeof real);                                                        \
-        }                                                                                          \
-        return real args;                                                                          \
-    }
+#define GSS_FAILED                      (minor != NULL ? (void)(*minor = 0) : (void)0, GSS_S_FAILURE)
+#define GSS_FORWARD(name, params, args) FORWARD(LIB_GSS, OM_uint32, name, GSS_FAILED, params, args)
 
 GSS_FORWARD(gss_acquire_cred,
             (OM_uint32 * minor, gss_name_t desired_name, OM_uint32 time_req,
