@@ -705,38 +705,29 @@ static int verify(const struct osp_env_keys *keys, const msgpack_object *sig,
 static int decode_fields(const msgpack_object *f[F_COUNT], struct osp_job *j, struct osp_err *err)
 {
     int rc = 0;
-    if (f[F_ATTEMPT] != NULL) {
-        rc = field_u32(f[F_ATTEMPT], F_ATTEMPT, &j->attempt, err);
-        if (rc == 0 && j->attempt == 0) {
-            rc = osp_err_set(err, OSP_EINVAL, "body.attempt: 0 is not allowed");
+    /* Numeric fields: a u32 (attempt counts must be >= 1) or a time; absent keeps the default. */
+    const struct {
+        enum field f;
+        uint32_t *u32;
+        int64_t *time;
+        bool nonzero;
+    } nums[] = {
+        {F_ATTEMPT, &j->attempt, NULL, true},
+        {F_MAX_ATTEMPTS, &j->max_attempts, NULL, true},
+        {F_TIMEOUT_S, &j->timeout_s, NULL, false},
+        {F_ENQUEUED_AT, NULL, &j->enqueued_at, false},
+        {F_RUN_AT, NULL, &j->run_at, false},
+    };
+    for (size_t i = 0; i < OSP_ARRAY_LEN(nums); i++) {
+        enum field fi = nums[i].f;
+        if (f[fi] == NULL) {
+            continue;
         }
-        if (rc != 0) {
-            return rc;
+        rc = nums[i].u32 != NULL ? field_u32(f[fi], fi, nums[i].u32, err)
+                                 : field_time(f[fi], fi, nums[i].time, err);
+        if (rc == 0 && nums[i].nonzero && *nums[i].u32 == 0) {
+            rc = osp_err_set(err, OSP_EINVAL, "body.%s: 0 is not allowed", field_names[fi]);
         }
-    }
-    if (f[F_MAX_ATTEMPTS] != NULL) {
-        rc = field_u32(f[F_MAX_ATTEMPTS], F_MAX_ATTEMPTS, &j->max_attempts, err);
-        if (rc == 0 && j->max_attempts == 0) {
-            rc = osp_err_set(err, OSP_EINVAL, "body.max_attempts: 0 is not allowed");
-        }
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    if (f[F_TIMEOUT_S] != NULL) {
-        rc = field_u32(f[F_TIMEOUT_S], F_TIMEOUT_S, &j->timeout_s, err);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    if (f[F_ENQUEUED_AT] != NULL) {
-        rc = field_time(f[F_ENQUEUED_AT], F_ENQUEUED_AT, &j->enqueued_at, err);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    if (f[F_RUN_AT] != NULL) {
-        rc = field_time(f[F_RUN_AT], F_RUN_AT, &j->run_at, err);
         if (rc != 0) {
             return rc;
         }

@@ -271,6 +271,35 @@ void sched_duty_observe(struct sched *s, const char *duty, int64_t started_ns)
     osp_metric_observe(s->m_duty_seconds, v, (double)(osp_mono_ns() - started_ns) / 1e9);
 }
 
+bool sched_script_duty_begin(struct sched_duty *d)
+{
+    if (d->in_flight || !osp_rq_is_ready(d->s->rq)) {
+        return false;
+    }
+    d->started_ns = osp_mono_ns();
+    return true;
+}
+
+bool sched_script_duty_done(struct sched_duty *d, const char *name, int status, int64_t n,
+                            struct osp_metric *moved)
+{
+    struct sched *s = d->s;
+    d->in_flight = false;
+    if (status == OSP_ECANCELED) {
+        return false;
+    }
+    sched_duty_observe(s, name, d->started_ns);
+    if (status != 0) {
+        osp_metric_add(s->m_redis_err, NULL, 1);
+        osp_warn("%s: %s", name, osp_rq_last_error(s->rq));
+        return false;
+    }
+    if (n > 0) {
+        osp_metric_add(moved, NULL, (double)n);
+    }
+    return n > 0;
+}
+
 /* ---- Signals ---- */
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)

@@ -11,19 +11,8 @@
 static void promote_done(struct osp_rq *rq, int status, int64_t n, void *arg)
 {
     (void)rq;
-    struct sched *s = arg;
-    s->promoter.in_flight = false;
-    if (status == OSP_ECANCELED) {
-        return;
-    }
-    sched_duty_observe(s, "promoter", s->promoter.started_ns);
-    if (status != 0) {
-        osp_metric_add(s->m_redis_err, NULL, 1);
-        osp_warn("promoter: %s", osp_rq_last_error(s->rq));
-        return;
-    }
-    if (n > 0) {
-        osp_metric_add(s->m_promoted, NULL, (double)n);
+    struct sched_duty *d = arg;
+    if (sched_script_duty_done(d, "promoter", status, n, d->s->m_promoted)) {
         osp_debug("promoter: %lld delayed job(s) due", (long long)n);
     }
 }
@@ -33,15 +22,13 @@ static void promoter_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct sched_duty *d = osp_container_of(w, struct sched_duty, timer);
-    struct sched *s = d->s;
-    if (d->in_flight || !osp_rq_is_ready(s->rq)) {
+    if (!sched_script_duty_begin(d)) {
         return;
     }
-    d->started_ns = osp_mono_ns();
-    if (osp_rq_promote(s->rq, osp_now_ms(), PROMOTE_MAX, promote_done, s) == 0) {
+    if (osp_rq_promote(d->s->rq, osp_now_ms(), PROMOTE_MAX, promote_done, d) == 0) {
         d->in_flight = true;
     } else {
-        osp_metric_add(s->m_redis_err, NULL, 1);
+        osp_metric_add(d->s->m_redis_err, NULL, 1);
     }
 }
 

@@ -12,19 +12,8 @@
 static void reap_done(struct osp_rq *rq, int status, int64_t n, void *arg)
 {
     (void)rq;
-    struct sched *s = arg;
-    s->reaper.in_flight = false;
-    if (status == OSP_ECANCELED) {
-        return;
-    }
-    sched_duty_observe(s, "reaper", s->reaper.started_ns);
-    if (status != 0) {
-        osp_metric_add(s->m_redis_err, NULL, 1);
-        osp_warn("reaper: %s", osp_rq_last_error(s->rq));
-        return;
-    }
-    if (n > 0) {
-        osp_metric_add(s->m_reaped, NULL, (double)n);
+    struct sched_duty *d = arg;
+    if (sched_script_duty_done(d, "reaper", status, n, d->s->m_reaped)) {
         osp_info("reaper: %lld job(s) of dead workers handed back", (long long)n);
     }
 }
@@ -34,15 +23,14 @@ static void reaper_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct sched_duty *d = osp_container_of(w, struct sched_duty, timer);
-    struct sched *s = d->s;
-    if (d->in_flight || !osp_rq_is_ready(s->rq)) {
+    const struct osp_config *cfg = d->s->cfg;
+    if (!sched_script_duty_begin(d)) {
         return;
     }
-    d->started_ns = osp_mono_ns();
-    if (osp_rq_reap(s->rq, s->cfg->lease_ms, s->cfg->max_recoveries, reap_done, s) == 0) {
+    if (osp_rq_reap(d->s->rq, cfg->lease_ms, cfg->max_recoveries, reap_done, d) == 0) {
         d->in_flight = true;
     } else {
-        osp_metric_add(s->m_redis_err, NULL, 1);
+        osp_metric_add(d->s->m_redis_err, NULL, 1);
     }
 }
 

@@ -137,6 +137,14 @@ void sched_duty_start(struct sched *s, struct sched_duty *d, double period_s,
 void sched_duty_stop(struct sched *s, struct sched_duty *d);
 /* Observe how long a duty round took (metrics). */
 void sched_duty_observe(struct sched *s, const char *duty, int64_t started_ns);
+/* Rounds that are one async Redis script (promoter, reaper). _begin: false while a round is in
+ * flight or Redis is not connected; else stamps the round's start. _done (the script's
+ * callback, with the duty as arg): clears in-flight; for a finished round records its
+ * duration, counts an error (and warns) or adds n to `moved`; true when n > 0 entries moved,
+ * for the caller's own log line. */
+bool sched_script_duty_begin(struct sched_duty *d);
+bool sched_script_duty_done(struct sched_duty *d, const char *name, int status, int64_t n,
+                            struct osp_metric *moved);
 
 /* ---- api.c ---- */
 void sched_api_routes(struct sched *s);
