@@ -424,6 +424,10 @@ int osp_cron_next(const struct osp_cron *c, const char *tz, int64_t after_s, int
     if (!osp_tz_is_valid(tz)) {
         return osp_err_set(err, OSP_EINVAL, "unknown time zone \"%.64s\"", tz ? tz : "");
     }
+    if (after_s < OSP_TIME_MIN_MS / 1000 || after_s > OSP_TIME_MAX_MS / 1000) {
+        return osp_err_set(err, OSP_EINVAL, "time %lld s is outside 1970..9999",
+                           (long long)after_s);
+    }
     struct tz_saved saved;
     tz_enter(tz, &saved);
     int64_t t0 = (floor_div(after_s, 60) + 1) * 60;
@@ -468,6 +472,9 @@ int osp_cron_next(const struct osp_cron *c, const char *tz, int64_t after_s, int
     tz_leave(&saved);
     if (best == INT64_MAX) {
         return osp_err_set(err, OSP_ENOTFOUND, "cron expression never fires within 30 years");
+    }
+    if (best > OSP_TIME_MAX_MS / 1000) {
+        return osp_err_set(err, OSP_ENOTFOUND, "cron expression does not fire again before 10000");
     }
     *next_s = best;
     return 0;
@@ -543,12 +550,17 @@ int osp_time_parse_rfc3339(const char *s, int64_t *ms)
         sec = 59; /* a leap second is held at :59 (POSIX time has none) */
     }
     int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_s;
-    *ms = t * 1000 + frac_ms;
+    int64_t v = t * 1000 + frac_ms;
+    if (!osp_time_in_range(v)) {
+        return OSP_EINVAL;
+    }
+    *ms = v;
     return 0;
 }
 
 void osp_time_format_rfc3339(int64_t ms, char out[32])
 {
+    ms = ms < OSP_TIME_MIN_MS ? OSP_TIME_MIN_MS : ms > OSP_TIME_MAX_MS ? OSP_TIME_MAX_MS : ms;
     int64_t s = floor_div(ms, 1000);
     struct wall w;
     wall_from_secs(s, &w);

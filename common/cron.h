@@ -46,16 +46,37 @@ int osp_cron_parse(struct osp_cron *c, const char *expr, struct osp_err *err);
 bool osp_tz_is_valid(const char *tz);
 
 /* The first fire time strictly after after_s (seconds since the epoch), in *next_s. 0, or
- * OSP_EINVAL (bad zone) / OSP_ENOTFOUND (no fire time within 30 years: "0 0 30 2 *"). */
+ * OSP_EINVAL (bad zone, or after_s outside the accepted range) / OSP_ENOTFOUND (no fire time
+ * within 30 years, "0 0 30 2 *", or none before OSP_TIME_MAX_MS). */
 int osp_cron_next(const struct osp_cron *c, const char *tz, int64_t after_s, int64_t *next_s,
                   struct osp_err *err);
+
+/* ---- The range of times opspool accepts ----
+ *
+ * Every time a user or a peer hands opspool (RFC 3339 text, epoch milliseconds in the API's
+ * run_at, cron fire times, opspoolctl arguments) lies in [OSP_TIME_MIN_MS, OSP_TIME_MAX_MS]:
+ * 1970-01-01T00:00:00.000Z through 9999-12-31T23:59:59.999Z. Inside it a parsed time formats
+ * to four-digit-year text that parses back to the same instant; outside it, parsers answer
+ * OSP_EINVAL and cron answers OSP_ENOTFOUND, so no entry point can hold a time the others
+ * cannot print or read. */
+#define OSP_TIME_MIN_MS 0LL
+#define OSP_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
+/* True when ms lies in the accepted range. */
+static inline bool osp_time_in_range(int64_t ms)
+{
+    return ms >= OSP_TIME_MIN_MS && ms <= OSP_TIME_MAX_MS;
+}
 
 /* ---- RFC 3339 timestamps (API input/output; zone-free arithmetic) ---- */
 
 /* Parse "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" ('t', 'z' and a space separator are
- * accepted too) into milliseconds since the epoch. 0 or OSP_EINVAL. */
+ * accepted too) into milliseconds since the epoch. 0, or OSP_EINVAL for bad text and for an
+ * instant outside [OSP_TIME_MIN_MS, OSP_TIME_MAX_MS] (after the offset is applied:
+ * "9999-12-31T23:59:59-03:30" is in 10000 and refused). */
 int osp_time_parse_rfc3339(const char *s, int64_t *ms);
-/* Format ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (at least 32 bytes). */
+/* Format ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (at least 32 bytes). A value outside the
+ * accepted range is clamped to its nearest end, so what is printed always parses back. */
 void osp_time_format_rfc3339(int64_t ms, char out[32]);
 
 #endif
