@@ -336,6 +336,25 @@ void osp_job_deinit(struct osp_job *j)
     job_clear(j);
 }
 
+bool osp_schedule_name_is_valid(const char *name)
+{
+    if (name == NULL) {
+        return false;
+    }
+    size_t i = 0;
+    for (; name[i] != '\0'; i++) {
+        char c = name[i];
+        if (i == OSP_SCHEDULE_NAME_MAX) {
+            return false;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.')) {
+            return false;
+        }
+    }
+    return i > 0;
+}
+
 bool osp_kind_name_is_valid(const char *name)
 {
     if (name == NULL) {
@@ -712,10 +731,8 @@ static int decode_fields(const msgpack_object *f[F_COUNT], struct osp_job *j, st
         int64_t *time;
         bool nonzero;
     } nums[] = {
-        {F_ATTEMPT, &j->attempt, NULL, true},
-        {F_MAX_ATTEMPTS, &j->max_attempts, NULL, true},
-        {F_TIMEOUT_S, &j->timeout_s, NULL, false},
-        {F_ENQUEUED_AT, NULL, &j->enqueued_at, false},
+        {F_ATTEMPT, &j->attempt, NULL, true},      {F_MAX_ATTEMPTS, &j->max_attempts, NULL, true},
+        {F_TIMEOUT_S, &j->timeout_s, NULL, false}, {F_ENQUEUED_AT, NULL, &j->enqueued_at, false},
         {F_RUN_AT, NULL, &j->run_at, false},
     };
     for (size_t i = 0; i < OSP_ARRAY_LEN(nums); i++) {

@@ -27,16 +27,16 @@
 struct osp_job {
     char id[OSP_ID_LEN + 1];
     char kind[OSP_KIND_MAX + 1];
-    json_t *payload;        /* owned; never NULL after decode (an empty object if absent) */
-    uint32_t attempt;       /* 1-based number of this delivery's attempt */
-    uint32_t max_attempts;  /* >= 1 */
-    uint32_t timeout_s;     /* hard deadline of one attempt; 0 = the kind's default */
-    int64_t enqueued_at;    /* ms since epoch, first submission */
-    int64_t run_at;         /* ms since epoch; 0 = now */
-    char *idempotency_key;  /* owned, "" when none */
-    char *submitted_by;     /* owned, "" when none */
-    char *schedule;         /* owned, name of the schedule that fired it, "" when none */
-    char *trace_id;         /* owned, "" when none */
+    json_t *payload;       /* owned; never NULL after decode (an empty object if absent) */
+    uint32_t attempt;      /* 1-based number of this delivery's attempt */
+    uint32_t max_attempts; /* >= 1 */
+    uint32_t timeout_s;    /* hard deadline of one attempt; 0 = the kind's default */
+    int64_t enqueued_at;   /* ms since epoch, first submission */
+    int64_t run_at;        /* ms since epoch; 0 = now */
+    char *idempotency_key; /* owned, "" when none */
+    char *submitted_by;    /* owned, "" when none */
+    char *schedule;        /* owned, name of the schedule that fired it, "" when none */
+    char *trace_id;        /* owned, "" when none */
 };
 
 /* Signing keys: `keys[0]` signs; every non-empty key is accepted when verifying (rotation).
@@ -55,6 +55,10 @@ void osp_job_init(struct osp_job *j);
 void osp_job_deinit(struct osp_job *j);
 /* True when name matches [a-z0-9_-]{1,32}. */
 bool osp_kind_name_is_valid(const char *name);
+/* Schedule names (the envelope's `schedule`, the API's /v1/schedules/{name}, opspoolctl's
+ * schedule commands): [A-Za-z0-9_.-]{1,64}. */
+#define OSP_SCHEDULE_NAME_MAX 64
+bool osp_schedule_name_is_valid(const char *name);
 
 /* Append the encoded envelope of j to out. Returns 0 or OSP_EINVAL (payload not encodable,
  * err says why). */
@@ -72,17 +76,18 @@ int osp_env_decode(const void *data, size_t len, const struct osp_env_keys *keys
 /* Read kind and id from an envelope without verifying its signature (the reaper routes
  * envelopes back to their queue; workers verify on fetch). 0, or OSP_EPROTO when they cannot
  * be read; kind and id are "" on failure. */
-int osp_env_peek(const void *data, size_t len, char kind[OSP_KIND_MAX + 1], char id[OSP_ID_LEN + 1]);
+int osp_env_peek(const void *data, size_t len, char kind[OSP_KIND_MAX + 1],
+                 char id[OSP_ID_LEN + 1]);
 
 /* Dead-letter record stored on {prefix}:dead:<kind>:
  *   msgpack array ["dead", reason:str, failed_at_ms:int, job_id:str, envelope:bin] */
-void osp_dead_encode(const char *reason, int64_t failed_at_ms, const char *job_id,
-                     const void *env, size_t env_len, struct osp_buf *out);
+void osp_dead_encode(const char *reason, int64_t failed_at_ms, const char *job_id, const void *env,
+                     size_t env_len, struct osp_buf *out);
 struct osp_dead {
-    char *reason;          /* owned */
+    char *reason; /* owned */
     int64_t failed_at_ms;
     char job_id[OSP_ID_LEN + 1]; /* "" when the envelope had no readable id */
-    struct osp_buf env;    /* owned copy of the original envelope bytes */
+    struct osp_buf env;          /* owned copy of the original envelope bytes */
 };
 int osp_dead_decode(const void *data, size_t len, struct osp_dead *d, struct osp_err *err);
 void osp_dead_deinit(struct osp_dead *d);

@@ -11,10 +11,14 @@
  * has consumed but not yet served). After every io or timer event we call MHD_run() and
  * re-arm the timer. Handlers therefore run inside MHD_run(), on the loop thread.
  *
- * Request life cycle in the access handler (MHD calls it several times per request):
- *   1st call: headers complete, no body yet. Allocate the per-request state; a Content-Length
- *             above the limit is answered 413 at once (MHD then closes the connection without
- *             reading the body).
+ * Request life cycle. MHD calls uri_cb once per request with the request target exactly as
+ * sent (before it percent-decodes the path and query into C strings, where "%00" would end
+ * them early): it allocates the per-request state and records whether the target passes
+ * osp_http_target_check(). Then the access handler, several times per request:
+ *   1st call: headers complete, no body yet. A target that failed its check (400/414), header
+ *             fields above OSP_HTTP_HEADERS_MAX (431) or a Content-Length above the limit
+ *             (413) is answered at once; MHD then closes the connection without reading the
+ *             body.
  *   middle:   body chunks; appended while within the limit, counted and dropped beyond it.
  *   last:     *upload_data_size == 0: route, check auth and content type, run the handler,
  *             queue the response.
@@ -52,7 +56,10 @@ struct osp_http {
 struct req_state {
     struct osp_buf body;
     size_t received;
-    bool answered; /* a response was queued early (413) */
+    bool started;           /* the access handler has seen the complete head */
+    bool answered;          /* a response was queued early (400, 414, 431, 413) */
+    int target_status;      /* osp_http_target_check() of the raw target: 0, 400 or 414 */
+    const char *target_why; /* its reason */
 };
 
 static void send_resp(struct osp_http *h, struct MHD_Connection *c, struct osp_http_resp *resp)
@@ -140,10 +147,7 @@ static void dispatch(struct osp_http *h, struct MHD_Connection *c, const char *u
     memset(&req, 0, sizeof(req));
     req.method = method;
     req.path = url;
-    for (size_t i = 0; i < m->nparams; i++) {
-        req.params[i] = m->params[i];
-    }
-    req.nparams = m->nparams;
+    osp_http_req_params(&req, m);
     req.body = st->body.len ? osp_buf_cstr(&st->body) : "";
     req.body_len = st->body.len;
     req.conn = c;
@@ -155,6 +159,25 @@ out:
     free(m);
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: the raw request target; the result becomes *con_cls. */
+static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct req_state *st = osp_xcalloc(1, sizeof(*st));
+    st->target_status = osp_http_target_check(uri, strlen(uri), &st->target_why);
+    return st;
+}
+
+static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    size_t *n = cls;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -162,12 +185,24 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     (void)version;
     struct osp_http *h = cls;
     struct req_state *st = *con_cls;
-    if (st == NULL) {
-        st = osp_xcalloc(1, sizeof(*st));
-        *con_cls = st;
+    OSP_ASSERT(st != NULL); /* uri_cb made it */
+    if (!st->started) {
+        /* First call: the head is complete, no body yet. */
+        st->started = true;
+        int ts = st->target_status;
+        size_t hbytes = 0;
+        (void)MHD_get_connection_values(c, MHD_HEADER_KIND, header_bytes, &hbytes);
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != NULL && strtoull(cl, NULL, 10) > h->max_body) {
+        if (ts != 0) {
+            send_error(h, c, ts, ts == 414 ? "uri_too_long" : "bad_request", st->target_why, NULL);
+            st->answered = true;
+        } else if (hbytes > OSP_HTTP_HEADERS_MAX) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "header fields larger than %d bytes", OSP_HTTP_HEADERS_MAX);
+            send_error(h, c, 431, "header_too_large", msg, NULL);
+            st->answered = true;
+        } else if (cl != NULL && strtoull(cl, NULL, 10) > h->max_body) {
             char msg[96];
             snprintf(msg, sizeof(msg), "request body larger than %zu bytes", h->max_body);
             send_error(h, c, 413, "too_large", msg, NULL);
@@ -272,11 +307,16 @@ struct osp_http *osp_http_new(struct ev_loop *loop, const struct osp_http_opts *
     if (ai->ai_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
-    h->d =
-        MHD_start_daemon(flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_CONNECTION_LIMIT,
-                         opts->conn_limit ? opts->conn_limit : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-                         opts->conn_timeout_s ? opts->conn_timeout_s : 30u, MHD_OPTION_END);
+    /* The memory pool is far above OSP_HTTP_URI_MAX + OSP_HTTP_HEADERS_MAX, so that an
+     * oversized head still reaches access_cb and gets our JSON 414/431 instead of MHD's own
+     * page (MHD answers by itself only when the head does not fit the pool). Pages of the
+     * pool that a request does not fill are never touched. */
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_cb, h, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)OSP_HTTP_HEAD_POOL, MHD_OPTION_CONNECTION_LIMIT,
+        opts->conn_limit ? opts->conn_limit : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
+        opts->conn_timeout_s ? opts->conn_timeout_s : 30u, MHD_OPTION_END);
     int saved = errno;
     freeaddrinfo(ai);
     if (h->d == NULL) {
@@ -336,6 +376,60 @@ uint64_t osp_http_requests(const struct osp_http *h, int status_class)
 const char *osp_http_query(const struct osp_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_walk {
+    const char *const *allowed;
+    const char *bad; /* first unknown or repeated name */
+    bool repeated;
+    unsigned seen; /* bit i: allowed[i] seen */
+};
+
+static enum MHD_Result query_name(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_walk *q = cls;
+    for (size_t i = 0; q->allowed != NULL && q->allowed[i] != NULL && i < 32; i++) {
+        if (strcmp(key, q->allowed[i]) == 0) {
+            if (q->seen & (1u << i)) {
+                q->bad = key;
+                q->repeated = true;
+                return MHD_NO;
+            }
+            q->seen |= 1u << i;
+            return MHD_YES;
+        }
+    }
+    q->bad = key;
+    return MHD_NO;
+}
+
+int osp_http_query_check(const struct osp_http_req *req, const char *const *allowed,
+                         struct osp_http_resp *resp)
+{
+    if (req->conn == NULL) {
+        return 0;
+    }
+    struct query_walk q = {allowed, NULL, false, 0};
+    (void)MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_name, &q);
+    if (q.bad == NULL) {
+        return 0;
+    }
+    if (q.repeated) {
+        osp_http_reply_error(resp, 400, "invalid_request", "query parameter \"%.64s\" given twice",
+                             q.bad);
+        return -1;
+    }
+    char list[256] = "none";
+    size_t len = 0;
+    for (size_t i = 0; allowed != NULL && allowed[i] != NULL && len < sizeof(list); i++) {
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", allowed[i]);
+    }
+    osp_http_reply_error(resp, 400, "invalid_request",
+                         "unknown query parameter \"%.64s\" (accepted: %s)", q.bad, list);
+    return -1;
 }
 
 const char *osp_http_header(const struct osp_http_req *req, const char *name)

@@ -5,6 +5,10 @@
  * body/reply helpers (http_router.c) need no libmicrohttpd; common/httpmini.h serves the same
  * router and handlers without it (the worker's /metrics /healthz /readyz).
  *
+ * A request head larger than OSP_HTTP_HEAD_POOL / 2 never reaches these rules: libmicrohttpd
+ * itself answers it (414 or 431) with its own body, before any callback of ours runs. The pool
+ * is sized so that this only happens far beyond the limits above (docs/api.md "Errors").
+ *
  * Threading: none. libmicrohttpd runs in external-poll epoll mode; an ev_io watches its epoll
  * fd and an ev_timer follows MHD_get_timeout(); MHD_run() is called after each event, and
  * handlers run synchronously inside it on the loop's thread. A handler fills the response
@@ -12,6 +16,11 @@
  *
  * Rules applied before a handler runs (in this order), each with a JSON error body
  * {"error": {"code", "message"}}:
+ *   414 uri_too_long        request target (path and query, as sent) above OSP_HTTP_URI_MAX
+ *   400 bad_request         a control byte in the request target, raw or percent-encoded
+ *                           (%00-%1F, %7F), or a malformed percent-escape ("%", "%zz"):
+ *                           decoded, "/v1/schedules/a%00b" would act on "a"
+ *   431 header_too_large    header fields (names and values) above OSP_HTTP_HEADERS_MAX
  *   413 too_large           body (Content-Length or received bytes) above max_body
  *   404 not_found           no route matches the path
  *   405 method_not_allowed  a route matches the path but not the method (Allow header set)
@@ -30,6 +39,10 @@
 #define OSP_HTTP_MAX_PARAMS   4   /* {name} segments per pattern */
 #define OSP_HTTP_PARAM_MAX    128 /* longest accepted value of one {name} segment */
 #define OSP_HTTP_DEFAULT_BODY (1024 * 1024)
+#define OSP_HTTP_URI_MAX      8192          /* request target bytes, as sent: larger gets 414 */
+#define OSP_HTTP_HEADERS_MAX  16384         /* header names + values: larger gets 431 */
+#define OSP_HTTP_HEAD_POOL    (1024 * 1024) /* libmicrohttpd memory per connection */
+#define OSP_HTTP_NAME_MAX     31            /* longest {name} in a route pattern */
 
 /* Route flags. */
 enum {
@@ -41,9 +54,10 @@ struct osp_http_router;
 
 /* One request, borrowed by the handler for the duration of the call. */
 struct osp_http_req {
-    const char *method;                      /* "GET", "POST", ... */
-    const char *path;                        /* without the query string */
-    const char *params[OSP_HTTP_MAX_PARAMS]; /* {name} values, in pattern order, decoded */
+    const char *method;                           /* "GET", "POST", ... */
+    const char *path;                             /* without the query string */
+    const char *params[OSP_HTTP_MAX_PARAMS];      /* {name} values, in pattern order, decoded */
+    const char *param_names[OSP_HTTP_MAX_PARAMS]; /* the names: "id" for {id} */
     size_t nparams;
     const char *body; /* NUL-terminated; "" when there is none */
     size_t body_len;
@@ -79,6 +93,7 @@ struct osp_http_match {
     int status;     /* 200 when matched, else 404 or 405 */
     char allow[64]; /* methods allowed for the path (405), comma-separated */
     char params[OSP_HTTP_MAX_PARAMS][OSP_HTTP_PARAM_MAX + 1];
+    char names[OSP_HTTP_MAX_PARAMS][OSP_HTTP_NAME_MAX + 1];
     size_t nparams;
 };
 /* Match method and path (no query string, already percent-decoded: libmicrohttpd decodes the
@@ -87,9 +102,25 @@ struct osp_http_match {
 void osp_http_router_match(const struct osp_http_router *r, const char *method, const char *path,
                            struct osp_http_match *m);
 
+/* Point req's params and param_names at m's (m must outlive req). */
+void osp_http_req_params(struct osp_http_req *req, const struct osp_http_match *m);
+
+/* Check a request target as it came off the wire (path and query, not yet decoded): 0 when
+ * acceptable, else the status to answer (414 above OSP_HTTP_URI_MAX bytes; 400 for a raw
+ * control byte, a percent-escape of one, or a malformed escape) with *why set to a static
+ * reason. Pure: used by the server before routing, by tests and by the fuzzer. */
+int osp_http_target_check(const char *target, size_t len, const char **why);
+
 /* Split "host:port" or "[v6]:port" into host (without brackets) and a numeric port string.
- * -1 when malformed or a part does not fit its buffer. Shared by both servers. */
+ * -1 when malformed, when the port is not 0..65535 in decimal digits, or when a part does not
+ * fit its buffer. Shared by both servers and the configuration check. */
 int osp_http_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap);
+
+/* Write "<port>\n" to path atomically (a temporary file renamed over it), so a reader sees
+ * the whole number or no file. For servers started on port 0 by scripts and tests: they bind
+ * first and say where, instead of racing for a port picked by someone else. path NULL or ""
+ * does nothing. 0, or -errno with err set. */
+int osp_http_write_port_file(const char *path, unsigned port, struct osp_err *err);
 
 /* ---- Server ---- */
 
@@ -117,6 +148,12 @@ uint64_t osp_http_requests(const struct osp_http *h, int status_class /* 2..5 */
 
 /* Query-string argument (decoded) or NULL. "?a" gives "" for a. */
 const char *osp_http_query(const struct osp_http_req *req, const char *name);
+/* Check the query string against the names a route accepts (NULL-terminated; NULL = none):
+ * 0 when every parameter is one of them and none is repeated; else replies 400
+ * invalid_request naming the parameter (and what is accepted) and returns -1. Requests
+ * served without libmicrohttpd (req->conn NULL, common/httpmini.h) have no query: 0. */
+int osp_http_query_check(const struct osp_http_req *req, const char *const *allowed,
+                         struct osp_http_resp *resp);
 /* Request header or NULL (case-insensitive name). */
 const char *osp_http_header(const struct osp_http_req *req, const char *name);
 /* Parse the body as a JSON object. On failure replies 400 bad_json (empty body, syntax error

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 /* ---- Router ---- */
 
@@ -79,6 +81,9 @@ static bool pattern_match(const char *pattern, const char *path, struct osp_http
             }
             memcpy(m->params[np], s, sl);
             m->params[np][sl] = '\0';
+            size_t nl = pl - 2 > OSP_HTTP_NAME_MAX ? OSP_HTTP_NAME_MAX : pl - 2;
+            memcpy(m->names[np], p + 1, nl);
+            m->names[np][nl] = '\0';
             np++;
         } else if (pl != sl || memcmp(p, s, pl) != 0) {
             return false;
@@ -123,6 +128,61 @@ void osp_http_router_match(const struct osp_http_router *r, const char *method, 
             snprintf(m->allow + len, sizeof(m->allow) - len, "%s%s", len ? ", " : "", rt->method);
         }
     }
+}
+
+void osp_http_req_params(struct osp_http_req *req, const struct osp_http_match *m)
+{
+    for (size_t i = 0; i < m->nparams; i++) {
+        req->params[i] = m->params[i];
+        req->param_names[i] = m->names[i];
+    }
+    req->nparams = m->nparams;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+int osp_http_target_check(const char *target, size_t len, const char **why)
+{
+    if (len > OSP_HTTP_URI_MAX) {
+        *why = "request target longer than 8192 bytes";
+        return 414;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)target[i];
+        if (c < 0x20 || c == 0x7f) {
+            *why = "control byte in the request target";
+            return 400;
+        }
+        if (c != '%') {
+            continue;
+        }
+        int hi = i + 1 < len ? hex_value(target[i + 1]) : -1;
+        int lo = i + 2 < len ? hex_value(target[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+            *why = "malformed percent-escape in the request target (expected %XX)";
+            return 400;
+        }
+        int v = hi * 16 + lo;
+        if (v < 0x20 || v == 0x7f) {
+            *why = "percent-encoded control byte (%00-%1F, %7F) in the request target";
+            return 400;
+        }
+        i += 2;
+    }
+    *why = NULL;
+    return 0;
 }
 
 /* ---- Request helpers ---- */
@@ -198,6 +258,23 @@ void osp_http_reply_text(struct osp_http_resp *resp, int status, const char *con
     osp_buf_append(&resp->body, text, len);
 }
 
+int osp_http_write_port_file(const char *path, unsigned port, struct osp_err *err)
+{
+    if (path == NULL || path[0] == '\0') {
+        return 0;
+    }
+    char *tmp = osp_xasprintf("%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    int rc = 0;
+    if (f == NULL || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        rc = -errno;
+        osp_err_set(err, rc, "port file %.200s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
 int osp_http_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap)
 {
     const char *colon;
@@ -219,7 +296,8 @@ int osp_http_split_addr(const char *addr, char *host, size_t hostcap, char *port
         hl = (size_t)(colon - addr);
     }
     size_t pl = strlen(colon + 1);
-    if (hl >= hostcap || pl == 0 || pl >= portcap || strspn(colon + 1, "0123456789") != pl) {
+    if (hl >= hostcap || pl == 0 || pl > 5 || pl >= portcap ||
+        strspn(colon + 1, "0123456789") != pl || strtol(colon + 1, NULL, 10) > 65535) {
         return -1;
     }
     memcpy(host, hs, hl);

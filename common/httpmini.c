@@ -339,10 +339,7 @@ static void route(const struct osp_http_router *r, const struct osp_httpmini_hea
         memset(&req, 0, sizeof(req));
         req.method = h->method;
         req.path = h->path;
-        for (size_t i = 0; i < m->nparams; i++) {
-            req.params[i] = m->params[i];
-        }
-        req.nparams = m->nparams;
+        osp_http_req_params(&req, m);
         req.body = "";
         req.body_len = 0;
         req.conn = NULL;

@@ -5,11 +5,11 @@
  * no effect. Errors are {"error": {"code", "message"}} with stable codes:
  *   400 bad_json, invalid_request (envelope fields, query parameters), invalid_payload (the
  *       kind's validator said no), unknown_kind
- *   401 unauthorized · 403 forbidden (the token lacks the route's scope) · 404 not_found · 405 method_not_allowed · 409 conflict
- *   413 too_large · 415 unsupported_media_type · 503 unavailable (Redis or PostgreSQL down)
- * Handlers use the synchronous clients (docs/decisions/0002-scheduler-sync-clients.md).
- * Submitting follows the pool's rule: ledger row first, then the Redis envelope
- * (osp_submit). */
+ *   401 unauthorized · 403 forbidden (the token lacks the route's scope) · 404 not_found · 405
+ * method_not_allowed · 409 conflict 413 too_large · 415 unsupported_media_type · 503 unavailable
+ * (Redis or PostgreSQL down) Handlers use the synchronous clients
+ * (docs/decisions/0002-scheduler-sync-clients.md). Submitting follows the pool's rule: ledger row
+ * first, then the Redis envelope (osp_submit). */
 #include "common/alloc.h"
 #include "common/cron.h"
 #include "common/hmac.h"
@@ -76,8 +76,8 @@ static void scope_text(unsigned bits, char *out, size_t cap)
     out[0] = '\0';
     for (size_t i = 0; i < OSP_ARRAY_LEN(scope_names) && len < cap; i++) {
         if (bits & scope_names[i].bit) {
-            len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "",
-                                    scope_names[i].name);
+            len +=
+                (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "", scope_names[i].name);
         }
     }
 }
@@ -221,8 +221,37 @@ static bool auth_cb(const char *hdr, void *arg)
     return token_index(s, hdr) >= 0;
 }
 
+/* Path parameters are checked against their grammar after decoding, before any store is
+ * asked: a name that cannot exist is a 400, never a database round trip (PostgreSQL would
+ * refuse a non-UTF-8 name with an error that reads like an outage). The value is not echoed:
+ * it may be bytes a JSON string cannot hold. */
+static bool params_ok(const struct osp_http_req *req, struct osp_http_resp *resp)
+{
+    for (size_t i = 0; i < req->nparams; i++) {
+        const char *n = req->param_names[i];
+        const char *v = req->params[i];
+        if (strcmp(n, "id") == 0 && !osp_id_is_valid(v)) {
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "invalid job id: expected a UUID "
+                                 "(0190f2a4-1b2c-7d3e-8f40-123456789abc)");
+        } else if (strcmp(n, "name") == 0 && !osp_schedule_name_is_valid(v)) {
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "invalid schedule name: expected [A-Za-z0-9_.-]{1,%d}",
+                                 OSP_SCHEDULE_NAME_MAX);
+        } else if (strcmp(n, "kind") == 0 && !osp_kind_name_is_valid(v)) {
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "invalid kind: expected [a-z0-9_-]{1,%d}", OSP_KIND_MAX);
+        } else {
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
 /* Every /v1 route runs through here: the token must carry the route's scope (else 403
- * forbidden); s->who names the caller while the handler runs. */
+ * forbidden); then path parameters and the query string are checked (400) before the
+ * handler runs; s->who names the caller while it does. */
 static void h_scoped(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched_route *rt = arg;
@@ -245,12 +274,14 @@ static void h_scoped(const struct osp_http_req *req, struct osp_http_resp *resp,
         scope_text(rt->scope, need, sizeof(need));
         const char *fields[] = {"who", s->who, "route", rt->name, "scope", need, NULL};
         osp_log_emit(OSP_LOG_WARN, fields, "API request refused: token lacks scope %s", need);
-        osp_http_reply_error(resp, 403, "forbidden", "this token lacks the \"%s\" scope (%s)",
-                             need, rt->name);
+        osp_http_reply_error(resp, 403, "forbidden", "this token lacks the \"%s\" scope (%s)", need,
+                             rt->name);
         s->who[0] = '\0';
         return;
     }
-    rt->fn(req, resp, s);
+    if (params_ok(req, resp) && osp_http_query_check(req, rt->query, resp) == 0) {
+        rt->fn(req, resp, s);
+    }
     s->who[0] = '\0';
 }
 
@@ -260,9 +291,9 @@ static void h_scoped(const struct osp_http_req *req, struct osp_http_resp *resp,
 static void audit_log(struct sched *s, const char *action, const char *object, const char *job_id,
                       const char *detail)
 {
-    const char *fields[] = {"audit",  action,        "who", s->who[0] ? s->who : "unknown",
-                            "object", object,        "job_id",
-                            job_id ? job_id : "",    NULL};
+    const char *fields[] = {"audit",  action, "who",    s->who[0] ? s->who : "unknown",
+                            "object", object, "job_id", job_id ? job_id : "",
+                            NULL};
     if (job_id == NULL) {
         fields[6] = NULL;
     }
@@ -274,6 +305,8 @@ static void audit_log(struct sched *s, const char *action, const char *object, c
 
 static void reply_unavailable(struct osp_http_resp *resp, const struct osp_err *err)
 {
+    /* Every 503 leaves a line: an operator sees why the API said "unavailable". */
+    osp_warn("API request answered 503: %s", err->msg[0] ? err->msg : "backend unavailable");
     osp_http_reply_error(resp, 503, "unavailable", "%s",
                          err->msg[0] ? err->msg : "backend unavailable");
 }
@@ -459,7 +492,7 @@ static int job_from_request(struct sched *s, const json_t *body, struct osp_job 
                              "run_at: expected RFC 3339 (2026-01-02T03:04:05Z) or epoch ms");
         return -1;
     }
-    if (run_at < 0 || run_at > 253402300799999LL) {
+    if (!osp_time_in_range(run_at)) {
         osp_http_reply_error(resp, 400, "invalid_request", "run_at: out of range");
         return -1;
     }
@@ -600,11 +633,7 @@ static json_t *live_state(struct sched *s, const char *id)
 static void h_get_job(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
-    const char *id = req->params[0];
-    if (!osp_id_is_valid(id)) {
-        osp_http_reply_error(resp, 404, "not_found", "no job %.40s", id);
-        return;
-    }
+    const char *id = req->params[0]; /* a valid id: h_scoped checked it */
     struct osp_pgs *pg = sched_pg(s);
     struct osp_err err = {0, ""};
     if (pg == NULL) {
@@ -650,8 +679,7 @@ static void h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *re
     const char *state = osp_http_query(req, "state");
     const char *limit_s = osp_http_query(req, "limit");
     const char *before = osp_http_query(req, "before");
-    if (kind != NULL && !osp_kind_name_is_valid(kind)) {
-        osp_http_reply_error(resp, 400, "invalid_request", "kind: must match [a-z0-9_-]{1,32}");
+    if (kind != NULL && kind_or_reply(kind, resp) == NULL) {
         return;
     }
     if (state != NULL && !is_state(state)) {
@@ -758,12 +786,8 @@ static bool unqueue(struct sched *s, const char *kind, const char *id)
 static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
-    const char *id = req->params[0];
+    const char *id = req->params[0]; /* a valid id: h_scoped checked it */
     struct osp_err err = {0, ""};
-    if (!osp_id_is_valid(id)) {
-        osp_http_reply_error(resp, 404, "not_found", "no job %.40s", id);
-        return;
-    }
     const char *p1[] = {id};
     json_t *rows =
         sched_query(s, "SELECT kind, state FROM opspool.jobs WHERE id = $1::uuid", 1, p1, &err);
@@ -1279,18 +1303,22 @@ static void h_readyz(const struct osp_http_req *req, struct osp_http_resp *resp,
 
 /* Add an authenticated /v1 route needing `scope`, run through h_scoped. */
 static void scoped_route(struct sched *s, const char *method, const char *pattern, unsigned scope,
-                         osp_http_handler *fn)
+                         osp_http_handler *fn, const char *const *query)
 {
     OSP_ASSERT(s->nroutes < SCHED_MAX_ROUTES);
     struct sched_route *rt = &s->routes[s->nroutes++];
     rt->s = s;
     rt->scope = scope;
     rt->fn = fn;
+    rt->query = query;
     snprintf(rt->name, sizeof(rt->name), "%s %s", method, pattern);
     osp_http_router_add(osp_http_router(s->http), method, pattern, OSP_HTTP_AUTH, h_scoped, rt);
 }
 
-/* Endpoint → scope (docs/api.md "Authentication"). */
+static const char *const list_jobs_query[] = {"kind", "state", "limit", "before", NULL};
+
+/* Endpoint → scope (docs/api.md "Authentication") and accepted query parameters (none but
+ * GET /v1/jobs's: any other is a 400). */
 void sched_api_routes(struct sched *s)
 {
     struct osp_http_router *r = osp_http_router(s->http);
@@ -1298,16 +1326,16 @@ void sched_api_routes(struct sched *s)
     osp_http_router_add(r, "GET", "/healthz", 0, h_healthz, s);
     osp_http_router_add(r, "GET", "/readyz", 0, h_readyz, s);
     osp_http_router_add(r, "GET", "/metrics", 0, h_metrics, s);
-    scoped_route(s, "POST", "/v1/jobs", SCHED_SCOPE_SUBMIT, h_submit);
-    scoped_route(s, "GET", "/v1/jobs", SCHED_SCOPE_READ, h_list_jobs);
-    scoped_route(s, "GET", "/v1/jobs/{id}", SCHED_SCOPE_READ, h_get_job);
-    scoped_route(s, "POST", "/v1/jobs/{id}/cancel", SCHED_SCOPE_OPERATE, h_cancel);
-    scoped_route(s, "GET", "/v1/queues", SCHED_SCOPE_READ, h_queues);
-    scoped_route(s, "POST", "/v1/queues/{kind}/pause", SCHED_SCOPE_OPERATE, h_pause);
-    scoped_route(s, "POST", "/v1/queues/{kind}/resume", SCHED_SCOPE_OPERATE, h_resume);
-    scoped_route(s, "GET", "/v1/schedules", SCHED_SCOPE_READ, h_list_schedules);
-    scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, h_put_schedule);
-    scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, h_get_schedule);
-    scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, h_delete_schedule);
-    scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, h_dead_retry);
+    scoped_route(s, "POST", "/v1/jobs", SCHED_SCOPE_SUBMIT, h_submit, NULL);
+    scoped_route(s, "GET", "/v1/jobs", SCHED_SCOPE_READ, h_list_jobs, list_jobs_query);
+    scoped_route(s, "GET", "/v1/jobs/{id}", SCHED_SCOPE_READ, h_get_job, NULL);
+    scoped_route(s, "POST", "/v1/jobs/{id}/cancel", SCHED_SCOPE_OPERATE, h_cancel, NULL);
+    scoped_route(s, "GET", "/v1/queues", SCHED_SCOPE_READ, h_queues, NULL);
+    scoped_route(s, "POST", "/v1/queues/{kind}/pause", SCHED_SCOPE_OPERATE, h_pause, NULL);
+    scoped_route(s, "POST", "/v1/queues/{kind}/resume", SCHED_SCOPE_OPERATE, h_resume, NULL);
+    scoped_route(s, "GET", "/v1/schedules", SCHED_SCOPE_READ, h_list_schedules, NULL);
+    scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, h_put_schedule, NULL);
+    scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, h_get_schedule, NULL);
+    scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, h_delete_schedule, NULL);
+    scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, h_dead_retry, NULL);
 }

@@ -28,28 +28,11 @@
 #define CRON_PERIOD_S      1.0
 #define CRON_MIN_SLACK_S   60     /* a tick may fire this late even with catchup_s = 0 */
 #define CRON_MAX_CATCHUP_S 604800 /* catchup_s upper bound: one week */
-#define CRON_NAME_MAX      64
 
 /* ---- Validation and upsert ---- */
 
 static const char *const schedule_fields[] = {
     "name", "cron", "timezone", "kind", "payload", "concurrency", "catchup_s", "enabled", NULL};
-
-static bool name_ok(const char *n)
-{
-    size_t len = strlen(n);
-    if (len == 0 || len > CRON_NAME_MAX) {
-        return false;
-    }
-    for (const char *p = n; *p != '\0'; p++) {
-        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
 
 static const char *str_field(const json_t *o, const char *name, const char *dflt)
 {
@@ -80,8 +63,9 @@ int sched_schedule_upsert(struct sched *s, const json_t *obj, bool *created, con
         }
     }
     const char *name = str_field(obj, "name", NULL);
-    if (name == NULL || !name_ok(name)) {
-        return osp_err_set(err, OSP_EINVAL, "name: required, [A-Za-z0-9_.-]{1,%d}", CRON_NAME_MAX);
+    if (!osp_schedule_name_is_valid(name)) {
+        return osp_err_set(err, OSP_EINVAL, "name: required, [A-Za-z0-9_.-]{1,%d}",
+                           OSP_SCHEDULE_NAME_MAX);
     }
     const char *expr = str_field(obj, "cron", NULL);
     struct osp_cron c;

@@ -42,7 +42,8 @@ struct sched;
 struct sched_route {
     struct sched *s;
     unsigned scope;
-    char name[64]; /* "POST /v1/jobs/{id}/cancel", for 403 messages and logs */
+    char name[64];            /* "POST /v1/jobs/{id}/cancel", for 403 messages and logs */
+    const char *const *query; /* query parameters the route accepts (NULL-terminated), or NULL */
     void (*fn)(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg);
 };
 

@@ -230,9 +230,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < m.nparams; i++) {
             FUZZ_ASSERT(m.params[i][0] != '\0' && strlen(m.params[i]) <= OSP_HTTP_PARAM_MAX);
             FUZZ_ASSERT(strchr(m.params[i], '/') == NULL);
-            req.params[i] = m.params[i];
         }
-        req.nparams = m.nparams;
+        osp_http_req_params(&req, &m);
         req.body = body;
         req.body_len = body_len;
         m.fn(&req, &resp, m.arg);
