@@ -108,7 +108,8 @@ static const char exit_codes[] =
 
 static void usage(FILE *out)
 {
-    fputs("usage: opspoolctl [--json] COMMAND [ARGS]    (opspoolctl COMMAND --help)\n\n"
+    fputs("usage: opspoolctl [--json] COMMAND [ARGS]    (opspoolctl COMMAND --help)\n"
+          "       opspoolctl --help | --help-config | --print-config | --version\n\n"
           "commands:\n",
           out);
     for (size_t i = 0; commands[i].name != NULL; i++) {
@@ -116,7 +117,8 @@ static void usage(FILE *out)
     }
     fprintf(out, "\n%s", exit_codes);
     fputs("\nconnection settings come from the environment (OSP_REDIS_URL, OSP_PG_DSN,\n"
-          "OSP_PREFIX, OSP_SIGNING_KEY, ...): see `opspoolctl --help-config`.\n"
+          "OSP_PREFIX, OSP_SIGNING_KEY, ...): `opspoolctl --help-config` lists them,\n"
+          "`opspoolctl --print-config` shows the values in effect (secrets redacted).\n"
           "Colour only when stdout is a terminal and NO_COLOR is unset.\n",
           out);
 }
@@ -185,6 +187,18 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct ctl c;
     memset(&c, 0, sizeof(c));
+    /* Bytes, not words: no argument may carry a control character (a JSON payload may hold
+     * tab, newline and carriage return, which JSON allows between tokens). Names and ids are
+     * checked against their grammar where each command reads them. */
+    for (int k = 1; k < argc; k++) {
+        for (const unsigned char *p = (const unsigned char *)argv[k]; *p != '\0'; p++) {
+            if ((*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7f) {
+                fprintf(stderr, "opspoolctl: argument %d contains control character 0x%02x\n", k,
+                        *p);
+                return CTL_USAGE;
+            }
+        }
+    }
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0) {
@@ -194,6 +208,15 @@ int main(int argc, char **argv)
             return CTL_OK;
         } else if (strcmp(argv[i], "--help-config") == 0) {
             osp_config_help(OSP_CFG_CLI, stdout);
+            return CTL_OK;
+        } else if (strcmp(argv[i], "--print-config") == 0) {
+            struct osp_err err = {0, ""};
+            if (osp_config_load(&c.cfg, OSP_CFG_CLI, &err) != 0) {
+                fprintf(stderr, "opspoolctl: %s\n", err.msg);
+                return CTL_USAGE;
+            }
+            osp_config_print(&c.cfg, OSP_CFG_CLI, stdout);
+            osp_config_deinit(&c.cfg);
             return CTL_OK;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("opspoolctl %s\n", OSP_VERSION);

@@ -114,6 +114,10 @@ static int sched_list(struct ctl *c)
 /* The schedule's row with every column (later migrations' too), or exit CTL_NOT_FOUND. */
 static json_t *load_schedule(struct ctl *c, const char *name)
 {
+    if (!osp_schedule_name_is_valid(name)) {
+        ctl_die(CTL_USAGE, "invalid schedule name: expected [A-Za-z0-9_.-]{1,%d}",
+                OSP_SCHEDULE_NAME_MAX);
+    }
     const char *params[1] = {name};
     json_t *rows = ctl_query(c,
                              "SELECT to_jsonb(s)::text AS row FROM opspool.schedules s "

@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "common/alloc.h"
 #include "common/envelope.h"
+#include "common/http.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -89,7 +90,11 @@ static const struct setting settings[] = {
     {"OSP_WORKER_DUTIES", CFG_BOOL, "true", 0, 0, 0, W, OFF(run_duties),
      "the worker also promotes delayed jobs and reaps dead workers"},
     {"OSP_HTTP_ADDR", CFG_STR, "", 0, 0, 0, WS, OFF(http_addr),
-     "host:port serving /metrics /healthz /readyz; empty = off"},
+     "host:port of the HTTP listener (port 0 = any free port). Scheduler: the API and "
+     "/metrics /healthz /readyz, empty = " OSP_SCHED_HTTP_ADDR "; worker: /metrics /healthz "
+     "/readyz, empty = off"},
+    {"OSP_HTTP_PORT_FILE", CFG_STR, "", 0, 0, 0, WS, OFF(http_port_file),
+     "file the listener's port is written to once it is bound (for port 0); empty = none"},
     {"OSP_TARGETS_FILE", CFG_STR, "", 0, 0, 0, WS, OFF(targets_file),
      "JSON file of the targets jobs may name"},
     {"OSP_CONFIG_FILE", CFG_STR, "", 0, 0, CFG_ENV_ONLY, A, OFF(config_file),
@@ -485,8 +490,12 @@ static int validate(const struct osp_config *cfg, unsigned scope, struct osp_err
                                "OSP_RETRY_MAX_MS: %d is below OSP_RETRY_BASE_MS (%d)",
                                cfg->retry_max_ms, cfg->retry_base_ms);
         }
-        if (cfg->http_addr[0] != '\0' && strrchr(cfg->http_addr, ':') == NULL) {
-            return osp_err_set(err, OSP_EINVAL, "OSP_HTTP_ADDR: \"%.64s\" is not host:port",
+        char host[256], port[8];
+        if (cfg->http_addr[0] != '\0' &&
+            osp_http_split_addr(cfg->http_addr, host, sizeof(host), port, sizeof(port)) != 0) {
+            return osp_err_set(err, OSP_EINVAL,
+                               "OSP_HTTP_ADDR: \"%.64s\" is not host:port with a port 0..65535 "
+                               "(127.0.0.1:8080, [::1]:8080, 0.0.0.0:0)",
                                cfg->http_addr);
         }
     }
@@ -531,6 +540,11 @@ int osp_config_load(struct osp_config *cfg, unsigned scope, struct osp_err *err)
         if (rc != 0) {
             goto out;
         }
+    }
+    if ((scope & OSP_CFG_SCHEDULER) && !(scope & OSP_CFG_WORKER) && cfg->http_addr[0] == '\0') {
+        /* The scheduler always serves its API: print and use the address it listens on. */
+        free(cfg->http_addr);
+        cfg->http_addr = osp_xstrdup(OSP_SCHED_HTTP_ADDR);
     }
     rc = validate(cfg, scope, err);
     if (rc != 0) {

@@ -18,6 +18,7 @@
 enum { OSP_CFG_WORKER = 1u, OSP_CFG_SCHEDULER = 2u, OSP_CFG_CLI = 4u, OSP_CFG_ALL = 7u };
 
 #define OSP_MAX_KINDS 16
+#define OSP_SCHED_HTTP_ADDR "127.0.0.1:8080" /* the scheduler's OSP_HTTP_ADDR when unset */
 
 struct osp_config {
     /* connections */
@@ -50,7 +51,9 @@ struct osp_config {
     int child_nofile;         /* OSP_CHILD_NOFILE: RLIMIT_NOFILE of job children */
     int pg_batch_max;         /* OSP_PG_BATCH_MAX: ledger writes per transaction */
     bool run_duties;          /* OSP_WORKER_DUTIES: worker also promotes delayed jobs and reaps */
-    char *http_addr;          /* OSP_HTTP_ADDR: host:port for /metrics /healthz, "" = off */
+    char *http_addr;          /* OSP_HTTP_ADDR: host:port; worker: "" = off; scheduler: never
+                               * "" (OSP_SCHED_HTTP_ADDR when unset) */
+    char *http_port_file;     /* OSP_HTTP_PORT_FILE: the bound port is written here, "" = none */
     char *targets_file;       /* OSP_TARGETS_FILE: JSON targets a job may name */
     char *config_file;        /* OSP_CONFIG_FILE */
     /* scheduler */

@@ -97,6 +97,8 @@ static bool name_ok(const char *s, bool colon_ok)
     return true;
 }
 
+static struct series *get(struct osp_metric *f, const char *const *values);
+
 static struct osp_metric *family_new(struct osp_metrics *m, enum osp_metric_type type,
                                      const char *name, const char *help, const char *const *labels)
 {
@@ -119,10 +121,21 @@ static struct osp_metric *family_new(struct osp_metrics *m, enum osp_metric_type
     return f;
 }
 
+/* A counter or histogram without labels has exactly one series: it exists from the start, so
+ * scrapes see 0 before the first event (rate() and increase() need the series to be there).
+ * Gauges are left alone: a gauge nobody has set yet has no value, which 0 would misstate. */
+static struct osp_metric *with_series(struct osp_metric *f)
+{
+    if (f->nlabels == 0) {
+        (void)get(f, NULL);
+    }
+    return f;
+}
+
 struct osp_metric *osp_metric_counter(struct osp_metrics *m, const char *name, const char *help,
                                       const char *const *labels)
 {
-    return family_new(m, OSP_METRIC_COUNTER, name, help, labels);
+    return with_series(family_new(m, OSP_METRIC_COUNTER, name, help, labels));
 }
 
 struct osp_metric *osp_metric_gauge(struct osp_metrics *m, const char *name, const char *help,
@@ -143,7 +156,7 @@ struct osp_metric *osp_metric_histogram(struct osp_metrics *m, const char *name,
     f->bounds = osp_xmalloc(nbuckets * sizeof(double));
     memcpy(f->bounds, buckets, nbuckets * sizeof(double));
     f->nbounds = nbuckets;
-    return f;
+    return with_series(f);
 }
 
 static struct series *find(const struct osp_metric *f, const char *const *values)

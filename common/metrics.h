@@ -5,7 +5,8 @@
  *
  * Single-threaded by design (one libev loop per process). Families are created at startup
  * and live as long as the registry; series (one per distinct label-value tuple) are created
- * on first use. Label values are copied. Cardinality is the caller's business: label only by
+ * on first use, except the single series of a counter or histogram without labels, which
+ * exists (at 0) from the family's creation. Label values are copied. Cardinality is the caller's business: label only by
  * bounded sets (kind, outcome, schedule name), never by job id. */
 #ifndef OSP_METRICS_H
 #define OSP_METRICS_H

@@ -47,7 +47,7 @@ static void usage(FILE *out)
 {
     fputs("usage: opspool-scheduler [--print-config] [--help] [--version]\n"
           "\n"
-          "Serves the opspool HTTP API (docs/api.md) on OSP_HTTP_ADDR (default 127.0.0.1:8080)\n"
+          "Serves the opspool HTTP API (docs/api.md) on OSP_HTTP_ADDR (default " OSP_SCHED_HTTP_ADDR ")\n"
           "and runs the pool's duties: delayed-job promoter, reaper, cron schedules, reconciler\n"
           "and ledger retention. Any number of replicas may run. SIGHUP reloads API tokens.\n"
           "\nSettings (environment):\n",
@@ -459,10 +459,13 @@ int main(int argc, char **argv)
     if (connect_all(s) != 0) {
         goto out;
     }
-    struct osp_http_opts ho = {cfg.http_addr[0] ? cfg.http_addr : "127.0.0.1:8080",
-                               s->set.api_max_body, 0, 0};
+    struct osp_http_opts ho = {cfg.http_addr, s->set.api_max_body, 0, 0};
     s->http = osp_http_new(s->loop, &ho, &err);
     if (s->http == NULL) {
+        osp_error("%s", err.msg);
+        goto out;
+    }
+    if (osp_http_write_port_file(cfg.http_port_file, osp_http_port(s->http), &err) != 0) {
         osp_error("%s", err.msg);
         goto out;
     }

@@ -108,7 +108,7 @@ int wrk_http_start(struct wrk *w, struct osp_err *err)
     osp_http_router_add(r, "GET", "/healthz", 0, on_healthz, w);
     osp_http_router_add(r, "GET", "/readyz", 0, on_readyz, w);
     osp_info("serving /metrics /healthz /readyz on port %u", osp_httpmini_port(w->http));
-    return 0;
+    return osp_http_write_port_file(w->cfg->http_port_file, osp_httpmini_port(w->http), err);
 }
 
 void wrk_http_stop(struct wrk *w)

@@ -13,8 +13,14 @@
  *       Runs the benchmark kind in-process exactly as a worker would (job_run_inline) and
  *       prints {"status", "error", "result", "events", "rows"}. Exit 0 when the job passed.
  *
- * Exit status: 0 ok, 1 the run failed (aborted, thresholds), 2 usage. SIGINT/SIGTERM stop the
- * run early and still print what was measured. */
+ *   opspool-loadgen --help            this usage, to stdout
+ *   opspool-loadgen --print-config ARGS...
+ *       Parses ARGS as above and prints the settings that run would use (name=value), then
+ *       exits without sending a request: for checking a command line.
+ *
+ * Exit status: 0 ok, 1 the run failed (aborted, thresholds), 2 usage (a malformed number is a
+ * usage error, never a silent 0). SIGINT/SIGTERM stop the run early and still print what was
+ * measured. */
 #include "common/alloc.h"
 #include "common/base.h"
 #include "jobs/benchmark/loadgen.h"
@@ -42,18 +48,74 @@ static bool lgm_should_stop(void *arg)
     return lgm_stop != 0;
 }
 
+static void lgm_usage_text(FILE *out)
+{
+    fprintf(out,
+            "usage: opspool-loadgen [-c conns] [-d secs] [-n requests] [-R rate] [-w warmup_s]\n"
+            "         [-m METHOD] [-H 'Name: value']... [-b body] [--keys N] [--zipf S]\n"
+            "         [--seed N] [--connect-timeout ms] [--timeout ms] [--cache-header NAME]\n"
+            "         [--samples FILE] [--json] http://host:port/path\n"
+            "       opspool-loadgen --job PAYLOAD.json --targets TARGETS.json [--timeout-s N]\n"
+            "       opspool-loadgen --print-config ARGS...   (the settings ARGS give; no run)\n"
+            "       opspool-loadgen --help\n"
+            "\n"
+            "  -c N   connections (default 10)        -d S   measured seconds (default 10)\n"
+            "  -n N   stop after N measured requests  -R R   open model at R requests/s in total\n"
+            "  -w S   warm-up seconds, not recorded   -m M   method (default GET)\n"
+            "  -H 'Name: value'  extra header         -b B   request body\n"
+            "  --keys N, --zipf S, --seed N           {key} in the path: 1..N, Zipf-skewed, seed\n"
+            "  --connect-timeout MS (2000), --timeout MS (10000), --cache-header NAME (hit: HIT)\n"
+            "  --samples FILE  per-response latencies; --json  one JSON object as the summary\n"
+            "Settings come from these arguments only; the program reads no environment.\n");
+}
+
 static _Noreturn void lgm_usage(const char *why)
 {
     if (why != NULL) {
         fprintf(stderr, "opspool-loadgen: %s\n", why);
     }
-    fprintf(stderr,
-            "usage: opspool-loadgen [-c conns] [-d secs] [-n requests] [-R rate] [-w warmup_s]\n"
-            "         [-m METHOD] [-H 'Name: value']... [-b body] [--keys N] [--zipf S]\n"
-            "         [--seed N] [--connect-timeout ms] [--timeout ms] [--cache-header NAME]\n"
-            "         [--samples FILE] [--json] http://host:port/path\n"
-            "       opspool-loadgen --job PAYLOAD.json --targets TARGETS.json [--timeout-s N]\n");
+    lgm_usage_text(stderr);
     exit(2);
+}
+
+/* A number argument within [lo, hi], or a usage error naming the option. */
+static double lgm_num(const char *opt, const char *v, double lo, double hi)
+{
+    char *end = NULL;
+    double x = strtod(v, &end);
+    if (v[0] == '\0' || *end != '\0' || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "opspool-loadgen: %s %s: expected a number %g..%g\n", opt, v, lo, hi);
+        exit(2);
+    }
+    return x;
+}
+
+/* A whole-number argument within [lo, hi]. */
+static unsigned long long lgm_uint(const char *opt, const char *v, unsigned long long lo,
+                                   unsigned long long hi)
+{
+    char *end = NULL;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || *end != '\0' || x < lo || x > hi) {
+        fprintf(stderr, "opspool-loadgen: %s %s: expected a whole number %llu..%llu\n", opt, v,
+                lo, hi);
+        exit(2);
+    }
+    return x;
+}
+
+static void lgm_print_config(const struct bench_lg_config *cfg, const char *method,
+                             const char *url, bool json)
+{
+    printf("url=%s\nmethod=%s\nmodel=%s\nconnections=%u\nrate=%g\nduration_s=%g\n"
+           "max_requests=%llu\nwarmup_s=%g\nkeys=%llu\nzipf=%g\nseed=%llu\n"
+           "connect_timeout_ms=%u\ntimeout_ms=%u\ncache_header=%s\nsamples=%s\njson=%s\n",
+           url, method, cfg->model == BENCH_MODEL_OPEN ? "open" : "closed", cfg->connections,
+           cfg->rate, cfg->duration_s, (unsigned long long)cfg->max_requests, cfg->warmup_s,
+           (unsigned long long)cfg->key_count, cfg->zipf ? cfg->zipf_s : 0.0,
+           (unsigned long long)cfg->seed, cfg->connect_timeout_ms, cfg->read_timeout_ms,
+           cfg->cache_header ? cfg->cache_header : "", cfg->samples_path ? cfg->samples_path : "",
+           json ? "true" : "false");
 }
 
 static json_t *lgm_lat(const struct bench_hist *h)
@@ -131,6 +193,8 @@ int main(int argc, char **argv)
         {"job", required_argument, NULL, 'j'},
         {"targets", required_argument, NULL, 't'},
         {"timeout-s", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"print-config", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     struct bench_lg_config cfg;
@@ -147,27 +211,27 @@ int main(int argc, char **argv)
     const char *body = NULL;
     const char *job_path = NULL, *targets_path = NULL;
     long timeout_s = 3600;
-    bool json = false, duration_given = false;
+    bool json = false, duration_given = false, print_config = false;
     char *headers = osp_xstrdup("");
     int opt;
     while ((opt = getopt_long(argc, argv, "c:d:n:R:w:m:H:b:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
-            cfg.connections = (unsigned)strtoul(optarg, NULL, 10);
+            cfg.connections = (unsigned)lgm_uint("-c", optarg, 1, BENCH_MAX_CONNECTIONS);
             break;
         case 'd':
-            cfg.duration_s = strtod(optarg, NULL);
+            cfg.duration_s = lgm_num("-d", optarg, 0, 86400);
             duration_given = true;
             break;
         case 'n':
-            cfg.max_requests = strtoull(optarg, NULL, 10);
+            cfg.max_requests = lgm_uint("-n", optarg, 0, 1000000000000ULL);
             break;
         case 'R':
             cfg.model = BENCH_MODEL_OPEN;
-            cfg.rate = strtod(optarg, NULL);
+            cfg.rate = lgm_num("-R", optarg, 0.001, 10000000);
             break;
         case 'w':
-            cfg.warmup_s = strtod(optarg, NULL);
+            cfg.warmup_s = lgm_num("-w", optarg, 0, 3600);
             break;
         case 'm':
             method = optarg;
@@ -185,20 +249,20 @@ int main(int argc, char **argv)
             body = optarg;
             break;
         case 'K':
-            cfg.key_count = strtoull(optarg, NULL, 10);
+            cfg.key_count = lgm_uint("--keys", optarg, 1, 1000000000000ULL);
             break;
         case 'Z':
             cfg.zipf = true;
-            cfg.zipf_s = strtod(optarg, NULL);
+            cfg.zipf_s = lgm_num("--zipf", optarg, 0.001, 100);
             break;
         case 'S':
-            cfg.seed = strtoull(optarg, NULL, 10);
+            cfg.seed = lgm_uint("--seed", optarg, 0, UINT64_MAX);
             break;
         case 'C':
-            cfg.connect_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+            cfg.connect_timeout_ms = (unsigned)lgm_uint("--connect-timeout", optarg, 1, 600000);
             break;
         case 'T':
-            cfg.read_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+            cfg.read_timeout_ms = (unsigned)lgm_uint("--timeout", optarg, 1, 3600000);
             break;
         case 'X':
             cfg.cache_header = optarg;
@@ -216,7 +280,14 @@ int main(int argc, char **argv)
             targets_path = optarg;
             break;
         case 's':
-            timeout_s = strtol(optarg, NULL, 10);
+            timeout_s = (long)lgm_uint("--timeout-s", optarg, 1, 604800);
+            break;
+        case 'h':
+            lgm_usage_text(stdout);
+            free(headers);
+            return 0;
+        case 'P':
+            print_config = true;
             break;
         default:
             lgm_usage(NULL);
@@ -235,6 +306,10 @@ int main(int argc, char **argv)
         if (targets_path == NULL) {
             lgm_usage("--job needs --targets");
         }
+        if (print_config) {
+            printf("job=%s\ntargets=%s\ntimeout_s=%ld\n", job_path, targets_path, timeout_s);
+            return 0;
+        }
         return lgm_run_job(job_path, targets_path, timeout_s);
     }
     if (optind != argc - 1) {
@@ -243,6 +318,11 @@ int main(int argc, char **argv)
     }
     if (cfg.max_requests > 0 && !duration_given) {
         cfg.duration_s = 0;
+    }
+    if (print_config) {
+        lgm_print_config(&cfg, method, argv[optind], json);
+        free(headers);
+        return 0;
     }
     /* Split http://host:port/path into the target (resolved once) and the request path. */
     const char *url = argv[optind];

@@ -20,6 +20,11 @@
  * to use instead of the embedded schema), SHORTENER_CACHE_TTL_S (300), SHORTENER_REDIS_PREFIX
  * (cache keys are <prefix>url:<code>; default "shortener:"), and the fault knobs
  * SHORTENER_LATENCY_MS, SHORTENER_ERROR_RATE, SHORTENER_STALL_EVERY_MS, SHORTENER_STALL_MS.
+ * SHORTENER_PORT_FILE names a file the bound port is written to (port 0 picks a free one;
+ * a start with port 0 whose port file already names a port binds that one, so restarts under
+ * a supervisor keep the address).
+ * `--help` lists them (sh_settings[]); `--print-config` prints the effective values, the DSN
+ * redacted, and exits.
  *
  * Deliberate simplification: libpq and hiredis are used synchronously inside the event loop.
  * Each call is one short round trip on a local socket (hiredis with a 200 ms timeout), and hit
@@ -30,6 +35,8 @@
 #include "common/alloc.h"
 #include "common/base.h"
 #include "common/buf.h"
+#include "common/err.h"
+#include "common/http.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -882,17 +889,16 @@ static int sh_env_int(const char *name, int dflt, int lo, int hi)
 
 static int sh_listen(const char *addr)
 {
-    char host[256] = "127.0.0.1";
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= sizeof(host)) {
-        fprintf(stderr, "shortener: SHORTENER_ADDR must be host:port\n");
+    char host[256], port[8];
+    if (osp_http_split_addr(addr, host, sizeof(host), port, sizeof(port)) != 0 ||
+        host[0] == '\0') {
+        fprintf(stderr, "shortener: SHORTENER_ADDR must be host:port with a port 0..65535\n");
         return -1;
     }
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL) {
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
         fprintf(stderr, "shortener: SHORTENER_ADDR: a numeric host:port, e.g. 127.0.0.1:8080\n");
         return -1;
     }
@@ -915,8 +921,85 @@ static int sh_listen(const char *addr)
     return fd;
 }
 
-int main(void)
+/* Every setting, for --help and --print-config. */
+static const struct {
+    const char *name, *dflt, *help;
+    bool secret;
+} sh_settings[] = {
+    {"SHORTENER_ADDR", "127.0.0.1:8080", "host:port to listen on (port 0 = any free port)", false},
+    {"SHORTENER_PORT_FILE", "", "file the bound port is written to once listening", false},
+    {"SHORTENER_PG_DSN", "", "PostgreSQL connection string (required)", true},
+    {"SHORTENER_REDIS_URL", "", "redis://host:port or unix:///path; empty = no cache", false},
+    {"SHORTENER_REDIS_PREFIX", "shortener:", "prefix of the cache keys", false},
+    {"SHORTENER_SCHEMA", "", "schema file to apply instead of the embedded one", false},
+    {"SHORTENER_PIDFILE", "", "file the pid is written to", false},
+    {"SHORTENER_CACHE_TTL_S", "300", "cache entry lifetime, s [1..86400]", false},
+    {"SHORTENER_LATENCY_MS", "0", "fault: delay every /r and /api reply, ms [0..60000]", false},
+    {"SHORTENER_ERROR_RATE", "0", "fault: fraction of /r and /api replies that are 500 [0..1]",
+     false},
+    {"SHORTENER_STALL_EVERY_MS", "0", "fault: freeze the process this often, ms (0 = never)",
+     false},
+    {"SHORTENER_STALL_MS", "0", "fault: for this long, ms [0..60000]", false},
+};
+
+static void sh_help(FILE *out)
 {
+    fputs("usage: opspool-shortener [--help] [--print-config]\n"
+          "\n"
+          "The reference workload of the opspool lab: a URL shortener on PostgreSQL with a\n"
+          "Redis read cache (GET /health, POST /api/urls, GET /api/urls/CODE, GET /r/CODE,\n"
+          "GET|POST /admin/faults).\n"
+          "\nSettings (environment):\n",
+          out);
+    for (size_t i = 0; i < OSP_ARRAY_LEN(sh_settings); i++) {
+        fprintf(out, "  %-26s %s (default: \"%s\")\n", sh_settings[i].name, sh_settings[i].help,
+                sh_settings[i].dflt);
+    }
+}
+
+static void sh_print_config(FILE *out)
+{
+    for (size_t i = 0; i < OSP_ARRAY_LEN(sh_settings); i++) {
+        const char *v = getenv(sh_settings[i].name);
+        if (v == NULL || v[0] == '\0') {
+            v = sh_settings[i].dflt;
+        }
+        if (sh_settings[i].secret) {
+            v = v[0] != '\0' ? "<redacted>" : "<unset>";
+        }
+        fprintf(out, "%s=%s\n", sh_settings[i].name, v);
+    }
+}
+
+/* The port a listening socket is bound to. */
+static unsigned sh_bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        return 0;
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            sh_help(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--print-config") == 0) {
+            sh_print_config(stdout);
+            return 0;
+        }
+        fprintf(stderr, "opspool-shortener: unknown argument %s\n", argv[i]);
+        sh_help(stderr);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     const char *addr = getenv("SHORTENER_ADDR") != NULL ? getenv("SHORTENER_ADDR")
                                                         : "127.0.0.1:8080";
@@ -946,6 +1029,23 @@ int main(void)
         }
     }
     sh.rng = (uint64_t)osp_mono_ns();
+    /* Port 0 with a port file that already names a port: a restart (under a supervisor)
+     * takes the port its first start was given, so the service keeps its address. */
+    const char *port_file = getenv("SHORTENER_PORT_FILE");
+    char sticky[300];
+    unsigned prev = 0;
+    FILE *pf = port_file != NULL && port_file[0] != '\0' ? fopen(port_file, "re") : NULL;
+    if (pf != NULL) {
+        if (fscanf(pf, "%u", &prev) != 1 || prev > 65535) {
+            prev = 0;
+        }
+        fclose(pf);
+    }
+    size_t alen = strlen(addr);
+    if (prev != 0 && alen >= 2 && strcmp(addr + alen - 2, ":0") == 0) {
+        snprintf(sticky, sizeof(sticky), "%.*s:%u", (int)(alen - 2), addr, prev);
+        addr = sticky;
+    }
     int lfd = sh_listen(addr);
     if (lfd < 0) {
         return 1;
@@ -978,7 +1078,13 @@ int main(void)
     ev_signal_init(&sigint, sh_on_signal, SIGINT);
     ev_signal_start(sh.loop, &sigterm);
     ev_signal_start(sh.loop, &sigint);
-    fprintf(stderr, "shortener: listening on %s\n", addr);
+    unsigned bound = sh_bound_port(lfd);
+    struct osp_err perr = {0, ""};
+    if (osp_http_write_port_file(port_file, bound, &perr) != 0) {
+        fprintf(stderr, "shortener: %s\n", perr.msg);
+        return 1;
+    }
+    fprintf(stderr, "shortener: listening on %s (port %u)\n", addr, bound);
     ev_run(sh.loop, 0);
 
     sh_hits_flush();

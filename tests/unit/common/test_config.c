@@ -280,8 +280,24 @@ static void test_range_errors(void **state)
     load_fail(OSP_CFG_WORKER, "OSP_WORKER_ID: must not contain spaces or control characters");
     unsetenv("OSP_WORKER_ID");
 
-    setenv("OSP_HTTP_ADDR", "9100", 1);
-    load_fail(OSP_CFG_WORKER, "OSP_HTTP_ADDR: \"9100\" is not host:port");
+    /* An address is host:port with a decimal port 0..65535: nothing is bound modulo 65536. */
+    static const char *const bad_addrs[] = {"9100", "127.0.0.1:99999", "127.0.0.1:65536",
+                                            "127.0.0.1:", "127.0.0.1:80a", "127.0.0.1:-1",
+                                            "[::1:80", "127.0.0.1:000080"};
+    for (size_t i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
+        char want[256];
+        snprintf(want, sizeof(want),
+                 "OSP_HTTP_ADDR: \"%s\" is not host:port with a port 0..65535 "
+                 "(127.0.0.1:8080, [::1]:8080, 0.0.0.0:0)",
+                 bad_addrs[i]);
+        setenv("OSP_HTTP_ADDR", bad_addrs[i], 1);
+        load_fail(OSP_CFG_WORKER, want);
+        load_fail(OSP_CFG_SCHEDULER, want);
+    }
+    setenv("OSP_HTTP_ADDR", "127.0.0.1:65535", 1);
+    struct osp_config ok_cfg;
+    load_ok(&ok_cfg, OSP_CFG_WORKER);
+    osp_config_deinit(&ok_cfg);
 }
 
 static void test_scope(void **state)
@@ -300,6 +316,26 @@ static void test_scope(void **state)
     osp_config_deinit(&cfg);
     /* The worker does judge them. */
     load_fail(OSP_CFG_WORKER, "OSP_WORKER_SLOTS: 0 is below the minimum 1");
+    /* The scheduler always listens: unset, its OSP_HTTP_ADDR is the address it uses, and
+     * that is what --print-config shows; the worker's stays off. */
+    unsetenv("OSP_WORKER_SLOTS");
+    unsetenv("OSP_WORKER_KINDS");
+    unsetenv("OSP_WORKER_DUTIES");
+    unsetenv("OSP_HTTP_ADDR");
+    load_ok(&cfg, OSP_CFG_SCHEDULER);
+    assert_string_equal(cfg.http_addr, OSP_SCHED_HTTP_ADDR);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    osp_config_print(&cfg, OSP_CFG_SCHEDULER, out);
+    fclose(out);
+    assert_non_null(strstr(text, "\nOSP_HTTP_ADDR=127.0.0.1:8080\n"));
+    free(text);
+    osp_config_deinit(&cfg);
+    load_ok(&cfg, OSP_CFG_WORKER);
+    assert_string_equal(cfg.http_addr, "");
+    osp_config_deinit(&cfg);
 }
 
 static void test_bool_parsing(void **state)
