@@ -54,9 +54,6 @@ trap chaos_cleanup EXIT
 
 now_ms() { date +%s%3N; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # ---- load ----
 
@@ -194,11 +191,12 @@ proxy() { python3 "$PROXY" ctl "$1" "$2"; }
 # sets LAST_PID and LAST_URL once /healthz answers.
 start_sched() {
     local name=$1; shift
-    local port
-    port=$(free_port)
-    env OSP_HTTP_ADDR="127.0.0.1:$port" OSP_API_INSECURE=1 "$@" "$SCHED" >>"$TMP/$name.log" 2>&1 &
+    local port pf=$TMP/$name.$RANDOM.port
+    env OSP_HTTP_ADDR=127.0.0.1:0 OSP_HTTP_PORT_FILE="$pf" OSP_API_INSECURE=1 "$@" "$SCHED" \
+        >>"$TMP/$name.log" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
+    port=$(port_from_file "$pf" 40) || fail "scheduler $name did not bind its port"
     LAST_URL="http://127.0.0.1:$port"
     wait_until 40 curl -sf "$LAST_URL/healthz" || fail "scheduler $name did not start"
 }

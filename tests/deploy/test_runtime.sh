@@ -17,7 +17,6 @@ PY=python3
 python3 -c 'import yaml' 2>/dev/null || PY=/usr/bin/python3
 $PY -c 'import yaml' 2>/dev/null || { echo "SKIP: python3-yaml missing"; exit 77; }
 DT=("$PY" "$SRC/tests/deploy/deploytool.py")
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # ---- Secrets as files, and the ACL users ----
 sfx="-t$$"
@@ -84,11 +83,11 @@ exit_within() {
 }
 
 # ---- Scheduler, as the Deployment runs it ----
-port=$(free_port)
-manifest_env Deployment opspool-scheduler "$port"
+manifest_env Deployment opspool-scheduler 0
 SCHED_ENV=("${ENVS[@]}")
-start_as Deployment opspool-scheduler scheduler
+start_as Deployment opspool-scheduler scheduler OSP_HTTP_PORT_FILE="$TMP/scheduler.port"
 SCHED=$LAST_PID
+port=$(port_from_file "$TMP/scheduler.port" 60) || fail "scheduler did not bind its port"
 read -r spath sport speriod sfail < <("${DT[@]}" probe "$SRC" opspool-scheduler startupProbe)
 [ "$sport" = 8080 ] || fail "probe port $sport is not the container port"
 budget=$((speriod * sfail))

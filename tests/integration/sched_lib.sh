@@ -8,19 +8,16 @@ TOKEN=tok-$RANDOM-$RANDOM
 printf '# API tokens for this test\n%s\n\nsecond-%s\n' "$TOKEN" "$TOKEN" >"$TMP/tokens"
 export OSP_API_TOKENS_FILE=$TMP/tokens
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # start_scheduler NAME [ENV=VAL...] — background scheduler on a free port; sets LAST_PID and
 # LAST_URL, waits until /healthz answers.
 start_scheduler() {
     local name=$1; shift
-    local port
-    port=$(free_port)
-    env OSP_HTTP_ADDR="127.0.0.1:$port" "$@" "$SCHED" >>"$TMP/$name.log" 2>&1 &
+    local port pf=$TMP/$name.$RANDOM.port
+    env OSP_HTTP_ADDR=127.0.0.1:0 OSP_HTTP_PORT_FILE="$pf" "$@" "$SCHED" >>"$TMP/$name.log" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
+    port=$(port_from_file "$pf" 40) || fail "scheduler $name did not bind its port"
     LAST_URL="http://127.0.0.1:$port"
     wait_until 40 curl -sf "$LAST_URL/healthz" || fail "scheduler $name did not start"
 }

@@ -20,9 +20,6 @@ sec_stop() {
 }
 trap sec_stop EXIT
 
-sec_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # sec_pg_init — initdb a private cluster (superuser "postgres", no start). Sets SEC_PGDIR,
 # SEC_PGPORT; config lines may be appended to $SEC_PGDIR/data/postgresql.conf, pg_hba.conf
@@ -38,7 +35,7 @@ sec_pg_init() {
     fi
     "${RUNAS[@]}" "$PGBIN/initdb" -D "$SEC_PGDIR/data" -U postgres -A trust --no-sync -E UTF8 \
         --locale=C.UTF-8 >"$TMP/initdb.out" 2>&1 || fail "initdb failed: $(tail -5 "$TMP/initdb.out")"
-    SEC_PGPORT=$(sec_free_port)
+    SEC_PGPORT=$(free_port)
     cat >>"$SEC_PGDIR/data/postgresql.conf" <<EOF
 port = $SEC_PGPORT
 unix_socket_directories = '$SEC_PGDIR'

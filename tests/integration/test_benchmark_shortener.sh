@@ -14,13 +14,13 @@ LOADGEN=$BIN/deploy/workload/opspool-loadgen
 [ -x "$SHORT" ] && [ -x "$LOADGEN" ] || { echo "binaries missing" >&2; exit 77; }
 command -v curl >/dev/null && command -v jq >/dev/null || { echo "curl/jq missing" >&2; exit 77; }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-URL=http://127.0.0.1:$port
-SHORTENER_ADDR=127.0.0.1:$port SHORTENER_PG_DSN=$OSP_PG_DSN SHORTENER_REDIS_URL=$OSP_REDIS_URL \
+SHORTENER_ADDR=127.0.0.1:0 SHORTENER_PORT_FILE=$TMP/shortener.port SHORTENER_PG_DSN=$OSP_PG_DSN SHORTENER_REDIS_URL=$OSP_REDIS_URL \
     SHORTENER_REDIS_PREFIX="$OSP_PREFIX:" SHORTENER_PIDFILE=$TMP/shortener.pid \
     "$SHORT" >>"$TMP/shortener.log" 2>&1 &
 SPID=$!
 PIDS+=("$SPID")
+port=$(port_from_file "$TMP/shortener.port" 30) || fail "shortener did not bind its port"
+URL=http://127.0.0.1:$port
 wait_until 30 curl -fsS "$URL/health" || fail "shortener did not become healthy"
 ok "shortener healthy on $URL"
 assert_eq "$SPID" "$(cat "$TMP/shortener.pid")" "pidfile holds the pid"

@@ -25,9 +25,9 @@ echo "tok-initial-$$" >"$TOKEN_FILE"
 python3 "$SRC/tests/support/kubeapi_standin.py" --port-file "$TMP/api.port" --token-file "$TOKEN_FILE" \
     --cert "$TMP/ca.crt" --key "$TMP/key.pem" >>"$TMP/standin.log" 2>&1 &
 PIDS+=("$!")
-read -r HP < <(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$HS" --port "$HP" >>"$TMP/hs.log" 2>&1 &
+"$HS" --port 0 --port-file "$TMP/hs.port" >>"$TMP/hs.log" 2>&1 &
 PIDS+=("$!")
+HP=$(port_from_file "$TMP/hs.port" 10) || fail "health server did not start"
 wait_until 10 test -s "$TMP/api.port" || fail "stand-in did not start"
 API=https://127.0.0.1:$(cat "$TMP/api.port")
 ok "stand-in API at $API, service on $HP"

@@ -15,10 +15,15 @@ HS=$BIN/osp-healthserver
 [ -x "$RUN" ] && [ -x "$HS" ] || { echo "osp-run-child / osp-healthserver not built" >&2; exit 77; }
 command -v jq >/dev/null || { echo "jq not installed" >&2; exit 77; }
 
-read -r UP PX < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1", 0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')
+# The service binds a free port and keeps it across the supervisor's restarts (--port-file);
+# the drill's latency proxy needs its address in the targets file before it exists.
+"$SRC/tests/support/supervise.sh" 0.5 "$HS" --port 0 --port-file "$TMP/svc.port" --pidfile "$TMP/svc.pid" \
+    >>"$TMP/svc.log" 2>&1 &
+PIDS+=("$!")
+SUP=$!
+trap 'kill -TERM $SUP 2>/dev/null; wait $SUP 2>/dev/null; cleanup_pids' EXIT
+UP=$(port_from_file "$TMP/svc.port" 10) || fail "health server did not start"
+PX=$(free_port)
 PIDFILE=$TMP/svc.pid
 T=$TMP/targets.json
 cat >"$T" <<EOF
@@ -34,10 +39,6 @@ cat >"$T" <<EOF
 }}
 EOF
 
-"$SRC/tests/support/supervise.sh" 0.5 "$HS" --port "$UP" --pidfile "$PIDFILE" >>"$TMP/svc.log" 2>&1 &
-PIDS+=("$!")
-SUP=$!
-trap 'kill -TERM $SUP 2>/dev/null; wait $SUP 2>/dev/null; cleanup_pids' EXIT
 wait_until 10 test -s "$PIDFILE" || fail "health server did not start"
 ok "stand-in service up on $UP (supervised), proxy port $PX"
 

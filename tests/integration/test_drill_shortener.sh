@@ -12,17 +12,16 @@ SHORT=$BIN/deploy/workload/opspool-shortener
 [ -x "$RUN" ] && [ -x "$SHORT" ] || { echo "osp-run-child / opspool-shortener not built" >&2; exit 77; }
 command -v jq >/dev/null || { echo "jq not installed" >&2; exit 77; }
 
-read -r UP PX < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1", 0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')
 PIDFILE=$TMP/shortener.pid
-SHORTENER_ADDR=127.0.0.1:$UP SHORTENER_PG_DSN=$OSP_PG_DSN SHORTENER_REDIS_URL=$OSP_REDIS_URL \
+# Port 0 with a port file: the first start picks a free port, restarts keep it.
+SHORTENER_ADDR=127.0.0.1:0 SHORTENER_PORT_FILE=$TMP/shortener.port SHORTENER_PG_DSN=$OSP_PG_DSN SHORTENER_REDIS_URL=$OSP_REDIS_URL \
 SHORTENER_PIDFILE=$PIDFILE SHORTENER_REDIS_PREFIX="$OSP_PREFIX:short:" \
     "$SRC/tests/support/supervise.sh" 0.3 "$SHORT" >>"$TMP/shortener.log" 2>&1 &
 SUP=$!
 PIDS+=("$SUP")
 trap 'kill -TERM $SUP 2>/dev/null; wait $SUP 2>/dev/null; cleanup_pids' EXIT
+UP=$(port_from_file "$TMP/shortener.port" 20) || fail "shortener did not bind its port"
+PX=$(free_port) # the drill's latency proxy: its address must be in the targets file first
 wait_until 20 curl -sf "http://127.0.0.1:$UP/health" || fail "shortener did not become healthy"
 code=$(curl -sf -X POST -H 'Content-Type: application/json' -d '{"target": "https://example.org/", "user_id": 1}' \
     "http://127.0.0.1:$UP/api/urls" | jq -r .code) || fail "cannot create a short URL"

@@ -88,8 +88,7 @@ grep 'no pg_hba.conf entry' "$TMP/wplain.log" | head -1 | grep -q 'no encryption
 ok "worker with sslmode=disable: the server refuses it; the log says why"
 kill -TERM "$WP" 2>/dev/null; wait_exit "$WP" 40
 [ "$EXIT_RC" != 0 ] || fail "worker without a ledger exited 0"
-port=$(free_port)
-env OSP_HTTP_ADDR=127.0.0.1:$port "OSP_PG_DSN=$PLAIN_DSN" "$SCHED" >>"$TMP/splain.log" 2>&1 &
+env OSP_HTTP_ADDR=127.0.0.1:0 "OSP_PG_DSN=$PLAIN_DSN" "$SCHED" >>"$TMP/splain.log" 2>&1 &
 SP=$!; PIDS+=("$SP")
 wait_until 20 grep -q 'no pg_hba.conf entry' "$TMP/splain.log" || fail "scheduler log lacks the pg_hba refusal"
 ok "scheduler with sslmode=disable: refused, logged"

@@ -22,7 +22,7 @@ EOF
 # ---- bad files are refused ----
 printf 'abc scopes=submit,admin\n' >"$TMP/bad-tokens"
 rc=0
-env OSP_API_TOKENS_FILE="$TMP/bad-tokens" OSP_HTTP_ADDR=127.0.0.1:$(free_port) timeout 20 "$SCHED" \
+env OSP_API_TOKENS_FILE="$TMP/bad-tokens" OSP_HTTP_ADDR=127.0.0.1:0 timeout 20 "$SCHED" \
     >"$TMP/badtok.log" 2>&1 || rc=$?
 assert_eq 2 "$rc" "unknown scope: the scheduler refuses to start"
 grep -q 'line 1' "$TMP/badtok.log" || fail "the error does not name the line"

@@ -30,9 +30,9 @@ ok "the worker's only shared library is libc (plus sanitizer runtimes)"
 
 heavy='libpq\.so|libssl\.so|libcrypto\.so|libgnutls|libldap|libgssapi|libkrb5|libcurl|libmicrohttpd|libp11-kit'
 "$CTL" migrate >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_worker w OSP_HTTP_ADDR="127.0.0.1:$port"
+start_worker w OSP_HTTP_ADDR=127.0.0.1:0 OSP_HTTP_PORT_FILE="$TMP/w.port"
 w=$LAST_PID
+port=$(port_from_file "$TMP/w.port" 30) || fail "worker never bound its port: $(tail -5 "$TMP/w.log")"
 wait_until 30 curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" || fail "worker never ready: $(tail -5 "$TMP/w.log")"
 id=$("$CTL" submit noop)
 wait_eq 30 succeeded job_state "$id" || fail "noop job did not succeed: $(job_state "$id")"

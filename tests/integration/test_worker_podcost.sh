@@ -132,7 +132,7 @@ kill -0 "$W" || fail "the worker died with the API server down"
 ok "API server down: the running worker keeps running jobs"
 kill -TERM "$W"; wait_exit "$W" 30; assert_eq 0 "$EXIT_RC" "it drains and exits 0 (a request in flight is no obstacle)"
 
-DEAD=https://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DEAD=https://127.0.0.1:$(free_port) # nothing listens there
 start_worker down OSP_WORKER_SLOTS=2 OSP_LEASE_MS=3000 OSP_POD_NAME=$POD OSP_POD_NAMESPACE=opspool \
     OSP_K8S_API="$DEAD" OSP_K8S_TOKEN_FILE="$TOKEN_FILE" OSP_K8S_CA_FILE="$TMP/ca.crt"
 W=$LAST_PID

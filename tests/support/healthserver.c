@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* healthserver.c — a tiny HTTP/1.1 server for drill tests: stands in for a real service.
  *
- *   osp-healthserver --port N [--pidfile FILE] [--delay-ms MS]
+ *   osp-healthserver --port N [--port-file FILE] [--pidfile FILE] [--delay-ms MS]
+ * (--port 0: any free port, written to --port-file; a restart finding the file binds it again)
  *
  * GET /health → 200 "ok"; GET /slow → 200 after --delay-ms; anything else → 404. One process,
  * poll(), Connection: close. Writes its pid to --pidfile once listening (SO_REUSEADDR, so a
@@ -58,21 +59,34 @@ static void hs_answer(struct hs_conn *c, long delay_ms)
 
 int main(int argc, char **argv)
 {
-    int port = 0;
+    int port = -1;
     long delay_ms = 100;
-    const char *pidfile = NULL;
+    const char *pidfile = NULL, *portfile = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0) {
             port = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--port-file") == 0) {
+            portfile = argv[i + 1];
         } else if (strcmp(argv[i], "--pidfile") == 0) {
             pidfile = argv[i + 1];
         } else if (strcmp(argv[i], "--delay-ms") == 0) {
             delay_ms = atol(argv[i + 1]);
         }
     }
-    if (port <= 0) {
-        fprintf(stderr, "usage: osp-healthserver --port N [--pidfile FILE] [--delay-ms MS]\n");
+    if (port < 0 || port > 65535) {
+        fprintf(stderr, "usage: osp-healthserver --port N [--port-file FILE] [--pidfile FILE] "
+                        "[--delay-ms MS]\n");
         return 2;
+    }
+    /* --port 0: a free port, written to --port-file; when that file already names a port (a
+     * restart under a supervisor), that port again. */
+    FILE *pf = port == 0 && portfile != NULL ? fopen(portfile, "r") : NULL;
+    if (pf != NULL) {
+        int prev = 0;
+        if (fscanf(pf, "%d", &prev) == 1 && prev > 0 && prev <= 65535) {
+            port = prev;
+        }
+        fclose(pf);
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -89,6 +103,17 @@ int main(int argc, char **argv)
     if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 128) != 0) {
         fprintf(stderr, "osp-healthserver: cannot listen on %d: %s\n", port, strerror(errno));
         return 1;
+    }
+    socklen_t alen = sizeof(a);
+    if (portfile != NULL && getsockname(lfd, (struct sockaddr *)&a, &alen) == 0) {
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", portfile);
+        FILE *f = fopen(tmp, "w");
+        if (f == NULL || fprintf(f, "%u\n", (unsigned)ntohs(a.sin_port)) < 0 || fclose(f) != 0 ||
+            rename(tmp, portfile) != 0) {
+            fprintf(stderr, "osp-healthserver: cannot write %s\n", portfile);
+            return 1;
+        }
     }
     if (pidfile != NULL) {
         char tmp[4096];

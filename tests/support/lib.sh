@@ -11,6 +11,8 @@ WORKER=$BIN/opspool-worker
 CTL=$BIN/opspoolctl
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export OSP_LOG_LEVEL=${OSP_LOG_LEVEL:-info}
+# shellcheck source=tests/support/ports.sh
+. "$SRC/tests/support/ports.sh"
 PIDS=()
 NPASS=0
 NFAIL=0

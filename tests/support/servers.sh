@@ -11,9 +11,8 @@ cmd=${1:?start|stop}
 dir=${2:?dir}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=tests/support/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 wait_for() { # wait_for SECONDS CMD...
     local t=$1; shift
@@ -36,11 +35,18 @@ start)
     [ -x "$PGBIN/initdb" ] || { echo "postgresql binaries missing in $PGBIN" >&2; exit 77; }
     "$0" stop "$dir" >/dev/null 2>&1 || true
     rm -rf "$dir/redis" "$dir/pg" && mkdir -p "$dir/redis"
-    rport=$(free_port)
-    redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$dir/redis/redis.sock" \
-        --unixsocketperm 700 --dir "$dir/redis" --daemonize yes --pidfile "$dir/redis/redis.pid" \
-        --logfile "$dir/redis/redis.log" --save '' --appendonly no \
-        --maxmemory-policy noeviction >/dev/null
+    # Redis cannot report a port it picked: a free port below the ephemeral range, and
+    # another one should somebody take it first (the start then fails to bind).
+    for _ in 1 2 3 4 5; do
+        rport=$(free_port)
+        redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$dir/redis/redis.sock" \
+            --unixsocketperm 700 --dir "$dir/redis" --daemonize yes \
+            --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" --save '' \
+            --appendonly no --maxmemory-policy noeviction >/dev/null
+        wait_for 10 redis-cli -s "$dir/redis/redis.sock" ping && break
+        grep -q 'Address already in use' "$dir/redis/redis.log" 2>/dev/null ||
+            { tail -5 "$dir/redis/redis.log" >&2; exit 1; }
+    done
     pgdir=$dir/pg
     runas=()
     if [ "$(id -u)" = 0 ]; then
