@@ -60,6 +60,8 @@ struct req_state {
     bool answered;          /* a response was queued early (400, 414, 431, 413) */
     int target_status;      /* osp_http_target_check() of the raw target: 0, 400 or 414 */
     const char *target_why; /* its reason */
+    uintptr_t raw_target;   /* where MHD's copy of the raw target starts ... */
+    size_t raw_len;         /* ... and its length as a C string */
 };
 
 static void send_resp(struct osp_http *h, struct MHD_Connection *c, struct osp_http_resp *resp)
@@ -165,7 +167,9 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *c)
     (void)cls;
     (void)c;
     struct req_state *st = osp_xcalloc(1, sizeof(*st));
-    st->target_status = osp_http_target_check(uri, strlen(uri), &st->target_why);
+    st->raw_target = (uintptr_t)uri;
+    st->raw_len = strlen(uri);
+    st->target_status = osp_http_target_check(uri, st->raw_len, &st->target_why);
     return st;
 }
 
@@ -182,7 +186,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     struct osp_http *h = cls;
     struct req_state *st = *con_cls;
     OSP_ASSERT(st != NULL); /* uri_cb made it */
@@ -190,6 +193,16 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
         /* First call: the head is complete, no body yet. */
         st->started = true;
         int ts = st->target_status;
+        /* A NUL byte sent raw ends the C string MHD hands over, not the request line: MHD
+         * splits "METHOD SP target SP version" by lengths, so the version it found lies past
+         * the target's first NUL. Both point into the request line MHD keeps for the
+         * request; anything but "target SP version" back to back is refused. */
+        uintptr_t v = (uintptr_t)version;
+        if (ts == 0 && version != NULL && version[0] != '\0' && v > st->raw_target &&
+            v - st->raw_target <= OSP_HTTP_HEAD_POOL && v - st->raw_target != st->raw_len + 1) {
+            ts = 400;
+            st->target_why = "control byte (NUL) or stray space in the request line";
+        }
         size_t hbytes = 0;
         (void)MHD_get_connection_values(c, MHD_HEADER_KIND, header_bytes, &hbytes);
         const char *cl =

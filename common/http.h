@@ -5,7 +5,7 @@
  * body/reply helpers (http_router.c) need no libmicrohttpd; common/httpmini.h serves the same
  * router and handlers without it (the worker's /metrics /healthz /readyz).
  *
- * A request head larger than OSP_HTTP_HEAD_POOL / 2 never reaches these rules: libmicrohttpd
+ * A request head that does not fit OSP_HTTP_HEAD_POOL never reaches these rules: libmicrohttpd
  * itself answers it (414 or 431) with its own body, before any callback of ours runs. The pool
  * is sized so that this only happens far beyond the limits above (docs/api.md "Errors").
  *

@@ -312,6 +312,11 @@ int main(int argc, char **argv)
         }
         return lgm_run_job(job_path, targets_path, timeout_s);
     }
+    if (print_config && optind == argc) {
+        lgm_print_config(&cfg, method, "", json); /* the defaults, no URL given yet */
+        free(headers);
+        return 0;
+    }
     if (optind != argc - 1) {
         free(headers);
         lgm_usage("one URL expected");

@@ -42,7 +42,7 @@ assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Beare
     "the second token of the file works"
 expect_error 404 not_found "unknown path" -- api GET /v1/nothing
 expect_error 404 not_found "unknown job" -- api GET /v1/jobs/01890000-0000-7000-8000-000000000000
-expect_error 404 not_found "malformed job id" -- api GET /v1/jobs/not-a-uuid
+expect_error 400 invalid_request "malformed job id" -- api GET /v1/jobs/not-a-uuid
 expect_error 405 method_not_allowed "DELETE /v1/jobs" -- api DELETE /v1/jobs
 curl -s -D "$TMP/headers" -o /dev/null -X DELETE -H "Authorization: Bearer $TOKEN" "$URL/v1/jobs"
 grep -qi '^Allow: .*POST' "$TMP/headers" || fail "405 without Allow header"

@@ -286,9 +286,54 @@ static void test_rfc3339(void **state)
     assert_string_equal(out, "1970-01-01T00:00:00.000Z");
 }
 
+/* The accepted range, 1970..9999 (cron.h): every time inside formats to text that parses back
+ * to it, and nothing outside gets in through the parser or out of cron. */
+static void test_time_range(void **state)
+{
+    (void)state;
+    int64_t ms = 0;
+    /* The fuzzer's find: in range as text, in year 10000 once the offset is applied. */
+    assert_int_equal(osp_time_parse_rfc3339("9999-12-31T23:59:59.929905-03:30", &ms), OSP_EINVAL);
+    assert_int_equal(osp_time_parse_rfc3339("1970-01-01T00:00:00+00:01", &ms), OSP_EINVAL);
+    assert_int_equal(osp_time_parse_rfc3339("1969-12-31T23:59:59.999Z", &ms), OSP_EINVAL);
+    assert_int_equal(osp_time_parse_rfc3339("0000-01-01T00:00:00Z", &ms), OSP_EINVAL);
+    static const char *const ends[] = {"1970-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z",
+                                       "9999-12-31T20:29:59.999-03:30"};
+    static const int64_t want[] = {OSP_TIME_MIN_MS, OSP_TIME_MAX_MS, OSP_TIME_MAX_MS};
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        assert_int_equal(osp_time_parse_rfc3339(ends[i], &ms), 0);
+        assert_int_equal(ms, want[i]);
+        char out[32];
+        osp_time_format_rfc3339(ms, out);
+        int64_t back = -1;
+        assert_int_equal(osp_time_parse_rfc3339(out, &back), 0);
+        assert_int_equal(back, ms);
+    }
+    /* Formatting clamps: what is printed always parses. */
+    char out[32];
+    osp_time_format_rfc3339(OSP_TIME_MAX_MS + 1000000, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+    osp_time_format_rfc3339(-5, out);
+    assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+    assert_true(osp_time_in_range(0) && osp_time_in_range(OSP_TIME_MAX_MS));
+    assert_false(osp_time_in_range(-1) || osp_time_in_range(OSP_TIME_MAX_MS + 1));
+    /* Cron: no fire time past the range, no start outside it. */
+    struct osp_cron c;
+    struct osp_err err = {0, ""};
+    assert_int_equal(osp_cron_parse(&c, "0 0 * * *", &err), 0);
+    int64_t next = 0;
+    assert_int_equal(osp_cron_next(&c, "UTC", OSP_TIME_MAX_MS / 1000 - 10, &next, &err),
+                     OSP_ENOTFOUND);
+    assert_int_equal(osp_cron_next(&c, "UTC", OSP_TIME_MAX_MS / 1000 + 1, &next, &err), OSP_EINVAL);
+    assert_int_equal(osp_cron_next(&c, "UTC", -60, &next, &err), OSP_EINVAL);
+    assert_int_equal(osp_cron_next(&c, "UTC", OSP_TIME_MAX_MS / 1000 - 86400 * 2, &next, &err), 0);
+    assert_true(next * 1000 <= OSP_TIME_MAX_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time_range),
         cmocka_unit_test(test_basic_utc),
         cmocka_unit_test(test_dom_dow),
         cmocka_unit_test(test_names_and_macros),

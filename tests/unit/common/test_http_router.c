@@ -398,11 +398,78 @@ static void test_bad_address(void **state)
     ev_loop_destroy(loop);
 }
 
+/* The raw request target, before decoding: control bytes raw or escaped, bad escapes, length. */
+static void test_target_check(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target;
+        int status;
+    } cases[] = {
+        {"/v1/jobs", 0},
+        {"/v1/jobs?kind=noop&state=dead", 0},
+        {"/v1/schedules/%ff", 0},         /* a byte, not a control byte: the grammar judges it */
+        {"/v1/schedules/a%20b", 0},
+        {"/v1/schedules/every-minute%00zzz", 400},
+        {"/v1/schedules/x%0A", 400},
+        {"/v1/schedules/x%0d", 400},
+        {"/v1/schedules/x%1F", 400},
+        {"/v1/schedules/x%7f", 400},
+        {"/v1/jobs?kind=noop%00", 400},
+        {"/v1/jobs/\x01", 400},
+        {"/v1/jobs/\x7f", 400},
+        {"/v1/jobs/%", 400},
+        {"/v1/jobs/%4", 400},
+        {"/v1/jobs/%zz", 400},
+        {"/v1/jobs/%g0", 400},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = NULL;
+        int st = osp_http_target_check(cases[i].target, strlen(cases[i].target), &why);
+        if (st != cases[i].status) {
+            fail_msg("%s: %d, want %d", cases[i].target, st, cases[i].status);
+        }
+        assert_true(st == 0 ? why == NULL : why != NULL && why[0] != '\0');
+    }
+    /* A NUL inside the bytes counts too (the length is what was received). */
+    const char *why = NULL;
+    assert_int_equal(osp_http_target_check("/v1/jobs/a\0b", 12, &why), 400);
+    char *big = malloc(OSP_HTTP_URI_MAX + 2);
+    assert_non_null(big);
+    memset(big, 'a', OSP_HTTP_URI_MAX + 1);
+    big[0] = '/';
+    assert_int_equal(osp_http_target_check(big, OSP_HTTP_URI_MAX, &why), 0);
+    assert_int_equal(osp_http_target_check(big, OSP_HTTP_URI_MAX + 1, &why), 414);
+    free(big);
+}
+
+/* Handlers learn each {name}'s name, so that grammars are applied by name. */
+static void test_param_names(void **state)
+{
+    (void)state;
+    struct osp_http_router *r = osp_http_router_new();
+    osp_http_router_add(r, "POST", "/v1/dead/{kind}/retry/{id}", 0, h_echo, NULL);
+    struct osp_http_match m;
+    osp_http_router_match(r, "POST", "/v1/dead/noop/retry/abc", &m);
+    assert_int_equal(m.status, 200);
+    struct osp_http_req req;
+    memset(&req, 0, sizeof(req));
+    osp_http_req_params(&req, &m);
+    assert_int_equal(req.nparams, 2);
+    assert_string_equal(req.param_names[0], "kind");
+    assert_string_equal(req.params[0], "noop");
+    assert_string_equal(req.param_names[1], "id");
+    assert_string_equal(req.params[1], "abc");
+    osp_http_router_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_router_match),
         cmocka_unit_test(test_router_order),
+        cmocka_unit_test(test_target_check),
+        cmocka_unit_test(test_param_names),
         cmocka_unit_test(test_server_loopback),
         cmocka_unit_test(test_bad_address),
     };

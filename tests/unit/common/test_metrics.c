@@ -57,6 +57,29 @@ static void test_counter_and_gauge(void **state)
     osp_metrics_free(m);
 }
 
+/* A counter without labels is in every scrape from the start, at 0; a gauge nobody has set is
+ * not (0 would be a claim). */
+static void test_unlabelled_counter_at_zero(void **state)
+{
+    (void)state;
+    struct osp_metrics *m = osp_metrics_new();
+    struct osp_metric *c = osp_metric_counter(m, "errors_total", "errors", NULL);
+    (void)osp_metric_gauge(m, "last_success", "unset until a success", NULL);
+    char *s = render(m);
+    assert_string_equal(s, "# HELP errors_total errors\n"
+                           "# TYPE errors_total counter\n"
+                           "errors_total 0\n"
+                           "# HELP last_success unset until a success\n"
+                           "# TYPE last_success gauge\n");
+    free(s);
+    osp_metric_add(c, NULL, 2);
+    s = render(m);
+    assert_non_null(strstr(s, "\nerrors_total 2\n"));
+    assert_null(strstr(s, "errors_total 0"));
+    free(s);
+    osp_metrics_free(m);
+}
+
 static void test_histogram(void **state)
 {
     (void)state;
@@ -134,6 +157,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counter_and_gauge),
+        cmocka_unit_test(test_unlabelled_counter_at_zero),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_unlabelled_histogram),
         cmocka_unit_test(test_escaping_and_numbers),
