@@ -7,12 +7,12 @@
  *   osp-chaos-load --count N --ids FILE [--kind noop] [--payload JSON] [--rate JOBS_PER_S]
  *                  [--batch B] [--max-attempts A] [--deadline-s S]
  *
- * Store errors do not stop it: when PostgreSQL refuses a batch (nothing was written) the
- * batch is retried after 100 ms with new ids; when Redis fails after the rows were written
+ * Store errors do not stop it: when PostgreSQL does not confirm a batch the same batch, same
+ * ids, is retried after 100 ms (a commit whose answer was lost is then completed, not left
+ * behind); when Redis fails after the rows were written
  * (OSP_EREDIS) the ids are recorded anyway — the jobs exist in the ledger and the
- * scheduler's reconciler must enqueue them. A commit whose answer was lost may leave rows
- * the loader never learned about; the checker reports those as "unacknowledged" ledger jobs
- * and still requires them to finish. Configuration from the usual OSP_* environment.
+ * scheduler's reconciler must enqueue them. The checker still reports ledger jobs the loader
+ * never recorded ("unacknowledged") and requires them to finish. Configuration from the usual OSP_* environment.
  * Exit 0 when N jobs were accepted, 1 on a usage error or when the deadline passed. */
 #include "common/base.h"
 #include "common/config.h"
@@ -118,6 +118,7 @@ int main(int argc, char **argv)
     }
     int64_t t0 = mono_ms(), end = t0 + deadline_s * 1000;
     long done = 0, pg_errors = 0, redis_errors = 0;
+    size_t n = 0; /* jobs of the batch in hand (0: build the next one) */
     int rc = 0;
     while (done < count) {
         if (mono_ms() > end) {
@@ -147,15 +148,21 @@ int main(int argc, char **argv)
                 continue;
             }
         }
-        size_t n = (size_t)(count - done < batch ? count - done : batch);
-        for (size_t i = 0; i < n; i++) {
-            osp_job_init(&jobs[i]);
-            snprintf(jobs[i].kind, sizeof(jobs[i].kind), "%s", kind);
-            json_decref(jobs[i].payload);
-            jobs[i].payload = json_incref(payload);
-            jobs[i].max_attempts = (uint32_t)max_attempts;
-            free(jobs[i].submitted_by);
-            jobs[i].submitted_by = strdup("osp-chaos-load");
+        /* A batch PostgreSQL did not confirm is retried as it was, same ids: if its commit
+         * happened and only the answer was lost, the rows are there and the retry inserts
+         * nothing, then enqueues them (an id conflict is this very submission, never a
+         * duplicate), so no ledger row is ever left without its envelope. */
+        if (n == 0) {
+            n = (size_t)(count - done < batch ? count - done : batch);
+            for (size_t i = 0; i < n; i++) {
+                osp_job_init(&jobs[i]);
+                snprintf(jobs[i].kind, sizeof(jobs[i].kind), "%s", kind);
+                json_decref(jobs[i].payload);
+                jobs[i].payload = json_incref(payload);
+                jobs[i].max_attempts = (uint32_t)max_attempts;
+                free(jobs[i].submitted_by);
+                jobs[i].submitted_by = strdup("osp-chaos-load");
+            }
         }
         int r = osp_submit(pg, rq, &keys, jobs, n, out, NULL, &err);
         if (r == 0 || r == OSP_EREDIS) {
@@ -174,6 +181,7 @@ int main(int argc, char **argv)
             osp_pgs_free(pg); /* reconnect: the session may be broken */
             pg = NULL;
             sleep_ms(100);
+            continue; /* the same batch again */
         } else {
             fprintf(stderr, "osp-chaos-load: submit failed: %s\n", err.msg);
             rc = 1;
@@ -181,9 +189,13 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             osp_job_deinit(&jobs[i]);
         }
+        n = 0;
         if (rc != 0) {
             break;
         }
+    }
+    for (size_t i = 0; i < n; i++) {
+        osp_job_deinit(&jobs[i]); /* a batch still unconfirmed at the deadline */
     }
     fclose(ids);
     printf("submitted %ld jobs in %.2fs (postgresql errors %ld, redis errors %ld)\n", done,
