@@ -50,6 +50,7 @@
 /* Migrations, embedded from common/sql/NNNN_*.sql at build time (CMake osp_embed_text). */
 extern const char osp_sql_0001_init[];
 extern const char osp_sql_0002_scheduler[];
+extern const char osp_sql_0003_runs[];
 
 static const struct {
     int version;
@@ -57,6 +58,7 @@ static const struct {
 } ledger_migrations[] = {
     {1, osp_sql_0001_init},
     {2, osp_sql_0002_scheduler},
+    {3, osp_sql_0003_runs},
 };
 
 /* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */
@@ -103,7 +105,8 @@ struct osp_lbatch {
     json_t *starts;               /* [{id, attempt, worker, started_ms}] */
     json_t *events;               /* [{id, attempt, ts_ms, type, data}] */
     json_t *finishes;             /* [{id, attempt, worker, outcome, next_state, ...}] */
-    json_t *recovered;            /* [{id, ts_ms}] */
+    json_t *recovered;            /* interrupted runs: [{id, worker, reason, rec, dead, ...}] */
+    json_t *restores;             /* job rows re-created from envelopes: [{id, kind, ...}] */
     json_t *typed[LEDGER_NTYPED]; /* rows per ledger_typed_tables[i] */
     size_t count;                 /* ops added, dropped ones included */
     size_t dropped;               /* ops that could not be written as given */
@@ -116,6 +119,7 @@ static void lbatch_clear(struct osp_lbatch *b)
     json_array_clear(b->events);
     json_array_clear(b->finishes);
     json_array_clear(b->recovered);
+    json_array_clear(b->restores);
     for (size_t i = 0; i < LEDGER_NTYPED; i++) {
         json_array_clear(b->typed[i]);
     }
@@ -132,6 +136,7 @@ struct osp_lbatch *osp_lbatch_new(void)
     b->events = json_array();
     b->finishes = json_array();
     b->recovered = json_array();
+    b->restores = json_array();
     for (size_t i = 0; i < LEDGER_NTYPED; i++) {
         b->typed[i] = json_array();
     }
@@ -147,6 +152,7 @@ void osp_lbatch_free(struct osp_lbatch *b)
     json_decref(b->events);
     json_decref(b->finishes);
     json_decref(b->recovered);
+    json_decref(b->restores);
     for (size_t i = 0; i < LEDGER_NTYPED; i++) {
         json_decref(b->typed[i]);
     }
@@ -315,13 +321,44 @@ void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, c
                          (json_int_t)finished_at_ms, "next_run_ms", (json_int_t)next_run_at_ms));
 }
 
-void osp_lbatch_recovered(struct osp_lbatch *b, const char *id, int64_t ts_ms)
+void osp_lbatch_interrupted(struct osp_lbatch *b, const char *id, const char *worker,
+                            const char *reason, int64_t recoveries, bool dead, int64_t started_at_ms,
+                            int64_t ts_ms)
 {
     if (id == NULL || !osp_id_is_valid(id)) {
-        lbatch_drop(b, NULL, 0, NULL, "recovered: invalid job id");
+        lbatch_drop(b, NULL, 0, NULL, "interrupted: invalid job id");
         return;
     }
-    lbatch_add(b, b->recovered, json_pack("{s:s, s:I}", "id", id, "ts_ms", (json_int_t)ts_ms));
+    if (recoveries < 0 || recoveries > INT32_MAX || (dead && recoveries == 0)) {
+        lbatch_drop(b, id, 0, NULL, "interrupted: invalid recovery count");
+        return;
+    }
+    lbatch_add(b, b->recovered,
+               json_pack("{s:s, s:o, s:o, s:I, s:b, s:I, s:I}", "id", id, "worker",
+                         ledger_jstr(worker), "reason", ledger_jstr(reason), "rec",
+                         (json_int_t)recoveries, "dead", dead, "started_ms",
+                         (json_int_t)started_at_ms, "ts_ms", (json_int_t)ts_ms));
+}
+
+void osp_lbatch_restore(struct osp_lbatch *b, const struct osp_job *j, const char *why)
+{
+    if (j == NULL || !osp_id_is_valid(j->id) || !osp_kind_name_is_valid(j->kind)) {
+        lbatch_drop(b, NULL, 0, NULL, "restore: invalid job id or kind");
+        return;
+    }
+    json_t *op = json_pack(
+        "{s:s, s:s, s:O?, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:o}", "id", j->id, "kind",
+        j->kind, "payload", j->payload, "attempt", (json_int_t)(j->attempt > 0 ? j->attempt - 1 : 0),
+        "max_attempts", (json_int_t)j->max_attempts, "timeout_s", (json_int_t)j->timeout_s,
+        "idempotency_key", ledger_jstr(j->idempotency_key), "submitted_by",
+        ledger_jstr(j->submitted_by), "schedule", ledger_jstr(j->schedule), "trace_id",
+        ledger_jstr(j->trace_id), "enqueued_ms", (json_int_t)j->enqueued_at, "run_ms",
+        (json_int_t)j->run_at, "why", ledger_jstr(why));
+    if (op == NULL) {
+        lbatch_drop(b, j->id, j->attempt, NULL, "restore: payload not representable");
+        return;
+    }
+    lbatch_add(b, b->restores, op);
 }
 
 void osp_lbatch_typed(struct osp_lbatch *b, const char *table, const json_t *row)
@@ -417,6 +454,7 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
     bool has_f = json_array_size(b->finishes) > 0;
     bool has_s = json_array_size(b->starts) > 0;
     bool has_r = json_array_size(b->recovered) > 0;
+    bool has_n = json_array_size(b->restores) > 0;
     bool has_e = json_array_size(b->events) > 0;
     bool has_w = has_f || has_s;
     bool has_t = false;
@@ -426,7 +464,7 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
     for (size_t t = 0; t < LEDGER_NTYPED; t++) {
         has_t = has_t || json_array_size(b->typed[t]) > 0;
     }
-    if (!has_w && !has_r && !has_e && !has_t) {
+    if (!has_w && !has_r && !has_e && !has_t && !has_n) {
         goto out;
     }
     if (has_f) {
@@ -438,17 +476,36 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
                    "WITH ORDINALITY AS x(id, attempt, worker, outcome, next_state, result, "
                    "error, started_ms, finished_ms, next_run_ms, ord))",
                    p);
-        /* Attempt rows only for live jobs; DO NOTHING makes a repeated finish a no-op and
+        /* Attempt rows only for live jobs. A run is known by (attempt, worker, started_at) and
+         * an attempt has at most one outcome row besides its interrupted runs. A finish whose
+         * run already has a row is a repeat and inserts nothing; when that row says
+         * 'interrupted' (the reaper or a restart declared the run lost, and it ran on and
+         * finished after all), f_late writes into it how the run ended, and the job stays
+         * with the run that owns it now. A new run gets the next run number of its attempt.
          * RETURNING tells which finishes are new. */
         ledger_cte(&q, &first,
-                   "f_ins AS (INSERT INTO opspool.job_attempts (job_id, attempt, worker, outcome, "
-                   "error, result, started_at, finished_at) "
-                   "SELECT DISTINCT ON (f.id, f.attempt) f.id, f.attempt, f.worker, f.outcome, "
+                   "f_late AS (UPDATE opspool.job_attempts a SET result = f.result, "
+                   "finished_at = opspool.ms_ts(f.finished_ms), error = coalesce(a.error, '') "
+                   "|| '; the run went on and ended ' || f.outcome || coalesce(': ' || f.error, '') "
+                   "FROM f_in f WHERE a.job_id = f.id AND a.attempt = f.attempt "
+                   "AND a.outcome = 'interrupted' AND a.worker = f.worker "
+                   "AND a.started_at = opspool.ms_ts(f.started_ms) "
+                   "AND a.error NOT LIKE '%%; the run went on and ended %%' RETURNING 1)");
+        ledger_cte(&q, &first,
+                   "f_ins AS (INSERT INTO opspool.job_attempts (job_id, attempt, run, worker, "
+                   "outcome, error, result, started_at, finished_at) "
+                   "SELECT DISTINCT ON (f.id, f.attempt) f.id, f.attempt, "
+                   "coalesce((SELECT max(a.run) + 1 FROM opspool.job_attempts a "
+                   "WHERE a.job_id = f.id AND a.attempt = f.attempt), 0), f.worker, f.outcome, "
                    "f.error, f.result, opspool.ms_ts(f.started_ms), opspool.ms_ts(f.finished_ms) "
                    "FROM f_in f JOIN opspool.jobs j ON j.id = f.id "
                    "WHERE j.state NOT IN " LEDGER_TERMINAL " "
+                   "AND NOT EXISTS (SELECT 1 FROM opspool.job_attempts a WHERE a.job_id = f.id "
+                   "AND a.attempt = f.attempt AND (a.outcome <> 'interrupted' OR "
+                   "(a.worker IS NOT DISTINCT FROM f.worker "
+                   "AND a.started_at IS NOT DISTINCT FROM opspool.ms_ts(f.started_ms)))) "
                    "ORDER BY f.id, f.attempt, f.ord "
-                   "ON CONFLICT (job_id, attempt) DO NOTHING RETURNING job_id, attempt)");
+                   "ON CONFLICT (job_id, attempt, run) DO NOTHING RETURNING job_id, attempt)");
         ledger_cte(&q, &first,
                    "f_win AS (SELECT DISTINCT ON (f.id) f.id, f.attempt, 2 AS prio, "
                    "f.next_state AS state, f.worker, f.result, f.error, f.started_ms, "
@@ -462,15 +519,19 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
                    "s_in AS (SELECT * FROM json_to_recordset($%d::json) AS x(id uuid, "
                    "attempt int, worker text, started_ms bigint))",
                    p);
-        /* A start for an attempt that already has its outcome recorded (a late or replayed
-         * start) must not flip the job back to running. */
+        /* A start of an attempt that has its outcome (or a later one has), or of a run that
+         * already has its row (a late or replayed start, or a run declared interrupted), must
+         * not flip the job back to running. */
         ledger_cte(&q, &first,
                    "s_win AS (SELECT DISTINCT ON (s.id) s.id, s.attempt, 1 AS prio, "
                    "'running'::text AS state, s.worker, NULL::jsonb AS result, "
                    "NULL::text AS error, s.started_ms, NULL::bigint AS finished_ms, "
                    "NULL::bigint AS next_run_ms FROM s_in s "
                    "WHERE NOT EXISTS (SELECT 1 FROM opspool.job_attempts a "
-                   "WHERE a.job_id = s.id AND a.attempt >= s.attempt) "
+                   "WHERE a.job_id = s.id AND ((a.attempt >= s.attempt AND "
+                   "a.outcome <> 'interrupted') OR (a.attempt = s.attempt "
+                   "AND a.worker IS NOT DISTINCT FROM s.worker "
+                   "AND a.started_at IS NOT DISTINCT FROM opspool.ms_ts(s.started_ms)))) "
                    "ORDER BY s.id, s.attempt DESC)");
     }
     if (has_w) {
@@ -481,15 +542,39 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
                    has_s ? "SELECT * FROM s_win" : "");
     }
     if (has_r) {
+        /* Interrupted runs (osp_lbatch_interrupted): one per job and batch, the highest
+         * recovery count winning. A counted recovery (rec > 0) applies once: only while the
+         * ledger's count is below it. A hand-back (rec 0) applies once per run. */
         p = ledger_stmt_param(st, b->recovered);
         ledger_cte(&q, &first,
-                   "r_in AS (SELECT x.id, count(*)::int AS n FROM json_to_recordset($%d::json) "
-                   "AS x(id uuid) GROUP BY x.id)",
+                   "r_in AS (SELECT DISTINCT ON (x.id) x.* FROM ROWS FROM (json_to_recordset("
+                   "$%d::json) AS (id uuid, worker text, reason text, rec int, dead bool, "
+                   "started_ms bigint, ts_ms bigint)) WITH ORDINALITY AS x(id, worker, reason, "
+                   "rec, dead, started_ms, ts_ms, ord) ORDER BY x.id, x.rec DESC, x.ord)",
                    p);
+        ledger_cte(&q, &first,
+                   "r_run AS (SELECT r.*, greatest(j.attempt, 1) AS attempt, "
+                   "CASE WHEN r.started_ms > 0 THEN opspool.ms_ts(r.started_ms) "
+                   "WHEN j.worker = r.worker THEN j.started_at END AS started_at, "
+                   "j.state AS old_state, j.worker AS old_worker "
+                   "FROM r_in r JOIN opspool.jobs j ON j.id = r.id "
+                   "WHERE j.state NOT IN " LEDGER_TERMINAL " AND CASE WHEN r.rec > 0 "
+                   "THEN j.recoveries < r.rec ELSE NOT EXISTS (SELECT 1 FROM "
+                   "opspool.job_attempts a WHERE a.job_id = r.id AND a.worker = r.worker "
+                   "AND a.started_at = opspool.ms_ts(r.started_ms)) END)");
+        ledger_cte(&q, &first,
+                   "r_ins AS (INSERT INTO opspool.job_attempts (job_id, attempt, run, worker, "
+                   "outcome, error, started_at, finished_at) SELECT r.id, r.attempt, "
+                   "coalesce((SELECT max(a.run) + 1 FROM opspool.job_attempts a "
+                   "WHERE a.job_id = r.id AND a.attempt = r.attempt), 0), r.worker, "
+                   "'interrupted', r.reason, r.started_at, "
+                   "coalesce(opspool.ms_ts(r.ts_ms), now()) FROM r_run r "
+                   "ON CONFLICT (job_id, attempt, run) DO NOTHING RETURNING job_id)");
     }
     if (has_w) {
-        /* The one UPDATE of each job touched by a start or finish; recoveries of the same
-         * job ride along (a row can be updated only once per statement). */
+        /* The one UPDATE of each job touched by a start or finish (a row can be updated only
+         * once per statement: an interrupted run of the same job in the same batch gets its
+         * attempt row but leaves the jobs row to the start or finish). */
         ledger_cte(
             &q, &first,
             "w_upd AS (UPDATE opspool.jobs j SET state = w.state, attempt = w.attempt, "
@@ -502,17 +587,21 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
             "error = CASE WHEN w.prio = 2 THEN w.error ELSE j.error END, "
             "run_at = CASE WHEN w.state = 'retrying' "
             "THEN coalesce(opspool.ms_ts(w.next_run_ms), j.run_at) ELSE j.run_at END, "
-            "%supdated_at = now() FROM w%s "
+            "updated_at = now() FROM w "
             "WHERE j.id = w.id AND j.state NOT IN " LEDGER_TERMINAL " AND j.attempt <= w.attempt "
-            "RETURNING j.id)",
-            has_r ? "recoveries = j.recoveries + coalesce(r.n, 0), " : "",
-            has_r ? " LEFT JOIN r_in r ON r.id = w.id" : "");
+            "RETURNING j.id)");
     }
     if (has_r) {
+        /* The job goes back to 'queued' (its envelope is back on the queue), or to 'dead' with
+         * the reason; a job another worker already runs keeps its state. */
         ledger_cte(&q, &first,
-                   "r_upd AS (UPDATE opspool.jobs j SET recoveries = j.recoveries + r.n, "
-                   "updated_at = now() FROM r_in r WHERE j.id = r.id "
-                   "AND j.state NOT IN " LEDGER_TERMINAL "%s RETURNING j.id)",
+                   "r_upd AS (UPDATE opspool.jobs j SET recoveries = greatest(j.recoveries, r.rec), "
+                   "state = CASE WHEN r.dead THEN 'dead' WHEN r.old_state = 'running' AND "
+                   "r.old_worker IS DISTINCT FROM r.worker THEN j.state ELSE 'queued' END, "
+                   "error = CASE WHEN r.dead THEN r.reason ELSE j.error END, "
+                   "finished_at = CASE WHEN r.dead THEN coalesce(opspool.ms_ts(r.ts_ms), now()) "
+                   "ELSE j.finished_at END, updated_at = now() FROM r_run r WHERE j.id = r.id%s "
+                   "RETURNING j.id)",
                    has_w ? " AND NOT EXISTS (SELECT 1 FROM w WHERE w.id = r.id)" : "");
     }
     if (has_e) {
@@ -529,7 +618,22 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
     }
     /* Typed rows go through opspool.insert_typed (0001_init.sql), called from the final
      * SELECT so it runs (a plain SELECT in a CTE would not, unless referenced). */
-    osp_buf_appendf(&q, "\nSELECT 1");
+    /* The first column names the jobs whose start or finish found no row (a submit lost
+     * with a PostgreSQL crash or failover): osp_ledger_missing. */
+    if (has_s || has_f) {
+        osp_buf_appendf(&q, "\nSELECT (SELECT json_agg(DISTINCT m.id)::text FROM (%s%s%s) m "
+                            "WHERE NOT EXISTS (SELECT 1 FROM opspool.jobs j WHERE j.id = m.id))",
+                        has_s ? "SELECT id FROM s_in" : "", has_s && has_f ? " UNION ALL " : "",
+                        has_f ? "SELECT id FROM f_in" : "");
+    } else {
+        osp_buf_appendf(&q, "\nSELECT NULL::text");
+    }
+    if (has_n) {
+        /* Job rows re-created from envelopes (osp_lbatch_restore): through the one function
+         * workers may call for it (0003_runs.sql). */
+        p = ledger_stmt_param(st, b->restores);
+        osp_buf_appendf(&q, ", opspool.restore_jobs($%d::jsonb)", p);
+    }
     for (size_t t = 0; t < LEDGER_NTYPED; t++) {
         if (json_array_size(b->typed[t]) == 0) {
             continue;
@@ -619,6 +723,7 @@ struct osp_ledger {
     char last_error[256];
     int depth; /* >0 while inside a watcher callback or osp_ledger_free */
     bool dead; /* osp_ledger_free was called; memory goes when depth is 0 */
+    json_t *missing; /* ids of the completing commit's starts/finishes without a row */
 };
 
 static void ledger_lost(struct osp_ledger *l, const char *why);
@@ -673,8 +778,19 @@ static bool ledger_complete(struct osp_ledger *l, struct ledger_req *req, int st
 
     ledger_stmt_deinit(&req->st);
     free(req);
+    if (status != 0) {
+        json_decref(l->missing);
+        l->missing = NULL;
+    }
     cb(l, status, arg);
+    json_decref(l->missing);
+    l->missing = NULL;
     return !l->dead;
+}
+
+const json_t *osp_ledger_missing(const struct osp_ledger *l)
+{
+    return l->missing;
 }
 
 /* Enter or leave LEDGER_READY, telling the state callback about real transitions only. */
@@ -915,6 +1031,11 @@ static void ledger_read(struct osp_ledger *l)
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !l->inflight_failed) {
             l->inflight_failed = true;
             ledger_error(l, "commit", PQresultErrorMessage(res));
+        }
+        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= 1 &&
+            !PQgetisnull(res, 0, 0)) {
+            json_decref(l->missing);
+            l->missing = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
         }
         PQclear(res);
     }
@@ -1471,9 +1592,9 @@ json_t *osp_ledger_get_job(struct osp_pgs *c, const char *id, struct osp_err *er
         "'finished_at', opspool.ts_iso(j.finished_at), "
         "'updated_at', opspool.ts_iso(j.updated_at), "
         "'attempts', coalesce((SELECT json_agg(json_build_object('attempt', a.attempt, "
-        "'worker', a.worker, 'outcome', a.outcome, 'error', a.error, 'result', a.result, "
-        "'started_at', opspool.ts_iso(a.started_at), "
-        "'finished_at', opspool.ts_iso(a.finished_at)) ORDER BY a.attempt) "
+        "'run', a.run, 'worker', a.worker, 'outcome', a.outcome, 'error', a.error, "
+        "'result', a.result, 'started_at', opspool.ts_iso(a.started_at), "
+        "'finished_at', opspool.ts_iso(a.finished_at)) ORDER BY a.attempt, a.run) "
         "FROM opspool.job_attempts a WHERE a.job_id = j.id), '[]'::json), "
         "'events', coalesce((SELECT json_agg(json_build_object('id', e.id, "
         "'attempt', e.attempt, 'ts', opspool.ts_iso(e.ts), 'type', e.type, 'data', e.data) "

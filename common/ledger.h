@@ -6,7 +6,8 @@
  *  - a job row exists (state 'queued' or 'delayed') before its envelope is pushed;
  *  - terminal states (succeeded, dead, cancelled) are sticky: a late or repeated write for a
  *    finished job changes nothing;
- *  - attempt results are idempotent on (job_id, attempt): a repeated finish changes nothing.
+ *  - attempt results are idempotent per run (job_id, attempt, worker, started_at): a repeated
+ *    finish changes nothing; every run is a row, interrupted ones included (0003_runs.sql).
  *
  * Two clients:
  *  - struct osp_ledger: asynchronous libpq (PQconnectStart/PQsendQueryParams) on a libev
@@ -48,8 +49,28 @@ void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, c
                        const char *outcome, const char *next_state, const json_t *result,
                        const char *error, int64_t started_at_ms, int64_t finished_at_ms,
                        int64_t next_run_at_ms);
-/* Counter bump on jobs.recoveries (reaper). */
-void osp_lbatch_recovered(struct osp_lbatch *b, const char *id, int64_t ts_ms);
+/* A run that ended without an outcome of its own: an attempt row with outcome 'interrupted'
+ * and `reason` as its error ("worker lost: w1", "handed back: worker draining", ...), on the
+ * job's current attempt, as the next run of it (0003_runs.sql).
+ * recoveries > 0: a crash recovery (reaper, restart under the same worker id); the job's
+ * recoveries become this absolute count (so the op applies once, whoever repeats it) and its
+ * state 'queued', or 'dead' with `reason` when dead is true (it exceeded OSP_MAX_RECOVERIES).
+ * recoveries == 0: a hand-back (draining worker): the job goes back to 'queued', its count is
+ * unchanged; started_at_ms names the run, so a repeated hand-back changes nothing.
+ * started_at_ms 0 = the run's start as the ledger knows it (when `worker` holds the job). A job
+ * another worker already runs keeps its state. Terminal jobs are left alone.
+ * Commit it before, never with, a start or finish of the same job: in one statement the re-run
+ * would take the lost run's row number and the start or finish would win the jobs row. */
+void osp_lbatch_interrupted(struct osp_lbatch *b, const char *id, const char *worker,
+                            const char *reason, int64_t recoveries, bool dead, int64_t started_at_ms,
+                            int64_t ts_ms);
+/* Re-create the jobs row of j from its envelope (state 'queued', the attempt before j's,
+ * everything the submitter wrote) when it is missing, with a 'ledger.restored' event giving
+ * `why`; nothing when the row exists. For a worker whose start or finish found no row
+ * (osp_ledger_missing): a submit answered before PostgreSQL lost it (crash with
+ * synchronous_commit off, failover with asynchronous replication). Commit it before the
+ * start and finish it precedes, in a batch of its own. */
+void osp_lbatch_restore(struct osp_lbatch *b, const struct osp_job *j, const char *why);
 /* Typed per-kind result rows: table must be one of the kind tables created by migrations
  * (e.g. "benchmark_results"); row is a JSON object whose keys are column names (borrowed).
  * Inserted with json_populate_record so columns and types come from the table itself. */
@@ -70,6 +91,10 @@ uint64_t osp_ledger_error_count(const struct osp_ledger *l);
  * empty and reusable). On OSP_EPG the transaction rolled back and nothing was written; the
  * caller keeps its own copy of the data if it wants to retry. Queued FIFO; one in flight. */
 int osp_ledger_commit(struct osp_ledger *l, struct osp_lbatch *b, osp_ledger_cb *cb, void *arg);
+/* Inside a commit's callback (status 0): the ids, as a JSON array of strings, of jobs whose
+ * start or finish in that batch found no jobs row and so changed nothing; NULL when there were
+ * none. Borrowed: valid until the callback returns. */
+const json_t *osp_ledger_missing(const struct osp_ledger *l);
 
 /* ---- Synchronous client ---- */
 struct osp_pgs *osp_pgs_connect(const char *dsn, struct osp_err *err);

@@ -481,6 +481,9 @@ struct rq_reap {
     char **keys;             /* in-flight keys of the current SCAN page (owned) */
     size_t nkeys;
     size_t ki;
+    bool own;                /* osp_rq_reclaim_own: this worker's list only, keys kept */
+    struct osp_rq_recovery *recs; /* recoveries done so far (owned) */
+    size_t nrecs, caprecs;
 };
 
 struct rq_task {
@@ -540,6 +543,7 @@ static void reap_free(struct rq_reap *r)
     }
     free(r->keys);
     osp_buf_deinit(&r->dead);
+    free(r->recs);
     free(r);
 }
 
@@ -859,6 +863,19 @@ static int reap_next_worker(struct rq_task *t);
 static int reap_next_item(struct rq_task *t);
 static int reap_scan(struct rq_task *t);
 
+static void reap_begin_own(struct rq_task *t, int max_rec)
+{
+    struct rq_reap *r = osp_xcalloc(1, sizeof(*r));
+    r->own = true;
+    r->max_rec = max_rec;
+    r->now = osp_now_ms();
+    r->workers = osp_xcalloc(1, sizeof(*r->workers));
+    r->workers[0] = osp_xstrdup(t->base->worker_id);
+    r->nworkers = 1;
+    t->reap = r;
+    (void)reap_next_worker(t);
+}
+
 static void reap_begin(struct rq_task *t, int lease_ms, int max_rec)
 {
     struct rq_reap *r = osp_xcalloc(1, sizeof(*r));
@@ -913,9 +930,40 @@ static void reap_build_recov(struct rq_task *t)
     r->phase = REAP_RECOV;
 }
 
+static void reap_note(struct rq_reap *r, bool dead)
+{
+    if (r->nrecs == r->caprecs) {
+        r->caprecs = r->caprecs ? r->caprecs * 2 : 16;
+        r->recs = osp_xrealloc(r->recs, r->caprecs * sizeof(*r->recs));
+    }
+    struct osp_rq_recovery *v = &r->recs[r->nrecs++];
+    memset(v, 0, sizeof(*v));
+    memcpy(v->id, r->id, sizeof(v->id));
+    memcpy(v->kind, r->kind, sizeof(v->kind));
+    snprintf(v->worker, sizeof(v->worker), "%s", r->workers[r->wi]);
+    v->recoveries = r->expected;
+    v->dead = dead;
+    v->at_ms = r->now;
+    if (dead) {
+        snprintf(v->reason, sizeof(v->reason), "killed its worker %lld times (max_recoveries %d)",
+                 (long long)r->expected, r->max_rec);
+    } else if (r->own) {
+        snprintf(v->reason, sizeof(v->reason),
+                 "worker lost: %.128s (restarted under the same id; the run died with it)",
+                 v->worker);
+    } else {
+        snprintf(v->reason, sizeof(v->reason), "worker lost: %.128s (no heartbeat for %d ms)",
+                 v->worker, r->lease_ms);
+    }
+}
+
 static int reap_next_item(struct rq_task *t)
 {
     struct rq_reap *r = t->reap;
+    if (r->ii >= r->nitems && r->own) {
+        r->wi++;
+        return reap_next_worker(t);
+    }
     if (r->ii >= r->nitems) {
         char cutoff[24];
         snprintf(cutoff, sizeof(cutoff), "%lld", (long long)r->cutoff);
@@ -1094,6 +1142,9 @@ static int reap_step(struct rq_task *t, const redisReply *rep)
         if (res > 0) {
             t->count++;
         }
+        if ((res == 1 || res == 3) && r->id[0] != '\0') {
+            reap_note(r, res == 3);
+        }
         r->ii++;
         return reap_next_item(t);
     }
@@ -1205,6 +1256,7 @@ struct rq_req {
     osp_rq_items_cb *items_cb;
     osp_rq_apply_cb *apply_cb;
     osp_rq_count_cb *count_cb;
+    osp_rq_reap_cb *reap_cb;
     void *arg;
 };
 
@@ -1276,6 +1328,11 @@ static void req_call(struct osp_rq *rq, struct rq_req *q, int status)
     struct rq_task *t = &q->task;
     if (status == 0) {
         status = t->status;
+    }
+    if (q->reap_cb != NULL) {
+        const struct rq_reap *r = t->reap;
+        q->reap_cb(rq, status, r ? r->recs : NULL, r ? r->nrecs : 0, q->arg);
+        return;
     }
     if (status != 0) {
         if (q->items_cb != NULL) {
@@ -1622,7 +1679,7 @@ int osp_rq_promote(struct osp_rq *rq, int64_t now_ms, int max, osp_rq_count_cb *
     return rq_start(rq, q, rq->cmd);
 }
 
-int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_count_cb *cb,
+int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_reap_cb *cb,
                 void *arg)
 {
     if (cb == NULL || lease_ms <= 0 || max_recoveries < 0) {
@@ -1634,7 +1691,23 @@ int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_coun
     }
     struct rq_req *q = rq_req_new(rq, RQ_T_REAP);
     reap_begin(&q->task, lease_ms, max_recoveries);
-    q->count_cb = cb;
+    q->reap_cb = cb;
+    q->arg = arg;
+    return rq_start(rq, q, rq->cmd);
+}
+
+int osp_rq_reclaim_own(struct osp_rq *rq, int max_recoveries, osp_rq_reap_cb *cb, void *arg)
+{
+    if (cb == NULL || max_recoveries < 0) {
+        return OSP_EINVAL;
+    }
+    int rc = rq_check(rq, "reclaim", true);
+    if (rc != 0) {
+        return rc;
+    }
+    struct rq_req *q = rq_req_new(rq, RQ_T_REAP);
+    reap_begin_own(&q->task, max_recoveries);
+    q->reap_cb = cb;
     q->arg = arg;
     return rq_start(rq, q, rq->cmd);
 }
@@ -1865,7 +1938,7 @@ int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved, 
 }
 
 int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *handed_back,
-                 struct osp_err *err)
+                 struct osp_rq_recovery **recs_out, size_t *nrecs_out, struct osp_err *err)
 {
     if (lease_ms <= 0 || max_recoveries < 0) {
         return osp_err_set(err, OSP_EINVAL, "reap: lease_ms must be positive");
@@ -1876,6 +1949,11 @@ int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *h
     int rc = rqs_run(c, &t, err);
     if (handed_back != NULL) {
         *handed_back = t.count;
+    }
+    if (recs_out != NULL) {
+        *recs_out = t.reap->recs;
+        *nrecs_out = t.reap->nrecs;
+        t.reap->recs = NULL;
     }
     task_deinit(&t);
     return rc;

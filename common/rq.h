@@ -28,6 +28,7 @@
 #define OSP_RQ_H
 
 #include "common/buf.h"
+#include "common/envelope.h"
 #include "common/err.h"
 
 #include <ev.h>
@@ -100,6 +101,23 @@ typedef void osp_rq_items_cb(struct osp_rq *rq, int status, const struct osp_rq_
 typedef void osp_rq_apply_cb(struct osp_rq *rq, int status, const int64_t *results, size_t n,
                              void *arg);
 typedef void osp_rq_count_cb(struct osp_rq *rq, int status, int64_t n, void *arg);
+/* One envelope the reaper took back from a lost worker, for the ledger (ledger.h
+ * osp_lbatch_interrupted): the job's recovery count after this recovery, and whether it was
+ * dead-lettered for exceeding max_recoveries. */
+#define OSP_RQ_WORKER_MAX 128
+struct osp_rq_recovery {
+    char id[OSP_ID_LEN + 1];
+    char kind[OSP_KIND_MAX + 1];
+    char worker[OSP_RQ_WORKER_MAX + 1]; /* the worker the run was lost with */
+    int64_t recoveries;
+    bool dead;
+    int64_t at_ms;
+    char reason[192]; /* "worker lost: w1 (...)", or the dead-letter reason */
+};
+/* recs: the recoveries done, in order (borrowed for the callback's duration). They happened
+ * in Redis even when status is an error (the reaper stopped part-way): record them all. */
+typedef void osp_rq_reap_cb(struct osp_rq *rq, int status, const struct osp_rq_recovery *recs,
+                            size_t n, void *arg);
 /* Connection state changes: ready == true once connected and scripts are loaded. */
 typedef void osp_rq_state_cb(struct osp_rq *rq, bool ready, void *arg);
 
@@ -145,9 +163,14 @@ int osp_rq_promote(struct osp_rq *rq, int64_t now_ms, int max, osp_rq_count_cb *
  * whose recoveries exceed max_recoveries goes to P:dead:<kind> with reason "killed its worker
  * N times"; undecodable items go to P:dead:unknown. Then removes the worker's keys.
  * Also drops inflight entries whose lease expired more than lease_ms ago and whose worker no
- * longer exists. n = number of envelopes handed back or dead-lettered. */
-int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_count_cb *cb,
+ * longer exists. cb gets one osp_rq_recovery per job handed back or dead-lettered. */
+int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_reap_cb *cb,
                 void *arg);
+/* The same recovery for this worker's own processing list, whatever its heartbeat: for a
+ * worker that starts under the id of a predecessor that died (a StatefulSet pod, a fixed
+ * OSP_WORKER_ID), whose runs were lost with it and that no reaper sees as dead. Call it once,
+ * before the first fetch. The worker's keys stay. */
+int osp_rq_reclaim_own(struct osp_rq *rq, int max_recoveries, osp_rq_reap_cb *cb, void *arg);
 
 /* ---- Synchronous client (CLI, submitters, tests) ---- */
 
@@ -173,8 +196,9 @@ struct json_t *osp_rqs_command(struct osp_rqs *c, int argc, const char **argv, c
                                struct osp_err *err);
 /* Duties, synchronously (same scripts as the async ones). */
 int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved, struct osp_err *err);
+/* recs_out (may be NULL): the recoveries done, owned by the caller (free()), *nrecs_out many. */
 int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *handed_back,
-                 struct osp_err *err);
+                 struct osp_rq_recovery **recs_out, size_t *nrecs_out, struct osp_err *err);
 const char *osp_rqs_prefix(const struct osp_rqs *c);
 
 #endif

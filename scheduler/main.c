@@ -495,6 +495,7 @@ out:
     if (s->targets.root != NULL) {
         osp_targets_deinit(&s->targets);
     }
+    free(s->recov);
     free(s);
     osp_config_deinit(&cfg);
     return rc;

@@ -99,6 +99,8 @@ struct sched {
     /* duties */
     struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges;
     char reconcile_cursor[OSP_ID_LEN + 1]; /* resume point of the ledger scan, "" = start */
+    struct osp_rq_recovery *recov;         /* reaped in Redis, not yet in the ledger */
+    size_t nrecov, caprecov;
 
     /* signals */
     ev_signal sigterm, sigint, sighup;

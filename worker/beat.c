@@ -159,13 +159,16 @@ static void on_promote(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
-static void on_reaped(struct osp_rq *rq, int status, int64_t n, void *arg)
+static void on_reaped(struct osp_rq *rq, int status, const struct osp_rq_recovery *recs,
+                      size_t n, void *arg)
 {
     (void)rq;
+    (void)status;
     struct wrk *w = arg;
     w->reap_inflight = false;
-    if (status == 0 && n > 0) {
-        osp_warn("reaper: recovered %lld jobs from dead workers", (long long)n);
+    if (n > 0) {
+        osp_warn("reaper: recovered %zu jobs from dead workers", n);
+        wrk_recoveries_add(w, recs, n);
     }
 }
 

@@ -123,7 +123,7 @@ static void on_fetch(struct osp_rq *rq, int status, const struct osp_rq_item *it
     wrk_maybe_finish(w);
 }
 
-/* ---- Resync after a reconnect ----
+/* ---- Resync after a (re)connect ----
  * A fetch (script or BLMOVE) whose reply is lost with the connection may still have moved
  * envelopes into our processing list on the server. The reaper leaves a live worker's list
  * alone and the reconciler sees those jobs as held, so nothing else would ever run them.
@@ -205,9 +205,49 @@ static void on_held(struct osp_rq *rq, int status, const struct osp_rq_item *ite
     osp_rq_ops_free(ops);
 }
 
+/* The first connect of this process: what the processing list holds belongs to a
+ * predecessor that ran under the same worker id and died (a StatefulSet pod, a fixed
+ * OSP_WORKER_ID). Its runs were lost with it: they are recoveries, counted and recorded like
+ * the reaper's (the reaper never sees this id as dead, since we heartbeat under it). */
+static void on_reclaimed_own(struct osp_rq *rq, int status, const struct osp_rq_recovery *recs,
+                             size_t n, void *arg)
+{
+    (void)rq;
+    struct wrk *w = arg;
+    if (n > 0) {
+        osp_warn("took back %zu job(s) of this worker id's previous process (each a recovery; "
+                 "%s)",
+                 n, "the ledger records the lost runs");
+        wrk_recoveries_add(w, recs, n);
+    }
+    if (status != 0) {
+        osp_warn("could not take back the previous process's jobs yet (%s); trying again after "
+                 "the next reconnect",
+                 osp_rq_last_error(w->rq));
+        w->resyncing = !osp_rq_is_ready(w->rq);
+        if (!w->resyncing) {
+            /* Still connected, so the store refused: hand the list back the plain way
+             * rather than stall the worker on its own bookkeeping. */
+            w->reclaimed_own = true;
+            wrk_resync(w);
+        }
+        return;
+    }
+    w->reclaimed_own = true;
+    w->resyncing = false;
+    wrk_fetch_pump(w);
+}
+
 void wrk_resync(struct wrk *w)
 {
     w->resyncing = true;
+    if (!w->reclaimed_own) {
+        if (osp_rq_reclaim_own(w->rq, w->cfg->max_recoveries, on_reclaimed_own, w) != 0) {
+            osp_warn("cannot check this worker's processing list yet (%s)",
+                     osp_rq_last_error(w->rq));
+        }
+        return;
+    }
     if (osp_rq_held(w->rq, on_held, w) != 0) {
         osp_warn("cannot check this worker's processing list yet (%s)", osp_rq_last_error(w->rq));
     }

@@ -50,6 +50,20 @@ void wrk_start_add(struct wrk *w, struct slot *s)
     startq_push(&w->rq_starts, &r);
 }
 
+void wrk_recoveries_add(struct wrk *w, const struct osp_rq_recovery *recs, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    if (w->nrecov + n > w->caprecov) {
+        w->caprecov = (w->nrecov + n) * 2;
+        w->recov = osp_xrealloc(w->recov, w->caprecov * sizeof(*w->recov));
+    }
+    memcpy(w->recov + w->nrecov, recs, n * sizeof(*recs));
+    w->nrecov += n;
+    wrk_flush_now(w);
+}
+
 static void schedule_retry(struct wrk *w, const char *what, const char *why)
 {
     w->flush_backoff_ms = w->flush_backoff_ms ? w->flush_backoff_ms * 2 : 100;
@@ -101,10 +115,12 @@ static void add_outcome(struct wrk *w, struct osp_lbatch *b, struct slot *s)
 {
     add_events(b, s);
     if (s->end == END_HANDBACK) {
-        /* Not an attempt outcome: the attempt is run again from the start elsewhere. */
-        json_t *data = json_pack("{s:s}", "worker", w->id);
-        osp_lbatch_event(b, s->job.id, s->job.attempt, s->finished_ms, "handed_back", data);
-        json_decref(data);
+        /* Not an attempt outcome: the attempt runs again from the start elsewhere. The run is
+         * a row all the same ('interrupted'); a hand-back is no crash and is not counted
+         * against OSP_MAX_RECOVERIES. */
+        char why[160];
+        snprintf(why, sizeof(why), "handed back: worker %.100s was draining", w->id);
+        osp_lbatch_interrupted(b, s->job.id, w->id, why, 0, false, s->started_ms, s->finished_ms);
         return;
     }
     size_t nrows = json_array_size(s->report.rows);
@@ -120,13 +136,64 @@ static void add_outcome(struct wrk *w, struct osp_lbatch *b, struct slot *s)
                       s->report.result, s->end_error, s->started_ms, s->finished_ms, s->due_ms);
 }
 
-static void on_commit(struct osp_ledger *l, int status, void *arg)
+static bool id_in(const json_t *ids, const char *id)
 {
-    (void)l;
-    struct wrk *w = arg;
-    w->commit_inflight = false;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (strcmp(json_string_value(v), id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A start or outcome whose job has no ledger row changed nothing: the row was lost (a submit
+ * answered, then lost with a PostgreSQL crash or failover). Re-create it from the envelope
+ * first, then send the start, the events and the outcome again; never ack meanwhile. */
+static void mark_missing(struct wrk *w, const json_t *missing)
+{
     for (int i = 0; i < w->nslots; i++) {
         struct slot *s = &w->slots[i];
+        if (s->state == SLOT_IDLE || !s->decoded || !id_in(missing, s->job.id)) {
+            continue;
+        }
+        if (!s->restore) {
+            osp_warn("the ledger has no row for job %s (%s, attempt %u); re-creating it from "
+                     "its envelope",
+                     s->job.id, s->kind, s->job.attempt);
+        }
+        s->restore = true;
+        s->events_committed = 0;
+        if (s->pg_inflight) {
+            s->pg_inflight = false; /* the outcome stays pending: written again after */
+        }
+    }
+    for (size_t i = 0; i < w->pg_starts.sent; i++) {
+        if (id_in(missing, w->pg_starts.v[i].id)) {
+            struct start_rec again = w->pg_starts.v[i]; /* a copy: the push may move v */
+            startq_push(&w->pg_starts, &again);        /* sent again, after the restore */
+        }
+    }
+}
+
+static void on_commit(struct osp_ledger *l, int status, void *arg)
+{
+    struct wrk *w = arg;
+    w->commit_inflight = false;
+    const json_t *missing = status == 0 ? osp_ledger_missing(l) : NULL;
+    if (missing != NULL) {
+        mark_missing(w, missing);
+    }
+    for (int i = 0; i < w->nslots; i++) {
+        struct slot *s = &w->slots[i];
+        if (status == 0 && w->restores_inflight && s->restore && s->pg_inflight) {
+            s->restore = false; /* its row is back */
+            s->pg_inflight = false;
+            w->rows_restored++;
+            continue;
+        }
         if (status == 0) {
             s->events_committed = s->events_sent;
         } else {
@@ -142,12 +209,18 @@ static void on_commit(struct osp_ledger *l, int status, void *arg)
             s->state = SLOT_ACKING;
         }
     }
+    w->restores_inflight = false;
     if (status == 0) {
         startq_done(&w->pg_starts);
+        w->recoveries_recorded += w->sentrecov;
+        memmove(w->recov, w->recov + w->sentrecov, (w->nrecov - w->sentrecov) * sizeof(*w->recov));
+        w->nrecov -= w->sentrecov;
+        w->sentrecov = 0;
         w->flush_backoff_ms = 0;
         wrk_flush_now(w);
     } else {
         w->pg_starts.sent = 0;
+        w->sentrecov = 0;
         if (status != OSP_ECANCELED) {
             schedule_retry(w, "ledger commit", osp_ledger_last_error(w->ledger));
         }
@@ -161,12 +234,41 @@ static void flush_pg(struct wrk *w)
     }
     struct osp_lbatch *b = w->lbatch;
     size_t max = (size_t)w->cfg->pg_batch_max;
-    for (size_t i = 0; i < w->pg_starts.n && osp_lbatch_count(b) < max; i++) {
+    /* Rows to re-create go alone, before the starts and outcomes that need them. */
+    for (int i = 0; i < w->nslots; i++) {
+        struct slot *s = &w->slots[i];
+        if (s->restore && s->decoded && s->state != SLOT_IDLE) {
+            osp_lbatch_restore(b, &s->job,
+                               "a worker ran this job but the ledger had no row for it (lost "
+                               "with a PostgreSQL crash or failover after the submit was "
+                               "answered); re-created from its envelope");
+            s->pg_inflight = true;
+            w->restores_inflight = true;
+        }
+    }
+    if (w->restores_inflight) {
+        if (osp_ledger_commit(w->ledger, b, on_commit, w) != 0) {
+            osp_lbatch_free(w->lbatch);
+            w->lbatch = osp_lbatch_new();
+            on_commit(w->ledger, OSP_EPG, w);
+            return;
+        }
+        w->commit_inflight = true;
+        return;
+    }
+    /* Recoveries go alone, before anything else: the re-run of a recovered job may already
+     * be starting here, and its start must find the lost run's row (ledger.h). */
+    for (size_t i = 0; i < w->nrecov && osp_lbatch_count(b) < max; i++) {
+        const struct osp_rq_recovery *r = &w->recov[i];
+        osp_lbatch_interrupted(b, r->id, r->worker, r->reason, r->recoveries, r->dead, 0, r->at_ms);
+        w->sentrecov = i + 1;
+    }
+    for (size_t i = 0; w->sentrecov == 0 && i < w->pg_starts.n && osp_lbatch_count(b) < max; i++) {
         const struct start_rec *r = &w->pg_starts.v[i];
         osp_lbatch_start(b, r->id, r->attempt, w->id, r->at_ms);
         w->pg_starts.sent = i + 1;
     }
-    for (int i = 0; i < w->nslots && osp_lbatch_count(b) < max; i++) {
+    for (int i = 0; w->sentrecov == 0 && i < w->nslots && osp_lbatch_count(b) < max; i++) {
         struct slot *s = &w->slots[i];
         if (s->pg_pending && !s->pg_inflight) {
             add_outcome(w, b, s);

@@ -41,6 +41,13 @@ void wrk_metrics_init(struct wrk *w)
                                         "Redis errors seen by this process", NULL);
     w->m_pg_err = osp_metric_counter(w->metrics, "opspool_pg_errors_total",
                                      "PostgreSQL errors seen by this process", NULL);
+    w->m_restored = osp_metric_counter(
+        w->metrics, "opspool_worker_ledger_rows_restored_total",
+        "Job rows the ledger had lost, re-created from the envelope of a job this worker ran",
+        NULL);
+    w->m_recovered = osp_metric_counter(
+        w->metrics, "opspool_worker_recoveries_recorded_total",
+        "Runs lost with a worker (reaper duty, or this id's previous process), recorded", NULL);
 }
 
 void wrk_metrics_outcome(struct wrk *w, const char *kind, const char *outcome, double seconds)
@@ -62,6 +69,10 @@ static void sample(struct wrk *w)
     osp_metric_add(w->m_pg_err, NULL, (double)(pe - w->last_pg_err));
     w->last_redis_err = re;
     w->last_pg_err = pe;
+    osp_metric_add(w->m_restored, NULL, (double)(w->rows_restored - w->last_restored));
+    w->last_restored = w->rows_restored;
+    osp_metric_add(w->m_recovered, NULL, (double)(w->recoveries_recorded - w->last_recovered));
+    w->last_recovered = w->recoveries_recorded;
 }
 
 static void on_metrics(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)

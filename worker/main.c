@@ -271,6 +271,7 @@ out_slots:
     free(w.pg_starts.v);
     free(w.rq_starts.v);
     osp_lbatch_free(w.lbatch);
+    free(w.recov);
     osp_rq_ops_free(w.ops);
     osp_ledger_free(w.ledger);
 out_rq:

@@ -75,6 +75,7 @@ struct slot {
     char *end_error;             /* owned: reason for failed/rejected/crashed */
     /* stage flags for the two flushes */
     bool pg_pending, pg_inflight, rq_pending, rq_inflight;
+    bool restore;                /* the ledger had no row for this job: re-create it first */
     struct osp_buf new_env;      /* retry: the next attempt's envelope */
     int64_t due_ms;              /* retry: when */
     const char *next_state;      /* succeeded | retrying | dead | cancelled | queued */
@@ -115,6 +116,7 @@ struct wrk {
     uint64_t paused_mask;
     bool first_fetch_done;        /* for the start-up time log line */
     bool resyncing;               /* checking the processing list after a (re)connect */
+    bool reclaimed_own;           /* a predecessor's runs under this id are taken back */
     size_t resync_dead;           /* undecodable leftovers in the resync under way */
     /* batching */
     ev_prepare flush_w;
@@ -122,6 +124,11 @@ struct wrk {
     int flush_backoff_ms;
     bool commit_inflight, apply_inflight;
     struct start_q pg_starts, rq_starts;
+    /* runs lost with a worker (reaper duty, or this worker's own predecessor), for the ledger */
+    struct osp_rq_recovery *recov;
+    size_t nrecov, caprecov, sentrecov;
+    bool restores_inflight;       /* the commit in flight re-creates missing job rows */
+    uint64_t rows_restored;       /* job rows re-created from envelopes, for metrics */
     struct osp_lbatch *lbatch;    /* reused */
     struct osp_rq_ops *ops;       /* reused */
     /* renewals, heartbeat, duties */
@@ -143,7 +150,9 @@ struct wrk {
     struct osp_httpmini *http;    /* NULL when OSP_HTTP_ADDR is empty */
     struct osp_metrics *metrics;
     struct osp_metric *m_jobs, *m_dur, *m_slots, *m_busy, *m_draining, *m_redis_err, *m_pg_err;
-    uint64_t last_redis_err, last_pg_err;
+    struct osp_metric *m_restored, *m_recovered;
+    uint64_t last_redis_err, last_pg_err, last_restored, last_recovered;
+    uint64_t recoveries_recorded; /* lost runs this worker wrote to the ledger */
     /* pod-deletion-cost annotation (podcost.c); NULL when OSP_POD_NAME is unset */
     struct wrk_podcost *podcost;
     /* counters for the summary and metrics */
@@ -170,6 +179,8 @@ void slot_request_lost(struct slot *s);
 /* flush.c */
 void wrk_flush_init(struct wrk *w);
 void wrk_flush_now(struct wrk *w);
+/* Queue recoveries done in Redis for the ledger (written with the next commit). */
+void wrk_recoveries_add(struct wrk *w, const struct osp_rq_recovery *recs, size_t n);
 void wrk_start_add(struct wrk *w, struct slot *s);
 /* beat.c */
 void wrk_beat_start(struct wrk *w);

@@ -32,11 +32,16 @@ GRANT SELECT ON opspool.schema_migrations TO opspool_scheduler, opspool_worker, 
 -- result, error, run_at, recoveries, updated_at) and r_upd (reaper duty: recoveries).
 -- Column-level: a worker cannot rewrite payload, kind, max_attempts or idempotency keys.
 GRANT SELECT ON opspool.jobs TO opspool_worker;
+-- A job row the ledger lost, re-created from the envelope of a job the worker verified and
+-- ran (osp_lbatch_restore): only through this SECURITY DEFINER function (queued rows only),
+-- never by INSERT.
+GRANT EXECUTE ON FUNCTION opspool.restore_jobs(jsonb) TO opspool_worker;
 GRANT UPDATE (state, attempt, worker, started_at, finished_at, result, error, run_at,
               recoveries, updated_at) ON opspool.jobs TO opspool_worker;
--- job_attempts: f_ins INSERT ... ON CONFLICT DO NOTHING RETURNING job_id, attempt; s_win
--- reads it (NOT EXISTS ... a.attempt >= s.attempt).
+-- job_attempts: f_ins / r_ins INSERT ... ON CONFLICT DO NOTHING RETURNING; s_win and the run
+-- numbering read it; f_late UPDATEs an interrupted run's row when that run finished after all.
 GRANT SELECT, INSERT ON opspool.job_attempts TO opspool_worker;
+GRANT UPDATE (result, finished_at, error) ON opspool.job_attempts TO opspool_worker;
 -- job_events: e_ins (the evidence timeline a job streams) and insert_typed's
 -- 'ledger.typed_rejected' events; bigserial id needs the sequence.
 GRANT INSERT ON opspool.job_events TO opspool_worker;
@@ -60,8 +65,9 @@ GRANT INSERT ON opspool.benchmark_results, opspool.drill_results, opspool.seed_r
 -- DELETE — retention (reconciler.c: finished jobs older than OSP_LEDGER_RETENTION_DAYS; the
 --   job_attempts rows go by ON DELETE CASCADE, which runs as the table owner).
 GRANT SELECT, INSERT, UPDATE, DELETE ON opspool.jobs TO opspool_scheduler;
--- job_attempts: GET /v1/jobs/{id} (osp_ledger_get_job), opspoolctl job / dead retry.
-GRANT SELECT ON opspool.job_attempts TO opspool_scheduler;
+-- job_attempts: GET /v1/jobs/{id} (osp_ledger_get_job), opspoolctl job / dead retry (SELECT);
+-- the reaper records each run lost with its worker (INSERT, osp_lbatch_interrupted).
+GRANT SELECT, INSERT ON opspool.job_attempts TO opspool_scheduler;
 -- job_events: INSERT — cancel / retried_from_dead / audit events (API and opspoolctl);
 -- SELECT — GET /v1/jobs/{id}, opspoolctl job --watch, dead retry's budget lookup;
 -- DELETE — retention deletes the events of pruned jobs (no foreign key on this table).

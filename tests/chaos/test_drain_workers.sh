@@ -47,9 +47,10 @@ wait_load 120
 [ "$drains" -ge 2 ] || fail "only $drains drains happened: make the load longer"
 ok "$drains workers drained at random during the load, each exited 0 holding nothing"
 wait_eq 180 0 unfinished || true
-INTERRUPTED=$(q "SELECT count(*) FROM opspool.job_events WHERE type = 'handed_back'")
+INTERRUPTED=$(q "SELECT count(*) FROM opspool.job_attempts WHERE outcome = 'interrupted' AND error LIKE 'handed back: %'")
 recovery=$(victims_recovery_ms)
 chaos_check workers_sigterm_drain "$recovery" 20
-assert_eq 0 "$(q "SELECT count(*) FROM opspool.job_attempts WHERE outcome <> 'succeeded'")" "a hand-back consumes no attempt"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.job_attempts WHERE outcome NOT IN ('succeeded', 'interrupted') OR attempt <> 1")" "a hand-back consumes no attempt"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE recoveries <> 0")" "a hand-back is no recovery"
 chaos_redis_clean
 finish

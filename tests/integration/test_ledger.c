@@ -593,7 +593,7 @@ static void test_finish_on_terminal_changes_nothing(void **state)
     osp_lbatch_start(b, id, 2, "w-9", now + 10);
     osp_lbatch_event(b, id, 2, now + 11, "late", NULL);
     osp_lbatch_finish(b, id, 2, "w-9", "succeeded", "succeeded", res, NULL, now + 10, now + 12, 0);
-    osp_lbatch_recovered(b, id, now + 13);
+    osp_lbatch_interrupted(b, id, "w-9", "worker lost: w-9", 1, false, 0, now + 13);
     commit_sync(b);
     after = get_job(id);
     s1 = json_dumps(before, JSON_SORT_KEYS);
@@ -655,23 +655,118 @@ static void test_start_and_finish_in_one_batch(void **state)
     ev_loop_destroy(loop);
 }
 
+/* Every run is an attempt row: a run lost with its worker is 'interrupted' with the reason,
+ * the recovery is counted once however often it is reported, the re-run is the next run of
+ * the same attempt, and the job dies in the ledger when its recoveries exceed the limit. */
 static void test_recovered(void **state)
 {
     struct osp_lbatch *b = osp_lbatch_new();
     char id[OSP_ID_LEN + 1];
     json_t *job;
+    int64_t t0 = osp_now_ms();
 
     (void)state;
     make_job(id, "recover", NULL);
-    osp_lbatch_recovered(b, id, osp_now_ms());
-    osp_lbatch_recovered(b, id, osp_now_ms());
+    osp_lbatch_start(b, id, 1, "w1", t0);
     commit_sync(b);
-    osp_lbatch_recovered(b, id, osp_now_ms());
-    osp_lbatch_start(b, id, 1, "w", osp_now_ms()); /* in the same batch as a start */
+    /* Two reapers report the same recovery (absolute count 1): one row, one count. */
+    osp_lbatch_interrupted(b, id, "w1", "worker lost: w1", 1, false, 0, t0 + 5);
+    commit_sync(b);
+    osp_lbatch_interrupted(b, id, "w1", "worker lost: w1", 1, false, 0, t0 + 6);
     commit_sync(b);
     job = get_job(id);
-    assert_int_equal(jint(job, "recoveries"), 3);
+    assert_int_equal(jint(job, "recoveries"), 1);
+    assert_string_equal(jstr(job, "state"), "queued");
+    json_t *att = json_object_get(job, "attempts");
+    assert_int_equal(json_array_size(att), 1);
+    assert_string_equal(jstr(json_array_get(att, 0), "outcome"), "interrupted");
+    assert_string_equal(jstr(json_array_get(att, 0), "error"), "worker lost: w1");
+    assert_string_equal(jstr(json_array_get(att, 0), "worker"), "w1");
+    assert_int_equal(jint(json_array_get(att, 0), "run"), 0);
+    assert_non_null(json_string_value(json_object_get(json_array_get(att, 0), "started_at")));
+    json_decref(job);
+
+    /* The re-run by w2 of the same attempt: started, then succeeded, as run 1. */
+    osp_lbatch_start(b, id, 1, "w2", t0 + 10);
+    commit_sync(b);
+    job = get_job(id);
     assert_string_equal(jstr(job, "state"), "running");
+    json_decref(job);
+    osp_lbatch_finish(b, id, 1, "w2", "succeeded", "succeeded", NULL, NULL, t0 + 10, t0 + 20, 0);
+    commit_sync(b);
+    osp_lbatch_finish(b, id, 1, "w2", "succeeded", "succeeded", NULL, NULL, t0 + 10, t0 + 20, 0);
+    commit_sync(b); /* a repeated finish changes nothing */
+    job = get_job(id);
+    assert_string_equal(jstr(job, "state"), "succeeded");
+    att = json_object_get(job, "attempts");
+    assert_int_equal(json_array_size(att), 2);
+    assert_int_equal(jint(json_array_get(att, 1), "run"), 1);
+    assert_string_equal(jstr(json_array_get(att, 1), "worker"), "w2");
+    assert_string_equal(jstr(json_array_get(att, 1), "outcome"), "succeeded");
+    json_decref(job);
+
+    /* w1 was only stopped: it finishes its run late. Its row tells how the run ended; the job
+     * stays with w2's outcome, the one outcome of attempt 1. */
+    osp_lbatch_finish(b, id, 1, "w1", "failed", "retrying", NULL, "boom", t0, t0 + 30, t0 + 40);
+    commit_sync(b);
+    job = get_job(id);
+    assert_string_equal(jstr(job, "state"), "succeeded");
+    att = json_object_get(job, "attempts");
+    assert_int_equal(json_array_size(att), 2);
+    assert_string_equal(jstr(json_array_get(att, 0), "outcome"), "interrupted");
+    assert_string_equal(jstr(json_array_get(att, 0), "error"),
+                        "worker lost: w1; the run went on and ended failed: boom");
+    json_decref(job);
+    osp_lbatch_finish(b, id, 1, "w1", "failed", "retrying", NULL, "boom", t0, t0 + 30, t0 + 40);
+    commit_sync(b); /* said twice: written once */
+    job = get_job(id);
+    assert_string_equal(jstr(json_array_get(json_object_get(job, "attempts"), 0), "error"),
+                        "worker lost: w1; the run went on and ended failed: boom");
+    json_decref(job);
+    osp_lbatch_free(b);
+}
+
+/* A job that keeps killing its worker: each recovery a row, then 'dead' with the reason; a
+ * hand-back is a row that does not count. */
+static void test_poison_dead(void **state)
+{
+    struct osp_lbatch *b = osp_lbatch_new();
+    char id[OSP_ID_LEN + 1];
+    int64_t t0 = osp_now_ms();
+
+    (void)state;
+    make_job(id, "poison", NULL);
+    osp_lbatch_start(b, id, 1, "w1", t0);
+    commit_sync(b);
+    osp_lbatch_interrupted(b, id, "w1", "handed back: worker draining", 0, false, t0, t0 + 1);
+    commit_sync(b);
+    osp_lbatch_interrupted(b, id, "w1", "handed back: worker draining", 0, false, t0, t0 + 2);
+    commit_sync(b); /* the same hand-back again: nothing */
+    for (int k = 1; k <= 4; k++) {
+        osp_lbatch_start(b, id, 1, "w1", t0 + 10 * k);
+        commit_sync(b);
+        bool dead = k == 4;
+        osp_lbatch_interrupted(b, id, "w1", dead ? "killed its worker 4 times" : "worker lost: w1",
+                               k, dead, 0, t0 + 10 * k + 5);
+        commit_sync(b);
+    }
+    json_t *job = get_job(id);
+    assert_string_equal(jstr(job, "state"), "dead");
+    assert_string_equal(jstr(job, "error"), "killed its worker 4 times");
+    assert_int_equal(jint(job, "recoveries"), 4);
+    json_t *att = json_object_get(job, "attempts");
+    assert_int_equal(json_array_size(att), 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(jstr(json_array_get(att, i), "outcome"), "interrupted");
+        assert_int_equal(jint(json_array_get(att, i), "run"), (json_int_t)i);
+    }
+    json_decref(job);
+    /* Terminal is sticky: a late report changes nothing. */
+    osp_lbatch_interrupted(b, id, "w1", "worker lost: w1", 5, false, 0, t0 + 100);
+    commit_sync(b);
+    job = get_job(id);
+    assert_string_equal(jstr(job, "state"), "dead");
+    assert_int_equal(json_array_size(json_object_get(job, "attempts")), 5);
     json_decref(job);
     osp_lbatch_free(b);
 }
@@ -1300,6 +1395,7 @@ int main(void)
         cmocka_unit_test(test_finish_on_terminal_changes_nothing),
         cmocka_unit_test(test_start_and_finish_in_one_batch),
         cmocka_unit_test(test_recovered),
+        cmocka_unit_test(test_poison_dead),
         cmocka_unit_test(test_typed_benchmark_row),
         cmocka_unit_test(test_typed_rejected_table),
         cmocka_unit_test(test_big_batches),

@@ -307,6 +307,24 @@ static void on_apply(struct osp_rq *rq, int status, const int64_t *results, size
     }
 }
 
+/* Reaper callbacks: count the recoveries and keep the first few. */
+static struct osp_rq_recovery reaped[64];
+static size_t nreaped;
+
+static void on_reap(struct osp_rq *rq, int status, const struct osp_rq_recovery *recs, size_t n,
+                    void *arg)
+{
+    OSP_UNUSED(rq);
+    struct res *r = arg;
+    r->calls++;
+    r->done = true;
+    r->status = status;
+    r->count = (int64_t)n;
+    for (size_t i = 0; i < n && nreaped < 64; i++) {
+        reaped[nreaped++] = recs[i];
+    }
+}
+
 static void on_count(struct osp_rq *rq, int status, int64_t n, void *arg)
 {
     OSP_UNUSED(rq);
@@ -836,11 +854,25 @@ static void test_reap_hands_back(void **state)
     assert_true(run_until(f, &h.done, 5.0));
 
     struct res r = {0};
-    assert_int_equal(osp_rq_reap(f->rq, 10000, 3, on_count, &r), 0);
+    nreaped = 0;
+    assert_int_equal(osp_rq_reap(f->rq, 10000, 3, on_reap, &r), 0);
     assert_false(r.done);
     assert_true(run_until(f, &r.done, 5.0));
     assert_int_equal(r.status, 0);
     assert_int_equal(r.count, 3);
+    /* Each one reported for the ledger: job, kind, the lost worker, the count after it. */
+    assert_int_equal(nreaped, 3);
+    for (size_t i = 0; i < 3; i++) {
+        bool found = false;
+        for (int k = 0; k < 3; k++) {
+            found = found || strcmp(reaped[i].id, e[k].id) == 0;
+        }
+        assert_true(found);
+        assert_string_equal(reaped[i].worker, "dead-1");
+        assert_int_equal(reaped[i].recoveries, 1);
+        assert_false(reaped[i].dead);
+        assert_non_null(strstr(reaped[i].reason, "worker lost: dead-1"));
+    }
 
     char *qa = key(f, "queue:ra");
     char *qb = key(f, "queue:rb");
@@ -873,7 +905,7 @@ static void test_reap_hands_back(void **state)
     /* Nothing more to do on a second pass. */
     int64_t n = -1;
     struct osp_err err = {0};
-    assert_int_equal(osp_rqs_reap(f->s, 10000, 3, &n, &err), 0);
+    assert_int_equal(osp_rqs_reap(f->s, 10000, 3, &n, NULL, NULL, &err), 0);
     assert_int_equal(n, 0);
 
     free(qa);
@@ -902,8 +934,19 @@ static void test_reap_max_recoveries_and_poison(void **state)
 
     int64_t n = -1;
     struct osp_err err = {0};
-    assert_int_equal(osp_rqs_reap(f->s, 10000, 3, &n, &err), 0);
+    struct osp_rq_recovery *recs = NULL;
+    size_t nrecs = 0;
+    assert_int_equal(osp_rqs_reap(f->s, 10000, 3, &n, &recs, &nrecs, &err), 0);
     assert_int_equal(n, 2);
+    /* One record for the ledger: the job (the undecodable item has no job to record). */
+    assert_int_equal(nrecs, 1);
+    assert_string_equal(recs[0].id, e[0].id);
+    assert_string_equal(recs[0].kind, "mr");
+    assert_string_equal(recs[0].worker, "dead-2");
+    assert_int_equal(recs[0].recoveries, 4);
+    assert_true(recs[0].dead);
+    assert_string_equal(recs[0].reason, "killed its worker 4 times (max_recoveries 3)");
+    free(recs);
 
     char *qk = key(f, "queue:mr");
     assert_int_equal(cmd_int(f, "LLEN", qk, NULL), 0);
@@ -962,8 +1005,8 @@ static void test_reap_concurrent_never_duplicates(void **state)
     struct osp_rq *r1 = new_rq(f, NULL);
     struct osp_rq *r2 = new_rq(f, NULL);
     struct res a = {0}, b = {0};
-    assert_int_equal(osp_rq_reap(r1, 10000, 3, on_count, &a), 0);
-    assert_int_equal(osp_rq_reap(r2, 10000, 3, on_count, &b), 0);
+    assert_int_equal(osp_rq_reap(r1, 10000, 3, on_reap, &a), 0);
+    assert_int_equal(osp_rq_reap(r2, 10000, 3, on_reap, &b), 0);
     assert_true(run_until(f, &a.done, 10.0));
     assert_true(run_until(f, &b.done, 10.0));
     assert_int_equal(a.status, 0);
@@ -989,7 +1032,7 @@ static void test_reap_concurrent_never_duplicates(void **state)
             struct osp_err err = {0};
             struct osp_rqs *c = osp_rqs_connect(&o, &err);
             int64_t n = -1;
-            if (c != NULL && osp_rqs_reap(c, 10000, 100, &n, &err) != 0) {
+            if (c != NULL && osp_rqs_reap(c, 10000, 100, &n, NULL, NULL, &err) != 0) {
                 n = -1;
             }
             osp_rqs_free(c);
@@ -1048,7 +1091,7 @@ static void test_ack_after_reap_returns_zero(void **state)
     json_decref(cmd(f, "ZADD", wk, old, f->worker, NULL));
     int64_t n = -1;
     struct osp_err err = {0};
-    assert_int_equal(osp_rqs_reap(f->s, 10000, 3, &n, &err), 0);
+    assert_int_equal(osp_rqs_reap(f->s, 10000, 3, &n, NULL, NULL, &err), 0);
     assert_int_equal(n, 1);
 
     struct osp_rq_ops *ops = osp_rq_ops_new();
@@ -1093,7 +1136,7 @@ static void test_reap_sweeps_orphan_inflight(void **state)
     assert_true(run_until(f, &h.done, 5.0));
 
     struct res r = {0};
-    assert_int_equal(osp_rq_reap(f->rq, 10000, 3, on_count, &r), 0);
+    assert_int_equal(osp_rq_reap(f->rq, 10000, 3, on_reap, &r), 0);
     assert_true(run_until(f, &r.done, 5.0));
     assert_int_equal(r.status, 0);
     assert_int_equal(r.count, 0);
@@ -1328,7 +1371,7 @@ static void test_unreachable_and_bad_auth(void **state)
     const char *kinds[] = {"x"};
     assert_int_equal(osp_rq_fetch(rq, kinds, 1, 1, on_items, &r), OSP_EREDIS);
     assert_int_equal(osp_rq_promote(rq, 1, 1, on_count, &r), OSP_EREDIS);
-    assert_int_equal(osp_rq_reap(rq, 1000, 1, on_count, &r), OSP_EREDIS);
+    assert_int_equal(osp_rq_reap(rq, 1000, 1, on_reap, &r), OSP_EREDIS);
     osp_rq_free(rq);
     assert_false(r.done);
 

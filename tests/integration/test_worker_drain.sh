@@ -23,10 +23,14 @@ wait_exit "$B" 30; assert_eq 0 "$EXIT_RC" "worker exits 0 after handing back"
 [ $(( $(date +%s) - t0 )) -lt 15 ] || fail "drain took too long"
 ok "drain deadline respected"
 assert_eq 1 "$(rcli LLEN "$P:queue:noop")" "the unfinished job is back on the queue"
-assert_eq 1 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '$long' AND type = 'handed_back'")" "hand-back recorded in the timeline"
-assert_eq 0 "$(q "SELECT count(*) FROM opspool.job_attempts WHERE job_id = '$long'")" "no attempt consumed by the hand-back"
+assert_eq "1|0|interrupted|true" \
+    "$(q "SELECT attempt || '|' || run || '|' || outcome || '|' || (error LIKE 'handed back: worker % was draining') FROM opspool.job_attempts WHERE job_id = '$long'")" \
+    "the handed-back run is an attempt row: interrupted, and why"
+assert_eq "queued|0" "$(q "SELECT state || '|' || recoveries FROM opspool.jobs WHERE id = '$long'")" \
+    "the job is queued again; a hand-back is no recovery"
 # Another worker picks it up (with max_attempts 1 it can still run: no attempt was used).
 start_worker c OSP_DRAIN_TIMEOUT_S=1
 wait_eq 20 running job_state "$long" || fail "handed-back job not picked up again"
 ok "handed-back job runs again on another worker"
+assert_eq 1 "$(q "SELECT attempt FROM opspool.jobs WHERE id = '$long'")" "still attempt 1 of 1: the hand-back consumed no attempt"
 finish

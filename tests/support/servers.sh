@@ -6,9 +6,18 @@
 # OSP_TEST_PG_HOST, OSP_TEST_PG_PORT. Exit 77 when the server binaries are missing.
 # Externally supplied servers are reused: if OSP_TEST_REDIS_URL and OSP_TEST_PG_DSN are both
 # set, start only records them.
+#
+# `start DIR --durable` keeps PostgreSQL's defaults (fsync, synchronous_commit and
+# full_page_writes on): what the lab runs on, so that a crash loses no commit it answered.
+# Without it the test suite's PostgreSQL trades durability for speed (fsync=off,
+# synchronous_commit=off): tests start and stop their own servers and never outlive them.
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?dir}
+durable=false
+[ "${3:-}" = --durable ] && durable=true
+pg_speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+[ "$durable" = true ] && pg_speed=""
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
 # shellcheck source=tests/support/ports.sh
@@ -63,8 +72,8 @@ start)
         --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     pport=$(free_port)
     "${runas[@]}" "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/pg.log" -w -t 60 start \
-        -o "-c listen_addresses='' -c unix_socket_directories=$pgdir -p $pport -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
+        -o "-c listen_addresses='' -c unix_socket_directories=$pgdir -p $pport $pg_speed \
+            -c max_connections=200" >/dev/null
     wait_for 30 redis-cli -s "$dir/redis/redis.sock" ping
     wait_for 30 "$PGBIN/pg_isready" -h "$pgdir" -p "$pport"
     cat >"$dir/env.sh" <<ENV
