@@ -212,10 +212,13 @@ static void on_commit(struct osp_ledger *l, int status, void *arg)
     w->restores_inflight = false;
     if (status == 0) {
         startq_done(&w->pg_starts);
-        w->recoveries_recorded += w->sentrecov;
-        memmove(w->recov, w->recov + w->sentrecov, (w->nrecov - w->sentrecov) * sizeof(*w->recov));
-        w->nrecov -= w->sentrecov;
-        w->sentrecov = 0;
+        if (w->sentrecov > 0) {
+            w->recoveries_recorded += w->sentrecov;
+            memmove(w->recov, w->recov + w->sentrecov,
+                    (w->nrecov - w->sentrecov) * sizeof(*w->recov));
+            w->nrecov -= w->sentrecov;
+            w->sentrecov = 0;
+        }
         w->flush_backoff_ms = 0;
         wrk_flush_now(w);
     } else {
