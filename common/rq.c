@@ -1959,6 +1959,46 @@ int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *h
     return rc;
 }
 
+int osp_rqs_job_states(struct osp_rqs *c, const char *const *ids, size_t n,
+                       char (*states)[OSP_RQ_STATE_MAX], struct osp_err *err)
+{
+    if (n == 0) {
+        return 0;
+    }
+    int rc = rqs_ensure(c, err);
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!osp_id_is_valid(ids[i])) {
+            return osp_err_set(err, OSP_EINVAL, "job_states: invalid job id");
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (redisAppendCommand(c->ctx, "HGET %s:job:%s state", c->base.prefix, ids[i]) != REDIS_OK) {
+            rc = osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
+            rqs_drop(c);
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(c->ctx, (void **)&rep) != REDIS_OK || rep == NULL) {
+            rc = osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
+            rqs_drop(c);
+            return rc;
+        }
+        states[i][0] = '\0';
+        if (rep->type == REDIS_REPLY_STRING) {
+            snprintf(states[i], OSP_RQ_STATE_MAX, "%.*s", (int)rep->len, rep->str);
+        } else if (rep->type == REDIS_REPLY_ERROR && rc == 0) {
+            rc = osp_err_set(err, OSP_EREDIS, "redis HGET: %.*s", (int)rep->len, rep->str);
+        }
+        freeReplyObject(rep);
+    }
+    return rc;
+}
+
 const char *osp_rqs_prefix(const struct osp_rqs *c)
 {
     return c->base.prefix;

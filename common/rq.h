@@ -200,5 +200,11 @@ int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved, 
 int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *handed_back,
                  struct osp_rq_recovery **recs_out, size_t *nrecs_out, struct osp_err *err);
 const char *osp_rqs_prefix(const struct osp_rqs *c);
+/* The reconciler's look at many jobs at once: states[i] receives P:job:<ids[i]>'s state
+ * ("queued", "running", "succeeded", ...), or "" when Redis holds no such job. One pipelined
+ * round trip for the lot. 0, or OSP_EREDIS with err (states then undefined). */
+#define OSP_RQ_STATE_MAX 16
+int osp_rqs_job_states(struct osp_rqs *c, const char *const *ids, size_t n,
+                       char (*states)[OSP_RQ_STATE_MAX], struct osp_err *err);
 
 #endif

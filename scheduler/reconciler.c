@@ -4,7 +4,10 @@
  * Reconciler (OSP_RECONCILE_PERIOD_S, 30 s): after Redis lost data (restart without persistence,
  * failover, a flushed prefix) the ledger still lists jobs as queued, delayed, running or retrying.
  * For each such job untouched for OSP_RECONCILE_GRACE_S whose live hash P:job:<id> is gone, rebuild
- * the envelope from the ledger row and enqueue it again, recording a "reconciled" event. The hash
+ * the envelope from the ledger row and enqueue it again, recording a "reconciled" event; a job
+ * Redis holds as final (succeeded, dead, cancelled) while the ledger does not takes Redis's state
+ * (the ledger lost the outcome after the ack). Each round sweeps every unfinished row, a page of
+ * RECONCILE_PAGE after another (one pipelined look at Redis per page), then waits a period. The hash
  * exists for every job Redis holds (enqueue creates it, only finished jobs' hashes expire),
  * so its absence means Redis forgot the job. The grace period covers the instant between a
  * submitter's ledger insert and its enqueue. Rows are scanned in id order in pages, resuming
@@ -26,7 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECONCILE_PAGE  1000
+#define RECONCILE_PAGE  5000 /* rows per look; pages follow each other until the table ends */
+#define RECONCILE_NEXT_S 0.02 /* between pages: the loop serves the API in between */
 #define RETAIN_PERIOD_S 60.0
 #define RETAIN_FIRST_S  5.0 /* first round soon after start */
 #define RETAIN_BATCH    500
@@ -81,30 +85,58 @@ int sched_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err
     return 0;
 }
 
-/* Re-enqueue the rows whose live hash is missing. Returns how many, or <0. */
-static int reenqueue(struct sched *s, json_t *rows)
+static bool final_state(const char *st)
 {
+    return strcmp(st, "succeeded") == 0 || strcmp(st, "dead") == 0 || strcmp(st, "cancelled") == 0;
+}
+
+/* One page of unfinished ledger rows against Redis, both ways, in one pipelined look:
+ *  - Redis holds no job hash: it forgot the job. Rebuild the envelope from the row and
+ *    enqueue it again ('reconciled' event, reason "missing in redis").
+ *  - Redis says the job is final, the ledger does not: the ledger lost the outcome after the
+ *    ack (a PostgreSQL crash with synchronous_commit off, a failover). The state Redis
+ *    recorded becomes the ledger's, with a 'reconciled' event saying so; the result itself is
+ *    gone, and the error says that too.
+ * Returns how many rows were repaired, or <0. */
+static int reconcile_rows(struct sched *s, json_t *rows)
+{
+    size_t nrows = json_array_size(rows);
+    if (nrows == 0) {
+        return 0;
+    }
+    const char **ids = osp_xcalloc(nrows, sizeof(*ids));
+    char(*states)[OSP_RQ_STATE_MAX] = osp_xcalloc(nrows, sizeof(*states));
     struct osp_rq_ops *ops = osp_rq_ops_new();
     struct osp_lbatch *b = osp_lbatch_new();
+    json_t *finals = json_array(); /* [[id, state, reason]] for the ledger */
     struct osp_err err = {0, ""};
     int64_t now = osp_now_ms();
-    int n = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        const char *id = json_string_value(json_object_get(row, "id"));
-        char *key = osp_xasprintf("%s:job:%s", s->cfg->prefix, id ? id : "");
-        const char *ex[] = {"EXISTS", key};
-        json_t *r = sched_redis(s, 2, ex, NULL, &err);
-        free(key);
-        if (r == NULL) {
-            n = OSP_EREDIS;
-            break;
-        }
-        bool present = json_integer_value(r) > 0;
-        json_decref(r);
-        if (present) {
+    int n = 0, enq = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(rows, i), "id"));
+        ids[i] = id ? id : "";
+    }
+    if (osp_rqs_job_states(s->rqs, ids, nrows, states, &err) != 0) {
+        sched_redis_failed(s, &err);
+        osp_warn("reconciler: %s", err.msg);
+        n = OSP_EREDIS;
+        goto out;
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        json_t *row = json_array_get(rows, i);
+        const char *lstate = json_string_value(json_object_get(row, "state"));
+        if (states[i][0] != '\0') {
+            if (final_state(states[i])) {
+                char reason[160];
+                snprintf(reason, sizeof(reason),
+                         "the ledger lost this job's outcome; redis recorded it as %s", states[i]);
+                json_array_append_new(finals, json_pack("[s,s,s]", ids[i], states[i], reason));
+                json_t *data = json_pack("{s:s?,s:s,s:s}", "previous_state", lstate,
+                                         "redis_state", states[i], "reason", reason);
+                osp_lbatch_event(b, ids[i], 0, now, "reconciled", data);
+                json_decref(data);
+                n++;
+            }
             continue;
         }
         struct osp_job j;
@@ -113,37 +145,58 @@ static int reenqueue(struct sched *s, json_t *rows)
         if (sched_job_from_row(row, &j, &err) == 0 &&
             osp_env_encode(&j, &s->keys, &env, &err) == 0) {
             osp_rq_op_enqueue(ops, j.kind, j.id, env.data, env.len, j.run_at);
-            json_t *data = json_pack("{s:s,s:s}", "previous_state",
-                                     json_string_value(json_object_get(row, "state")), "reason",
+            json_t *data = json_pack("{s:s?,s:s}", "previous_state", lstate, "reason",
                                      "missing in redis");
             osp_lbatch_event(b, j.id, j.attempt, now, "reconciled", data);
             json_decref(data);
             /* Per job at debug level: the ledger event is the record; the round logs a total. */
             OSP_LOG_JOB(OSP_LOG_DEBUG, j.id, j.kind,
-                        "reconciled: %s in the ledger, missing in redis",
-                        json_string_value(json_object_get(row, "state")));
+                        "reconciled: %s in the ledger, missing in redis", lstate ? lstate : "?");
             n++;
+            enq++;
         } else {
-            osp_warn("reconciler: cannot rebuild job %s: %s", id ? id : "?", err.msg);
+            osp_warn("reconciler: cannot rebuild job %s: %s", ids[i], err.msg);
         }
         osp_buf_deinit(&env);
         osp_job_deinit(&j);
     }
+    if (enq > 0 && osp_rqs_apply(s->rqs, ops, NULL, &err) != 0) {
+        sched_redis_failed(s, &err);
+        osp_warn("reconciler: enqueue failed: %s", err.msg);
+        n = OSP_EREDIS;
+        goto out;
+    }
+    /* Events first: the ledger keeps no event for a job once it is final. */
     if (n > 0) {
-        if (osp_rqs_apply(s->rqs, ops, NULL, &err) != 0) {
-            sched_redis_failed(s, &err);
-            osp_warn("reconciler: enqueue failed: %s", err.msg);
-            n = OSP_EREDIS;
-        } else {
-            struct osp_pgs *pg = sched_pg(s);
-            if (pg == NULL || osp_pgs_commit(pg, b, &err) != 0) {
-                sched_pg_failed(s, &err);
-                osp_warn("reconciler: events not recorded: %s", err.msg);
-            }
+        struct osp_pgs *pg = sched_pg(s);
+        if (pg == NULL || osp_pgs_commit(pg, b, &err) != 0) {
+            sched_pg_failed(s, &err);
+            osp_warn("reconciler: events not recorded: %s", err.msg);
         }
     }
+    if (json_array_size(finals) > 0) {
+        char *text = json_dumps(finals, JSON_COMPACT);
+        const char *p[] = {text};
+        json_t *r = sched_query(
+            s,
+            "UPDATE opspool.jobs j SET state = f.state, finished_at = coalesce(j.finished_at, "
+            "now()), error = coalesce(j.error, f.reason), updated_at = now() "
+            "FROM (SELECT x->>0 AS id, x->>1 AS state, x->>2 AS reason "
+            "FROM json_array_elements($1::json) x) f WHERE j.id = f.id::uuid "
+            "AND j.state NOT IN ('succeeded', 'dead', 'cancelled') RETURNING j.id",
+            1, p, &err);
+        free(text);
+        if (r == NULL) {
+            osp_warn("reconciler: final states not recorded: %s", err.msg);
+        }
+        json_decref(r);
+    }
+out:
+    json_decref(finals);
     osp_lbatch_free(b);
     osp_rq_ops_free(ops);
+    free(states);
+    free(ids);
     return n;
 }
 
@@ -175,7 +228,7 @@ int sched_reconcile_once(struct sched *s, int max)
         const char *last = json_string_value(json_object_get(json_array_get(rows, got - 1), "id"));
         snprintf(s->reconcile_cursor, sizeof(s->reconcile_cursor), "%s", last ? last : "");
     }
-    int n = reenqueue(s, rows);
+    int n = reconcile_rows(s, rows);
     json_decref(rows);
     if (n > 0) {
         osp_metric_add(s->m_reconciled, NULL, n);
@@ -196,10 +249,19 @@ static void reconciler_cb(struct ev_loop *loop, ev_timer *w, int revents)
     int64_t t0 = osp_mono_ns();
     int n = sched_reconcile_once(s, RECONCILE_PAGE);
     if (n > 0) {
-        osp_warn("reconciler: %d unfinished job(s) missing in redis were re-enqueued", n);
+        osp_warn("reconciler: %d unfinished job(s) repaired (missing in redis, or final in "
+                 "redis only)",
+                 n);
     }
     sched_duty_observe(s, "reconciler", t0);
     d->in_flight = false;
+    /* Mid-table: the next page at once, so a sweep of every unfinished row takes as long as
+     * the stores need, not a period per page; at the end, wait for the next period. */
+    double period = s->set.reconcile_period_s;
+    ev_timer_stop(s->loop, &d->timer);
+    ev_timer_set(&d->timer, s->reconcile_cursor[0] != '\0' && n >= 0 ? RECONCILE_NEXT_S : period,
+                 period);
+    ev_timer_start(s->loop, &d->timer);
 }
 
 void sched_reconciler_start(struct sched *s)

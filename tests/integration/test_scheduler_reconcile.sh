@@ -59,6 +59,23 @@ curl -s "$URL/metrics" >"$TMP/metrics"
 grep -Eq '^opspool_reconciled_total 15$' "$TMP/metrics" || fail "reconciled counter is not 15: $(grep reconciled "$TMP/metrics")"
 ok "reconciled counter exported"
 
+# ---- the other way: Redis final, the ledger not (the ledger lost an outcome after the ack) ----
+lost_ok=$(q "INSERT INTO opspool.jobs (id, kind, state, attempt, worker, started_at, updated_at) VALUES
+   ('01890000-0000-7000-8000-0000000000a1', 'noop', 'running', 1, 'w-gone', now() - interval '1 hour', now() - interval '1 hour')
+   RETURNING id")
+lost_dead=$(q "INSERT INTO opspool.jobs (id, kind, state, attempt, updated_at) VALUES
+   ('01890000-0000-7000-8000-0000000000a2', 'noop', 'queued', 0, now() - interval '1 hour')
+   RETURNING id")
+rcli HSET "$P:job:$lost_ok" state succeeded kind noop >/dev/null
+rcli HSET "$P:job:$lost_dead" state dead kind noop >/dev/null
+wait_eq 20 succeeded job_state "$lost_ok" || fail "Redis's final state not taken: $(job_state "$lost_ok")"
+wait_eq 20 dead job_state "$lost_dead" || fail "Redis's dead not taken: $(job_state "$lost_dead")"
+assert_eq "the ledger lost this job's outcome; redis recorded it as succeeded|1" \
+    "$(q "SELECT error || '|' || (SELECT count(*) FROM opspool.job_events e WHERE e.job_id = j.id AND e.type = 'reconciled' AND e.data->>'redis_state' = 'succeeded') FROM opspool.jobs j WHERE id = '$lost_ok'")" \
+    "the repair says what happened, with a reconciled event"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id IN ('$lost_ok', '$lost_dead') AND data->>'reason' = 'missing in redis'")" \
+    "nothing was enqueued for them"
+
 # ---- with a worker: Redis wiped mid-run, every job still completes ----
 if [ ! -x "$WORKER" ]; then
     say "opspool-worker not built: skipping the end-to-end half"
