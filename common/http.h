@@ -105,6 +105,9 @@ void osp_http_router_match(const struct osp_http_router *r, const char *method, 
 /* Point req's params and param_names at m's (m must outlive req). */
 void osp_http_req_params(struct osp_http_req *req, const struct osp_http_match *m);
 
+/* The value of hex digit c (0..15), or -1: percent-escapes, for both servers. */
+int osp_http_hex_digit(int c);
+
 /* Check a request target as it came off the wire (path and query, not yet decoded): 0 when
  * acceptable, else the status to answer (414 above OSP_HTTP_URI_MAX bytes; 400 for a raw
  * control byte, a percent-escape of one, or a malformed escape) with *why set to a static

@@ -139,7 +139,7 @@ void osp_http_req_params(struct osp_http_req *req, const struct osp_http_match *
     req->nparams = m->nparams;
 }
 
-static int hex_value(char c)
+int osp_http_hex_digit(int c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -168,8 +168,8 @@ int osp_http_target_check(const char *target, size_t len, const char **why)
         if (c != '%') {
             continue;
         }
-        int hi = i + 1 < len ? hex_value(target[i + 1]) : -1;
-        int lo = i + 2 < len ? hex_value(target[i + 2]) : -1;
+        int hi = i + 1 < len ? osp_http_hex_digit((unsigned char)target[i + 1]) : -1;
+        int lo = i + 2 < len ? osp_http_hex_digit((unsigned char)target[i + 2]) : -1;
         if (hi < 0 || lo < 0) {
             *why = "malformed percent-escape in the request target (expected %XX)";
             return 400;

@@ -54,19 +54,6 @@ static bool is_tchar(unsigned char c)
     return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 static int bad(struct osp_httpmini_head *out, int status, const char *why)
 {
@@ -101,8 +88,8 @@ static int parse_target(const unsigned char *t, size_t n, struct osp_httpmini_he
     for (size_t i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
         unsigned char c = t[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hexval(t[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(t[i + 2]) : -1;
+            int hi = i + 2 < n ? osp_http_hex_digit(t[i + 1]) : -1;
+            int lo = i + 2 < n ? osp_http_hex_digit(t[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 return bad(out, 400, "bad percent-escape in path");
             }

@@ -230,6 +230,19 @@ static void on_commit(struct osp_ledger *l, int status, void *arg)
     }
 }
 
+/* Commit w->lbatch; when not connected nothing was taken: undo the marks (on_commit with an
+ * error) and wait for the reconnect. */
+static void send_batch(struct wrk *w)
+{
+    if (osp_ledger_commit(w->ledger, w->lbatch, on_commit, w) != 0) {
+        osp_lbatch_free(w->lbatch);
+        w->lbatch = osp_lbatch_new();
+        on_commit(w->ledger, OSP_EPG, w);
+        return;
+    }
+    w->commit_inflight = true;
+}
+
 static void flush_pg(struct wrk *w)
 {
     if (w->commit_inflight || !osp_ledger_is_ready(w->ledger)) {
@@ -250,13 +263,7 @@ static void flush_pg(struct wrk *w)
         }
     }
     if (w->restores_inflight) {
-        if (osp_ledger_commit(w->ledger, b, on_commit, w) != 0) {
-            osp_lbatch_free(w->lbatch);
-            w->lbatch = osp_lbatch_new();
-            on_commit(w->ledger, OSP_EPG, w);
-            return;
-        }
-        w->commit_inflight = true;
+        send_batch(w);
         return;
     }
     /* Recoveries go alone, before anything else: the re-run of a recovered job may already
@@ -281,17 +288,9 @@ static void flush_pg(struct wrk *w)
             add_events(b, s); /* stream a long job's timeline as it happens */
         }
     }
-    if (osp_lbatch_count(b) == 0) {
-        return;
+    if (osp_lbatch_count(b) > 0) {
+        send_batch(w);
     }
-    if (osp_ledger_commit(w->ledger, b, on_commit, w) != 0) {
-        /* Not connected: nothing was taken; undo the marks and wait for the reconnect. */
-        osp_lbatch_free(w->lbatch);
-        w->lbatch = osp_lbatch_new();
-        on_commit(w->ledger, OSP_EPG, w);
-        return;
-    }
-    w->commit_inflight = true;
 }
 
 /* ---- Redis stage ---- */
