@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Redis lost with a deep backlog: 100,000 jobs queued (OSP_CHAOS_BACKLOG to change it), no
+# worker running, then Redis SIGKILLed and restarted EMPTY. The scheduler's reconciler must
+# bring every one back from the ledger — each exactly once, with one 'reconciled' event —
+# sweeping the unfinished rows page after page instead of one page per period. Reported: the
+# time from the restart until the last envelope is back (never asserted: shared machines).
+# A PRIVATE redis-server; the shared PostgreSQL, this test's own database.
+. "$OSP_SRC_DIR/tests/chaos/chaos_lib.sh"
+
+N=${OSP_CHAOS_BACKLOG:-100000}
+[ -x "$SCHED" ] || { echo "opspool-scheduler not built: the reconciler is needed" >&2; exit 77; }
+start_redis redis none
+export OSP_REDIS_URL=unix://$REDIS_SOCK
+"$CTL" migrate >/dev/null
+"$CTL" submit noop --count "$N" >/dev/null || fail "bulk submit"
+assert_eq "$N" "$(rcli LLEN "$P:queue:noop")" "$N jobs queued"
+
+kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
+start_redis redis none # empty: every envelope and job hash is gone
+assert_eq 0 "$(rcli LLEN "$P:queue:noop")" "redis came back empty"
+# The rows must be older than the grace period before the reconciler may touch them.
+q "UPDATE opspool.jobs SET updated_at = now() - interval '1 hour'" >/dev/null
+t_up=$(now_ms)
+start_sched s1 OSP_RECONCILE_GRACE_S=60 OSP_RECONCILE_PERIOD_S=30
+wait_eq 600 "$N" rcli LLEN "$P:queue:noop" || fail "only $WAIT_GOT of $N back on the queue"
+recovery=$(( $(now_ms) - t_up ))
+say "all $N envelopes back $recovery ms after the scheduler started (one sweep, pages of 5,000)"
+sleep 1
+assert_eq "$N" "$(rcli LLEN "$P:queue:noop")" "each exactly once"
+assert_eq "$N" "$(q "SELECT count(DISTINCT job_id) FROM opspool.job_events WHERE type = 'reconciled'")" "one reconciled event per job"
+assert_eq "$N" "$(q "SELECT count(*) FROM opspool.job_events WHERE type = 'reconciled'")" "and no more"
+start_worker w1 OSP_WORKER_SLOTS=8
+wait_eq 600 "$N" count_state succeeded || fail "only $(count_state succeeded) of $N ran"
+ok "every job ran after the loss"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'dead', 'cancelled')")" "stuck = 0"
+printf 'CHAOS fault=redis_loss_backlog runs=1 jobs=%s lost=0 duplicates=0 interrupted=0 recovery_ms=%s dup_source=ledger\n' \
+    "$N" "$recovery" | tee -a "${OSP_CHAOS_OUT:-/dev/null}"
+finish
