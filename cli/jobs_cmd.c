@@ -7,6 +7,7 @@
 #include "common/submit.h"
 #include "jobs/job.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -89,6 +90,14 @@ int ctl_wait_job(struct ctl *c, const char *id, long timeout_s)
     }
 }
 
+static volatile sig_atomic_t submit_stop;
+
+static void on_submit_signal(int sig)
+{
+    (void)sig;
+    submit_stop = 1;
+}
+
 int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
 {
     const char *kind = NULL, *payload_arg = NULL, *key = NULL;
@@ -154,15 +163,28 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
     struct osp_pgs *pg = ctl_pg(c);
     struct osp_rqs *rq = ctl_rq(c);
 
-    /* Large counts go in chunks: one INSERT and one script call per chunk. */
+    /* Large counts go in chunks: one INSERT and one script call per chunk. SIGINT/SIGTERM end
+     * the submission between chunks, never inside one: the chunk in hand is finished (ledger
+     * rows and envelopes), and what was done is reported. A chunk whose commit went unanswered
+     * is tried again with the same ids, so a commit that happened is completed, not doubled. */
     const size_t chunk = 2000;
+    if (count > 1) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_submit_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    long recorded = 0, queued = 0;
     struct osp_job *jobs = osp_xcalloc(chunk, sizeof(*jobs));
     char(*ids)[OSP_ID_LEN + 1] = osp_xcalloc(chunk, sizeof(*ids));
     bool *dup = osp_xcalloc(chunk, sizeof(*dup));
     int rc = CTL_OK;
     int64_t t0 = osp_mono_ns();
     char first[OSP_ID_LEN + 1] = "";
-    for (long done = 0; done < count && rc == CTL_OK;) {
+    for (long done = 0; done < count && rc == CTL_OK && !submit_stop;) {
         size_t n = (size_t)(count - done) < chunk ? (size_t)(count - done) : chunk;
         int64_t now = osp_now_ms();
         for (size_t i = 0; i < n; i++) {
@@ -181,15 +203,25 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
             }
         }
         int r = osp_submit(pg, rq, &keys, jobs, n, ids, dup, &err);
+        for (int tries = 1; r == OSP_EPG && tries < 3; tries++) {
+            struct timespec pause = {0, 300 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            r = osp_submit(pg, rq, &keys, jobs, n, ids, dup, &err); /* same ids */
+        }
         if (r == OSP_EREDIS) {
             fprintf(stderr,
-                    "opspoolctl: recorded in the ledger but not queued (%s); the "
+                    "opspoolctl: %zu jobs recorded in the ledger but not queued (%s); the "
                     "scheduler's reconciler will queue them\n",
-                    err.msg);
+                    n, err.msg);
             rc = CTL_UNAVAILABLE;
         } else if (r != 0) {
-            fprintf(stderr, "opspoolctl: submit failed, nothing submitted: %s\n", err.msg);
+            fprintf(stderr, "opspoolctl: submit failed, this chunk of %zu not submitted: %s\n", n,
+                    err.msg);
             rc = r == OSP_EINVAL ? CTL_USAGE : CTL_UNAVAILABLE;
+        }
+        if (r == 0 || r == OSP_EREDIS) {
+            recorded += (long)n;
+            queued += r == 0 ? (long)n : 0;
         }
         for (size_t i = 0; i < n; i++) {
             if (r == 0 || r == OSP_EREDIS) {
@@ -209,6 +241,16 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
             osp_job_deinit(&jobs[i]);
         }
         done += (long)n;
+    }
+    if (count > 1 && (rc != CTL_OK || submit_stop) && recorded < count) {
+        fprintf(stderr,
+                "opspoolctl: %s: %ld of %ld jobs submitted (%ld recorded in the ledger, %ld of "
+                "them queued); the other %ld were never written%s%s\n",
+                submit_stop ? "interrupted" : "stopped", recorded, count, recorded, queued,
+                count - recorded, first[0] ? "; first id " : "", first);
+        if (rc == CTL_OK) {
+            rc = CTL_UNAVAILABLE; /* exit 3: part-way, stderr says what was done */
+        }
     }
     if (count > 20 && rc == CTL_OK) {
         double secs = (double)(osp_mono_ns() - t0) / 1e9;

@@ -1959,6 +1959,40 @@ int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *h
     return rc;
 }
 
+int osp_rqs_epoch(struct osp_rqs *c, char out[OSP_ID_LEN + 1], bool *created,
+                  struct osp_err *err)
+{
+    int rc = rqs_ensure(c, err);
+    if (rc != 0) {
+        return rc;
+    }
+    char mine[OSP_ID_LEN + 1];
+    osp_id_new(mine);
+    /* SET NX, then GET: the first caller's token wins and everyone reads it (two plain
+     * commands: the scheduler's ACL user needs no EVAL). */
+    redisReply *set = redisCommand(c->ctx, "SET %s:epoch %s NX", c->base.prefix, mine);
+    redisReply *get = set != NULL ? redisCommand(c->ctx, "GET %s:epoch", c->base.prefix) : NULL;
+    if (set == NULL || get == NULL) {
+        rc = osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
+        rqs_drop(c);
+    } else if (set->type == REDIS_REPLY_ERROR || get->type != REDIS_REPLY_STRING) {
+        rc = osp_err_set(err, OSP_EREDIS, "redis epoch: %.*s",
+                         set->type == REDIS_REPLY_ERROR ? (int)set->len : 0,
+                         set->type == REDIS_REPLY_ERROR ? set->str : "");
+    } else {
+        *created = set->type == REDIS_REPLY_STATUS && get->len == strlen(mine) &&
+                   memcmp(get->str, mine, get->len) == 0;
+        snprintf(out, OSP_ID_LEN + 1, "%.*s", (int)get->len, get->str);
+    }
+    if (set != NULL) {
+        freeReplyObject(set);
+    }
+    if (get != NULL) {
+        freeReplyObject(get);
+    }
+    return rc;
+}
+
 int osp_rqs_job_states(struct osp_rqs *c, const char *const *ids, size_t n,
                        char (*states)[OSP_RQ_STATE_MAX], struct osp_err *err)
 {

@@ -200,6 +200,14 @@ int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved, 
 int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *handed_back,
                  struct osp_rq_recovery **recs_out, size_t *nrecs_out, struct osp_err *err);
 const char *osp_rqs_prefix(const struct osp_rqs *c);
+/* Redis's epoch: a random token under P:epoch, set once (SET NX) and kept for as long as
+ * Redis keeps its data. A token that changes, or one that had to be created, means Redis lost
+ * the pool's keys (restarted empty, failed over to an empty replica, flushed): the
+ * reconciler's cue to sweep at once. out receives the token (a UUID); *created is true when
+ * this call set it. 0, or OSP_EREDIS with err. */
+int osp_rqs_epoch(struct osp_rqs *c, char out[OSP_ID_LEN + 1], bool *created,
+                  struct osp_err *err);
+
 /* The reconciler's look at many jobs at once: states[i] receives P:job:<ids[i]>'s state
  * ("queued", "running", "succeeded", ...), or "" when Redis holds no such job. One pipelined
  * round trip for the lot. 0, or OSP_EREDIS with err (states then undefined). */

@@ -556,6 +556,16 @@ static void h_submit(const struct osp_http_req *req, struct osp_http_resp *resp,
     bool dup = false;
     int rc = osp_submit(pg, s->rqs, &s->keys, &j, 1, ids, &dup, &err);
     if (rc == OSP_EPG) {
+        /* Unanswered, the commit may still have happened: once more on a fresh connection
+         * with the same id, which completes it (rows first, then the envelope) or writes it.
+         * A client retrying on the 503 instead would leave a second job behind. */
+        sched_pg_failed(s, &err);
+        pg = sched_pg(s);
+        if (pg != NULL) {
+            rc = osp_submit(pg, s->rqs, &s->keys, &j, 1, ids, &dup, &err);
+        }
+    }
+    if (rc == OSP_EPG) {
         sched_pg_failed(s, &err);
         reply_unavailable(resp, &err);
         goto out;

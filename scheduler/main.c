@@ -310,7 +310,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     osp_http_free(s->http);
     s->http = NULL;
     struct sched_duty *duties[] = {&s->promoter,   &s->reaper,    &s->cronfire,
-                                   &s->reconciler, &s->retention, &s->gauges};
+                                   &s->reconciler, &s->retention, &s->gauges, &s->epoch};
     for (size_t i = 0; i < OSP_ARRAY_LEN(duties); i++) {
         sched_duty_stop(s, duties[i]);
     }

@@ -31,6 +31,8 @@
 
 #define RECONCILE_PAGE  5000 /* rows per look; pages follow each other until the table ends */
 #define RECONCILE_NEXT_S 0.02 /* between pages: the loop serves the API in between */
+#define RECONCILE_URGENT_GRACE_S 5 /* the grace of the sweep that follows a Redis loss */
+#define EPOCH_PERIOD_S 1.0         /* how often P:epoch is checked */
 #define RETAIN_PERIOD_S 60.0
 #define RETAIN_FIRST_S  5.0 /* first round soon after start */
 #define RETAIN_BATCH    500
@@ -203,7 +205,11 @@ out:
 int sched_reconcile_once(struct sched *s, int max)
 {
     char grace[16], lim[16];
-    snprintf(grace, sizeof(grace), "%d", s->set.reconcile_grace_s);
+    /* After a loss the grace only needs to cover a submit between its insert and its push. */
+    int g = s->reconcile_urgent && s->set.reconcile_grace_s > RECONCILE_URGENT_GRACE_S
+                ? RECONCILE_URGENT_GRACE_S
+                : s->set.reconcile_grace_s;
+    snprintf(grace, sizeof(grace), "%d", g);
     snprintf(lim, sizeof(lim), "%d", max);
     const char *params[] = {grace, s->reconcile_cursor[0] ? s->reconcile_cursor : NULL, lim};
     struct osp_err err = {0, ""};
@@ -224,6 +230,7 @@ int sched_reconcile_once(struct sched *s, int max)
     size_t got = json_array_size(rows);
     if (got < (size_t)max) {
         s->reconcile_cursor[0] = '\0'; /* end of the table: next round starts over */
+        s->reconcile_urgent = false;
     } else {
         const char *last = json_string_value(json_object_get(json_array_get(rows, got - 1), "id"));
         snprintf(s->reconcile_cursor, sizeof(s->reconcile_cursor), "%s", last ? last : "");
@@ -264,6 +271,39 @@ static void reconciler_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_timer_start(s->loop, &d->timer);
 }
 
+/* Every second: does Redis still hold the pool's keys? P:epoch is set once and lives as long
+ * as Redis keeps its data; when it changed or had to be created, Redis lost everything (an
+ * empty restart, a failover to an empty replica, a flush). Then the reconciler sweeps the
+ * ledger at once, from the start, with a short grace — not at its next period. */
+static void epoch_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sched_duty *d = osp_container_of(w, struct sched_duty, timer);
+    struct sched *s = d->s;
+    char ep[OSP_ID_LEN + 1];
+    bool created = false;
+    struct osp_err err = {0, ""};
+    if (osp_rqs_epoch(s->rqs, ep, &created, &err) != 0) {
+        sched_redis_failed(s, &err);
+        return;
+    }
+    bool lost = created || (s->redis_epoch[0] != '\0' && strcmp(s->redis_epoch, ep) != 0);
+    memcpy(s->redis_epoch, ep, sizeof(s->redis_epoch));
+    if (!lost) {
+        return;
+    }
+    osp_warn("redis has a new epoch (%s): it lost the pool's keys, or this is its first use; "
+             "sweeping the ledger now",
+             ep);
+    s->reconcile_urgent = true;
+    s->reconcile_cursor[0] = '\0';
+    struct sched_duty *r = &s->reconciler;
+    ev_timer_stop(s->loop, &r->timer);
+    ev_timer_set(&r->timer, 0.0, s->set.reconcile_period_s);
+    ev_timer_start(s->loop, &r->timer);
+}
+
 void sched_reconciler_start(struct sched *s)
 {
     double period = s->set.reconcile_period_s;
@@ -272,6 +312,7 @@ void sched_reconciler_start(struct sched *s)
     ev_timer_stop(s->loop, &s->reconciler.timer);
     ev_timer_set(&s->reconciler.timer, period < 2.0 ? period : 2.0, period);
     ev_timer_start(s->loop, &s->reconciler.timer);
+    sched_duty_start(s, &s->epoch, EPOCH_PERIOD_S, epoch_cb);
 }
 
 /* ---- Retention ---- */

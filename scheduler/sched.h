@@ -97,8 +97,10 @@ struct sched {
     char who[SCHED_WHO_MAX]; /* caller of the request being handled ("" outside one) */
 
     /* duties */
-    struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges;
+    struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges, epoch;
     char reconcile_cursor[OSP_ID_LEN + 1]; /* resume point of the ledger scan, "" = start */
+    char redis_epoch[OSP_ID_LEN + 1];      /* P:epoch as last seen, "" = not yet */
+    bool reconcile_urgent;                 /* Redis lost its keys: sweep now, short grace */
     struct osp_rq_recovery *recov;         /* reaped in Redis, not yet in the ledger */
     size_t nrecov, caprecov;
 
