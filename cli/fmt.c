@@ -93,10 +93,11 @@ enum ctl_color ctl_state_color(const char *state)
     static const struct {
         const char *state;
         enum ctl_color c;
-    } map[] = {{"succeeded", CTL_C_GREEN}, {"dead", CTL_C_RED},        {"cancelled", CTL_C_YELLOW},
-               {"running", CTL_C_CYAN},    {"retrying", CTL_C_YELLOW}, {"delayed", CTL_C_DIM},
-               {"stale", CTL_C_RED},       {"draining", CTL_C_YELLOW}, {"failed", CTL_C_RED},
-               {"paused", CTL_C_YELLOW}};
+    } map[] = {
+        {"succeeded", CTL_C_GREEN}, {"dead", CTL_C_RED},          {"cancelled", CTL_C_YELLOW},
+        {"running", CTL_C_CYAN},    {"retrying", CTL_C_YELLOW},   {"delayed", CTL_C_DIM},
+        {"stale", CTL_C_RED},       {"draining", CTL_C_YELLOW},   {"failed", CTL_C_RED},
+        {"paused", CTL_C_YELLOW},   {"interrupted", CTL_C_YELLOW}};
     for (size_t i = 0; state != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(state, map[i].state) == 0) {
             return map[i].c;

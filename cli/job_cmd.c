@@ -117,7 +117,8 @@ int ctl_cmd_jobs(struct ctl *c, int argc, char **argv)
     json_t *r;
     if (c->json) {
         json_t *out = json_array();
-        json_array_foreach(rows, i, r) {
+        json_array_foreach(rows, i, r)
+        {
             json_t *o = json_deep_copy(r);
             json_object_set_new(o, "attempt", json_integer(ctl_int(r, "attempt", 0)));
             json_object_set_new(o, "max_attempts", json_integer(ctl_int(r, "max_attempts", 0)));
@@ -132,7 +133,8 @@ int ctl_cmd_jobs(struct ctl *c, int argc, char **argv)
                                         ">DURATION", "WORKER", "ERROR", NULL};
     struct ctl_table t;
     ctl_table_init(&t, heads);
-    json_array_foreach(rows, i, r) {
+    json_array_foreach(rows, i, r)
+    {
         char attempt[32], age[32], dur[32] = "-";
         snprintf(attempt, sizeof(attempt), "%lld/%lld", (long long)ctl_int(r, "attempt", 0),
                  (long long)ctl_int(r, "max_attempts", 0));
@@ -273,9 +275,16 @@ static void describe(struct ctl *c, const json_t *j)
         struct ctl_table t;
         ctl_table_init(&t, heads);
         t.indent = 2;
-        json_array_foreach(attempts, i, r) {
+        json_array_foreach(attempts, i, r)
+        {
             char n[16], started[32], dur[32] = "-";
-            snprintf(n, sizeof(n), "%lld", (long long)ctl_int(r, "attempt", 0));
+            /* The runs of one attempt (a lost run, then its re-run): 1, 1.1, 1.2, ... */
+            long long run = (long long)ctl_int(r, "run", 0);
+            if (run > 0) {
+                snprintf(n, sizeof(n), "%lld.%lld", (long long)ctl_int(r, "attempt", 0), run);
+            } else {
+                snprintf(n, sizeof(n), "%lld", (long long)ctl_int(r, "attempt", 0));
+            }
             ctl_fmt_field_age(r, "started_at", started, sizeof(started));
             strncat(started, strcmp(started, "-") ? " ago" : "",
                     sizeof(started) - strlen(started) - 1);
@@ -300,7 +309,8 @@ static void describe(struct ctl *c, const json_t *j)
         struct ctl_table t;
         ctl_table_init(&t, heads);
         t.indent = 2;
-        json_array_foreach(events, i, r) {
+        json_array_foreach(events, i, r)
+        {
             char age[32], att[16] = "-";
             ctl_fmt_field_age(r, "ts", age, sizeof(age));
             if (json_integer_value(json_object_get(r, "attempt")) > 0) {
