@@ -504,8 +504,7 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
                    "AND a.attempt = f.attempt AND (a.outcome <> 'interrupted' OR "
                    "(a.worker IS NOT DISTINCT FROM f.worker "
                    "AND a.started_at IS NOT DISTINCT FROM opspool.ms_ts(f.started_ms)))) "
-                   "ORDER BY f.id, f.attempt, f.ord "
-                   "ON CONFLICT (job_id, attempt, run) DO NOTHING RETURNING job_id, attempt)");
+                   "ORDER BY f.id, f.attempt, f.ord RETURNING job_id, attempt)");
         ledger_cte(&q, &first,
                    "f_win AS (SELECT DISTINCT ON (f.id) f.id, f.attempt, 2 AS prio, "
                    "f.next_state AS state, f.worker, f.result, f.error, f.started_ms, "
@@ -555,8 +554,7 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
         ledger_cte(&q, &first,
                    "r_run AS (SELECT r.*, greatest(j.attempt, 1) AS attempt, "
                    "CASE WHEN r.started_ms > 0 THEN opspool.ms_ts(r.started_ms) "
-                   "WHEN j.worker = r.worker THEN j.started_at END AS started_at, "
-                   "j.state AS old_state, j.worker AS old_worker "
+                   "WHEN j.worker = r.worker THEN j.started_at END AS started_at "
                    "FROM r_in r JOIN opspool.jobs j ON j.id = r.id "
                    "WHERE j.state NOT IN " LEDGER_TERMINAL " AND CASE WHEN r.rec > 0 "
                    "THEN j.recoveries < r.rec ELSE NOT EXISTS (SELECT 1 FROM "
@@ -568,8 +566,7 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
                    "coalesce((SELECT max(a.run) + 1 FROM opspool.job_attempts a "
                    "WHERE a.job_id = r.id AND a.attempt = r.attempt), 0), r.worker, "
                    "'interrupted', r.reason, r.started_at, "
-                   "coalesce(opspool.ms_ts(r.ts_ms), now()) FROM r_run r "
-                   "ON CONFLICT (job_id, attempt, run) DO NOTHING RETURNING job_id)");
+                   "coalesce(opspool.ms_ts(r.ts_ms), now()) FROM r_run r RETURNING job_id)");
     }
     if (has_w) {
         /* The one UPDATE of each job touched by a start or finish (a row can be updated only
@@ -593,15 +590,18 @@ static void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
     }
     if (has_r) {
         /* The job goes back to 'queued' (its envelope is back on the queue), or to 'dead' with
-         * the reason; a job another worker already runs keeps its state. */
+         * the reason; a job another worker already runs keeps its state. The CASE and the
+         * WHERE read j, not the snapshot: when a worker's start or finish commits first, the
+         * UPDATE re-reads the row (READ COMMITTED) and must neither undo a start nor reopen a
+         * finished job. */
         ledger_cte(&q, &first,
                    "r_upd AS (UPDATE opspool.jobs j SET recoveries = greatest(j.recoveries, r.rec), "
-                   "state = CASE WHEN r.dead THEN 'dead' WHEN r.old_state = 'running' AND "
-                   "r.old_worker IS DISTINCT FROM r.worker THEN j.state ELSE 'queued' END, "
+                   "state = CASE WHEN r.dead THEN 'dead' WHEN j.state = 'running' AND "
+                   "j.worker IS DISTINCT FROM r.worker THEN j.state ELSE 'queued' END, "
                    "error = CASE WHEN r.dead THEN r.reason ELSE j.error END, "
                    "finished_at = CASE WHEN r.dead THEN coalesce(opspool.ms_ts(r.ts_ms), now()) "
-                   "ELSE j.finished_at END, updated_at = now() FROM r_run r WHERE j.id = r.id%s "
-                   "RETURNING j.id)",
+                   "ELSE j.finished_at END, updated_at = now() FROM r_run r WHERE j.id = r.id "
+                   "AND j.state NOT IN " LEDGER_TERMINAL "%s RETURNING j.id)",
                    has_w ? " AND NOT EXISTS (SELECT 1 FROM w WHERE w.id = r.id)" : "");
     }
     if (has_e) {
@@ -1594,7 +1594,7 @@ json_t *osp_ledger_get_job(struct osp_pgs *c, const char *id, struct osp_err *er
         "'attempts', coalesce((SELECT json_agg(json_build_object('attempt', a.attempt, "
         "'run', a.run, 'worker', a.worker, 'outcome', a.outcome, 'error', a.error, "
         "'result', a.result, 'started_at', opspool.ts_iso(a.started_at), "
-        "'finished_at', opspool.ts_iso(a.finished_at)) ORDER BY a.attempt, a.run) "
+        "'finished_at', opspool.ts_iso(a.finished_at)) ORDER BY a.attempt, a.seq) "
         "FROM opspool.job_attempts a WHERE a.job_id = j.id), '[]'::json), "
         "'events', coalesce((SELECT json_agg(json_build_object('id', e.id, "
         "'attempt', e.attempt, 'ts', opspool.ts_iso(e.ts), 'type', e.type, 'data', e.data) "

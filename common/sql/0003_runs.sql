@@ -9,14 +9,19 @@
 -- X restarted"), and the run that follows is the next `run` of the same attempt:
 --   (job, attempt 1, run 0)  interrupted   worker lost: w1
 --   (job, attempt 1, run 1)  succeeded     w2
--- A finish is keyed by (job_id, attempt, run) with run = the number of interrupted runs of
--- that attempt before it, so a repeated finish still inserts nothing. A worker whose run was
--- declared interrupted and that finishes after all (stopped past its lease, then resumed)
--- turns its own row into the outcome it reached; the job's state stays with the run that
--- owns it now.
+-- Rows are keyed by a sequence (seq), not by their run number: a reaper recording a lost run
+-- and the worker recording the re-run's outcome write concurrently, and two numbers computed
+-- from the same snapshot must never make one insert swallow the other. `run` is the row's
+-- place among its attempt's rows when it was written (for people; ordering is by seq). A run
+-- is known by (attempt, worker, started_at): a repeated finish of it inserts nothing, and a
+-- worker whose run was declared interrupted and that finishes after all (stopped past its
+-- lease, then resumed) writes into that row how the run ended; the job's state stays with the
+-- run that owns it now.
 ALTER TABLE opspool.job_attempts ADD COLUMN run int NOT NULL DEFAULT 0;
+ALTER TABLE opspool.job_attempts ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
 ALTER TABLE opspool.job_attempts DROP CONSTRAINT job_attempts_pkey;
-ALTER TABLE opspool.job_attempts ADD PRIMARY KEY (job_id, attempt, run);
+ALTER TABLE opspool.job_attempts ADD PRIMARY KEY (job_id, seq);
+CREATE INDEX job_attempts_attempt_idx ON opspool.job_attempts (job_id, attempt);
 ALTER TABLE opspool.job_attempts DROP CONSTRAINT job_attempts_outcome_check;
 ALTER TABLE opspool.job_attempts ADD CONSTRAINT job_attempts_outcome_check
     CHECK (outcome IN ('succeeded', 'failed', 'timeout', 'crashed', 'cancelled', 'rejected',
