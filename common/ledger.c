@@ -83,10 +83,16 @@ static const char *const ledger_typed_tables[LEDGER_NTYPED] = {
 };
 
 /* Connection parameters applied before the caller's DSN (which may override them): UTF-8
- * on the wire, and TCP keepalives so a silently vanished server is noticed. */
+ * on the wire, TCP keepalives so a silently vanished server is noticed, and
+ * synchronous_commit=on for opspool's own sessions. Ledger-then-ack and answer-after-commit
+ * promise that a commit opspool acted on survives a server crash; a server whose default is
+ * synchronous_commit=off (set for other applications, or to speed up a bulk load) would
+ * break that promise silently. A DSN that sets options itself replaces this one; `options=''`
+ * sends none, for poolers that refuse the startup parameter (docs/operators.md). */
 static const char *const ledger_conn_keys[] = {
     "client_encoding",     "fallback_application_name", "keepalives", "keepalives_idle",
-    "keepalives_interval", "keepalives_count",          "dbname",     NULL,
+    "keepalives_interval", "keepalives_count",          "options",    "dbname",
+    NULL,
 };
 
 static bool ledger_str_in(const char *s, const char *const *list, size_t n)
@@ -674,7 +680,7 @@ static void ledger_ignore_notice(void *arg, const char *message)
 /* Open a PGconn with our defaults in front of the caller's DSN (nonblocking or not). */
 static PGconn *ledger_pq_open(const char *dsn, bool async)
 {
-    const char *vals[] = {"UTF8", "opspool", "1", "30", "10", "3", dsn, NULL};
+    const char *vals[] = {"UTF8", "opspool", "1", "30", "10", "3", "-c synchronous_commit=on", dsn, NULL};
     PGconn *conn;
 
     _Static_assert(OSP_ARRAY_LEN(vals) == OSP_ARRAY_LEN(ledger_conn_keys), "key/value pairs");

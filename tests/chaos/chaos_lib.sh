@@ -138,7 +138,8 @@ start_redis() {
 # a /tmp directory of its own as tests/support/servers.sh does), on 127.0.0.1:PG_PORT and a
 # unix socket in PG_DIR. synchronous_commit stays on: a commit the worker saw must survive a
 # crash of the server (fsync is off: the machine itself does not crash in these tests).
-# Sets PG_DIR, PG_PORT, PG_RUNAS and exports nothing.
+# PG_EXTRA_OPTS (server -c options) is added to every start. Sets PG_DIR, PG_PORT, PG_RUNAS
+# and exports nothing.
 start_pg() {
     [ -x "$PGBIN/initdb" ] || { echo "postgresql binaries missing in $PGBIN" >&2; exit 77; }
     PG_RUNAS=()
@@ -162,7 +163,7 @@ start_pg() {
 pg_start() {
     "${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/pg.log" -w -t 60 start \
         -o "-c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DIR -p $PG_PORT \
-            -c fsync=off -c full_page_writes=off -c max_connections=100" >/dev/null \
+            -c fsync=off -c full_page_writes=off -c max_connections=100 ${PG_EXTRA_OPTS:-}" >/dev/null \
         || fail "private postgresql did not start: $(tail -5 "$PG_DIR/pg.log")"
 }
 # pg_crash — stop PostgreSQL the hard way (immediate: no shutdown checkpoint, crash recovery

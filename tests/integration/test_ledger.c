@@ -1234,6 +1234,34 @@ static void test_sync_reconnects(void **state)
     osp_pgs_free(c);
 }
 
+/* opspool's sessions commit synchronously whatever the server's default (the suite's server
+ * runs synchronous_commit=off): a commit opspool acted on must survive a server crash. A DSN
+ * that sets options itself wins. Both clients open connections through the same function. */
+static void show_sync_commit(const char *extra, const char *want)
+{
+    struct osp_err err = {0};
+    char *d = osp_xasprintf("%s%s", dsn, extra);
+    struct osp_pgs *c = osp_pgs_connect(d, &err);
+    json_t *rows;
+
+    free(d);
+    if (c == NULL) {
+        fail_msg("connect: %s", err.msg);
+    }
+    rows = osp_pgs_query(c, "SELECT current_setting('synchronous_commit') AS s", 0, NULL, &err);
+    assert_non_null(rows);
+    assert_string_equal(jstr(json_array_get(rows, 0), "s"), want);
+    json_decref(rows);
+    osp_pgs_free(c);
+}
+
+static void test_sessions_commit_synchronously(void **state)
+{
+    (void)state;
+    show_sync_commit("", "on");
+    show_sync_commit(" options='-c synchronous_commit=local'", "local");
+}
+
 /* A commit callback may free the ledger: the others are cancelled, nothing is touched after. */
 struct free_in_cb {
     struct osp_ledger *l;
@@ -1403,6 +1431,7 @@ int main(void)
         cmocka_unit_test(test_free_cancels_pending),
         cmocka_unit_test(test_free_from_callback),
         cmocka_unit_test(test_sync_reconnects),
+        cmocka_unit_test(test_sessions_commit_synchronously),
         cmocka_unit_test(test_unreachable_server_is_not_ready),
         cmocka_unit_test(test_hostile_strings_stored_verbatim),
     };
