@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/envelope.h"
 #include "common/ledger.h"
+#include "common/ops.h"
 #include "common/rq.h"
 
 #include <jansson.h>
@@ -41,6 +42,7 @@ struct ctl {
     bool json;  /* --json */
     bool color; /* stdout is a terminal and NO_COLOR is unset */
     bool tty;   /* stdout is a terminal */
+    struct osp_env_keys keys; /* filled by ctl_ops */
 };
 
 struct osp_rqs *ctl_rq(struct ctl *c); /* exits CTL_UNAVAILABLE on failure */
@@ -91,16 +93,19 @@ size_t ctl_kinds(const char **kinds, size_t max);
  * "unknown"). */
 void ctl_check_kind(const char *cmd, const char *kind, bool registered);
 
+/* The operation context (common/ops.h) for this run: both stores (exits CTL_UNAVAILABLE when
+ * one is unreachable), signing keys, actor user:<login> via opspoolctl. */
+void ctl_ops(struct ctl *c, struct osp_ops *o);
+/* Exit code for an operation's error code. */
+int ctl_op_exit(int rc);
+/* Parse an RFC 3339 time option or exit CTL_USAGE naming it. */
+int64_t ctl_parse_time(const char *opt, const char *v);
+
 /* ---- shared between commands ---- */
 
 /* Follow a job until it ends (printing events to stderr unless --json): CTL_OK when it
  * succeeded, CTL_JOB_FAILED when dead or cancelled, CTL_TIMEOUT after timeout_s. */
 int ctl_wait_job(struct ctl *c, const char *id, long timeout_s);
-/* Put a dead or cancelled job back on its queue with a fresh attempt budget (dead_cmd.c).
- * When its dead record is on P:dead:<kind> it is removed atomically with the enqueue; else
- * the envelope is rebuilt from the ledger. reason receives what was done, or why not.
- * Returns CTL_OK, CTL_CONFLICT, CTL_NOT_FOUND or CTL_UNAVAILABLE. */
-int ctl_retry_by_id(struct ctl *c, const char *kind, const char *id, char *reason, size_t rlen);
 
 /* Registered workers (workers_cmd.c) as an array of objects {id, host, pid, kinds[], slots,
  * busy, version, state, started_ms, heartbeat_ms, heartbeat_age_ms, stale, jobs[]}; jobs

@@ -379,149 +379,174 @@ int ctl_cmd_job(struct ctl *c, int argc, char **argv)
 
 /* ---- cancel ---- */
 
-/* HSET P:job:<id> cancel 1: what a worker checks on every lease renewal (decision 0005). */
-static int set_cancel_flag(struct ctl *c, const char *id, struct osp_err *err)
+static void print_bulk(struct ctl *c, const struct osp_bulk_filter *f, bool dry_run,
+                       const struct osp_bulk_result *r)
 {
-    char *key = ctl_key(c, "job:", id);
-    const char *argv[] = {"HSET", key, "cancel", "1"};
-    json_t *r = NULL;
-    if (ctl_rq_try(c, err) != NULL) {
-        r = ctl_redisv(c, 4, argv, NULL, err);
+    if (c->json) {
+        json_t *o = dry_run ? json_pack("{s:s, s:b, s:I}", "kind", f->kind, "dry_run", 1,
+                                        "would_cancel", (json_int_t)r->matched)
+                            : json_pack("{s:s, s:I, s:I, s:I, s:f}", "kind", f->kind, "cancelled",
+                                        (json_int_t)r->cancelled, "envelopes_dropped",
+                                        (json_int_t)r->dropped, "audit_id",
+                                        (json_int_t)r->audit_id, "seconds", r->seconds);
+        ctl_print_json(o);
+        json_decref(o);
+    } else if (dry_run) {
+        printf("would cancel %lld %s job(s); nothing changed (add --yes to do it)\n",
+               (long long)r->matched, f->kind);
+    } else {
+        printf("cancelled %lld %s job(s) in %.1f s (%lld envelope(s) removed from Redis; audit "
+               "row %lld)\n",
+               (long long)r->cancelled, f->kind, r->seconds, (long long)r->dropped,
+               (long long)r->audit_id);
     }
-    free(key);
-    json_decref(r);
-    return r != NULL ? 0 : OSP_EREDIS;
+}
+
+/* opspoolctl cancel --kind KIND [filters] (--dry-run | --yes) */
+static int cancel_bulk(struct ctl *c, int argc, char **argv)
+{
+    struct osp_bulk_filter f = {.states = OSP_BULK_QUEUED | OSP_BULK_DELAYED | OSP_BULK_RETRYING};
+    bool yes = false, dry = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--yes") == 0) {
+            yes = true;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            dry = true;
+        } else if (v == NULL) {
+            ctl_die(CTL_USAGE, "cancel: unknown option or missing value: %s", a);
+        } else if (strcmp(a, "--kind") == 0) {
+            f.kind = argv[++i];
+        } else if (strcmp(a, "--state") == 0) {
+            f.states = osp_bulk_states_parse(argv[++i]);
+            if (f.states == 0) {
+                ctl_die(CTL_USAGE, "cancel --state: a comma list of queued, delayed, retrying");
+            }
+        } else if (strcmp(a, "--submitted-by") == 0) {
+            f.submitted_by = argv[++i];
+        } else if (strcmp(a, "--schedule") == 0) {
+            f.schedule = argv[++i];
+        } else if (strcmp(a, "--created-before") == 0) {
+            f.created_before_ms = ctl_parse_time(a, argv[++i]);
+        } else if (strcmp(a, "--created-after") == 0) {
+            f.created_after_ms = ctl_parse_time(a, argv[++i]);
+        } else if (strcmp(a, "--limit") == 0) {
+            f.limit = ctl_parse_long(a, argv[++i], 1, 1000000000L);
+        } else {
+            ctl_die(CTL_USAGE, "cancel: unknown option %s", a);
+        }
+    }
+    if (f.kind == NULL) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl cancel --kind KIND [--state queued,delayed,retrying] "
+                           "[--submitted-by WHO] [--schedule NAME] [--created-before T] "
+                           "[--created-after T] [--limit N] (--dry-run | --yes)");
+    }
+    ctl_check_kind("cancel", f.kind, true);
+    if (yes && dry) {
+        ctl_die(CTL_USAGE, "cancel: --dry-run and --yes exclude each other");
+    }
+    struct osp_ops o;
+    struct osp_bulk_result r;
+    struct osp_err err = {0};
+    ctl_ops(c, &o);
+    int rc = osp_op_bulk_cancel(&o, &f, !yes, &r, &err);
+    if (rc != 0) {
+        if (!yes) {
+            ctl_die(ctl_op_exit(rc), "cancel: %s", err.msg);
+        }
+        fprintf(stderr, "opspoolctl: cancel: %s\n", err.msg);
+        print_bulk(c, &f, false, &r);
+        return ctl_op_exit(rc);
+    }
+    print_bulk(c, &f, !yes, &r);
+    return !yes && !dry ? CTL_USAGE : CTL_OK;
 }
 
 int ctl_cmd_cancel(struct ctl *c, int argc, char **argv)
 {
+    if (argc >= 2 && argv[1][0] == '-' && !ctl_is_help(argv[1])) {
+        return cancel_bulk(c, argc, argv);
+    }
     if (argc != 2) {
-        ctl_die(CTL_USAGE, "usage: opspoolctl cancel ID");
+        ctl_die(CTL_USAGE, "usage: opspoolctl cancel ID | cancel --kind KIND [filters] "
+                           "(--dry-run | --yes)");
     }
     const char *id = argv[1];
-    json_t *j = get_job(c, "cancel", id);
-    char prev[16];
-    snprintf(prev, sizeof(prev), "%s", ctl_str(j, "state") ? ctl_str(j, "state") : "");
-    json_decref(j);
-    const char *outcome = NULL;
-    /* A job may move on between the read and the write: retry on the new state. */
-    for (int round = 0; round < 5 && outcome == NULL; round++) {
-        const char *params[2] = {id, ctl_who()};
-        json_t *rows = NULL;
-        if (strcmp(prev, "queued") == 0 || strcmp(prev, "delayed") == 0 ||
-            strcmp(prev, "retrying") == 0) {
-            rows = ctl_query(
-                c,
-                "WITH o AS (SELECT id, state FROM opspool.jobs WHERE id = $1::uuid FOR UPDATE), "
-                "u AS (UPDATE opspool.jobs j SET state = 'cancelled', finished_at = now(), "
-                "updated_at = now(), error = coalesce(j.error, 'cancelled by an operator') "
-                "FROM o WHERE j.id = o.id AND o.state IN ('queued', 'delayed', 'retrying') "
-                "RETURNING j.id, j.attempt, o.state AS old), "
-                "e AS (INSERT INTO opspool.job_events (job_id, attempt, type, data) "
-                "SELECT id, nullif(attempt, 0), 'cancelled', jsonb_build_object('by', "
-                "'opspoolctl', 'from', old) FROM u RETURNING 1), "
-                /* audit record, committed with the change (docs/security.md) */
-                "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
-                "SELECT id, 'audit', jsonb_build_object('who', $2::text, 'action', 'job.cancel', "
-                "'via', 'opspoolctl', 'previous_state', old) FROM u RETURNING 1) "
-                "SELECT (SELECT count(*) FROM u) AS n, (SELECT state FROM o) AS state",
-                2, params);
-            if (ctl_int(json_array_get(rows, 0), "n", 0) == 1) {
-                outcome = "cancelled";
-            }
-        } else if (strcmp(prev, "running") == 0) {
-            rows =
-                ctl_query(c,
-                          "WITH u AS (INSERT INTO opspool.job_events (job_id, attempt, type, data) "
-                          "SELECT id, nullif(attempt, 0), 'cancel_requested', "
-                          "jsonb_build_object('by', 'opspoolctl') FROM opspool.jobs "
-                          "WHERE id = $1::uuid AND state = 'running' RETURNING job_id), "
-                          "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
-                          "SELECT job_id, 'audit', jsonb_build_object('who', $2::text, 'action', "
-                          "'job.cancel', 'via', 'opspoolctl', 'previous_state', 'running') "
-                          "FROM u RETURNING 1) "
-                          "SELECT (SELECT count(*) FROM u) AS n, "
-                          "(SELECT state FROM opspool.jobs WHERE id = $1::uuid) AS state",
-                          2, params);
-            if (ctl_int(json_array_get(rows, 0), "n", 0) == 1) {
-                outcome = "cancel_requested";
-            }
-        } else if (strcmp(prev, "cancelled") == 0) {
-            outcome = "already_cancelled";
-        } else {
-            ctl_die(CTL_CONFLICT, "cancel %s: the job already ended %s; nothing to cancel", id,
-                    prev);
-        }
-        if (outcome == NULL && rows != NULL) {
-            const char *now_state = ctl_str(json_array_get(rows, 0), "state");
-            snprintf(prev, sizeof(prev), "%s", now_state ? now_state : "");
-        }
-        json_decref(rows);
+    if (!osp_id_is_valid(id)) {
+        ctl_die(CTL_USAGE, "cancel: \"%s\" is not a job id", id);
     }
-    if (outcome == NULL) {
-        ctl_die(CTL_CONFLICT, "cancel %s: the job keeps changing state (now %s); try again", id,
-                prev);
-    }
+    struct osp_ops o;
+    struct osp_cancel_result r;
     struct osp_err err = {0};
-    if (set_cancel_flag(c, id, &err) != 0) {
-        if (strcmp(outcome, "cancel_requested") == 0) {
-            ctl_die(CTL_UNAVAILABLE,
-                    "cancel %s: recorded in the ledger, but the flag for the worker could not be "
-                    "set (%s); the job keeps running until the flag is set: run cancel again",
-                    id, err.msg);
-        }
-        fprintf(stderr,
-                "opspoolctl: the ledger says cancelled (final), but the flag for workers could not "
-                "be set (%s): run cancel again once Redis is back\n",
-                err.msg);
+    ctl_ops(c, &o);
+    int rc = osp_op_cancel(&o, id, &r, &err);
+    if (rc != 0) {
+        ctl_die(ctl_op_exit(rc), "cancel %s: %s", id, err.msg);
     }
+    const char *outcome = r.outcome == OSP_CANCEL_REQUESTED ? "cancel_requested"
+                          : r.outcome == OSP_CANCEL_ALREADY ? "already_cancelled"
+                                                            : "cancelled";
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "id", id, "outcome", outcome, "state",
-                              strcmp(outcome, "cancel_requested") == 0 ? "running" : "cancelled");
-        ctl_print_json(o);
-        json_decref(o);
-    } else if (strcmp(outcome, "cancelled") == 0) {
-        printf("%s cancelled (it was %s)\n", id, prev);
-    } else if (strcmp(outcome, "already_cancelled") == 0) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "outcome", outcome, "state",
+                              r.outcome == OSP_CANCEL_REQUESTED ? "running" : "cancelled",
+                              "previous_state", r.prev);
+        ctl_print_json(j);
+        json_decref(j);
+    } else if (r.outcome == OSP_CANCEL_DONE) {
+        printf("%s cancelled (it was %s)\n", id, r.prev);
+    } else if (r.outcome == OSP_CANCEL_ALREADY) {
         printf("%s was already cancelled\n", id);
     } else {
         printf("%s cancel requested: its worker stops it within about a second "
                "(follow with `opspoolctl job %s`)\n",
                id, id);
     }
-    return err.code != 0 ? CTL_UNAVAILABLE : CTL_OK;
+    return CTL_OK;
 }
 
 /* ---- retry ---- */
 
 int ctl_cmd_retry(struct ctl *c, int argc, char **argv)
 {
-    if (argc != 2) {
-        ctl_die(CTL_USAGE, "usage: opspoolctl retry ID");
+    const char *id = NULL;
+    long budget = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--max-attempts") == 0 && i + 1 < argc) {
+            budget = ctl_parse_long("--max-attempts", argv[++i], 1, 100);
+        } else if (argv[i][0] == '-' || id != NULL) {
+            ctl_die(CTL_USAGE, "retry: unexpected argument %s", argv[i]);
+        } else {
+            id = argv[i];
+        }
     }
-    const char *id = argv[1];
-    json_t *j = get_job(c, "retry", id);
-    const char *state = ctl_str(j, "state");
-    char kind[OSP_KIND_MAX + 1];
-    snprintf(kind, sizeof(kind), "%s", ctl_str(j, "kind") ? ctl_str(j, "kind") : "");
-    /* queued: maybe an earlier retry that stopped before its Redis step (checked there). */
-    if (state == NULL || (strcmp(state, "dead") != 0 && strcmp(state, "cancelled") != 0 &&
-                          strcmp(state, "queued") != 0)) {
-        ctl_die(CTL_CONFLICT, "retry %s: the job is %s; retry applies to dead or cancelled jobs",
-                id, state ? state : "in an unknown state");
+    if (id == NULL) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl retry ID [--max-attempts N]");
     }
-    json_decref(j);
-    char reason[256] = "";
-    int rc = ctl_retry_by_id(c, kind, id, reason, sizeof(reason));
-    if (rc != CTL_OK) {
-        ctl_die(rc, "retry %s: %s", id, reason);
+    if (!osp_id_is_valid(id)) {
+        ctl_die(CTL_USAGE, "retry: \"%s\" is not a job id", id);
+    }
+    struct osp_ops o;
+    struct osp_retry_result r;
+    struct osp_err err = {0};
+    ctl_ops(c, &o);
+    int rc = osp_op_retry(&o, id, NULL, (unsigned)budget, &r, &err);
+    if (rc != 0) {
+        ctl_die(ctl_op_exit(rc), "retry %s: %s", id, err.msg);
     }
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "id", id, "kind", kind, "state", "queued");
-        ctl_print_json(o);
-        json_decref(o);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b}", "id", id, "kind", r.kind,
+                              "state", "queued", "previous_state", r.prev, "attempt",
+                              (int)r.attempt, "max_attempts", (int)r.max_attempts, "from_dead",
+                              r.from_dead);
+        ctl_print_json(j);
+        json_decref(j);
     } else {
-        printf("%s queued again (%s)\n", id, reason);
+        printf("%s queued again (attempt %u of %u, %s)\n", id, r.attempt, r.max_attempts,
+               r.rebuilt        ? "envelope rebuilt from the ledger"
+               : r.record_gone  ? "its dead record was already gone"
+               : r.from_dead    ? "removed from the dead list"
+                                : "was cancelled");
     }
     return CTL_OK;
 }

@@ -200,11 +200,14 @@ static int set_paused(struct ctl *c, int argc, char **argv, bool pause)
     }
     const char *kind = argv[1];
     ctl_check_kind(cmd, kind, true);
-    char *key = ctl_key(c, "paused", NULL);
-    json_t *r = ctl_redis(c, pause ? "SADD" : "SREM", key, kind, (const char *)NULL);
-    free(key);
-    bool changed = json_integer_value(r) == 1;
-    json_decref(r);
+    struct osp_ops ops;
+    struct osp_err err = {0};
+    bool changed = false;
+    ctl_ops(c, &ops);
+    int rc = osp_op_pause(&ops, kind, pause, &changed, &err);
+    if (rc != 0) {
+        ctl_die(ctl_op_exit(rc), "%s %s: %s", cmd, kind, err.msg);
+    }
     if (c->json) {
         json_t *o = json_pack("{s:s, s:b, s:b}", "kind", kind, "paused", pause, "changed", changed);
         ctl_print_json(o);

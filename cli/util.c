@@ -156,3 +156,37 @@ void ctl_check_kind(const char *cmd, const char *kind, bool registered)
         ctl_die(CTL_USAGE, "%s: unknown kind %s (see `opspoolctl queues`)", cmd, kind);
     }
 }
+
+void ctl_ops(struct ctl *c, struct osp_ops *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->pg = ctl_pg(c);
+    o->rq = ctl_rq(c);
+    ctl_env_keys(c, &c->keys);
+    o->keys = &c->keys;
+    o->env_max_bytes = (size_t)c->cfg.env_max_bytes;
+    o->job_ttl_s = c->cfg.job_ttl_s;
+    o->actor.who = ctl_who();
+    o->actor.via = "opspoolctl";
+}
+
+int ctl_op_exit(int rc)
+{
+    switch (rc) {
+    case 0: return CTL_OK;
+    case OSP_ENOTFOUND: return CTL_NOT_FOUND;
+    case OSP_ECONFLICT: return CTL_CONFLICT;
+    case OSP_EINVAL: return CTL_USAGE;
+    default: return CTL_UNAVAILABLE;
+    }
+}
+
+int64_t ctl_parse_time(const char *opt, const char *v)
+{
+    int64_t ms = 0;
+    if (v == NULL || osp_time_parse_rfc3339(v, &ms) != 0 || ms <= 0) {
+        ctl_die(CTL_USAGE, "%s: expected an RFC 3339 time (2026-01-02T03:04:05Z), got \"%.64s\"",
+                opt, v != NULL ? v : "");
+    }
+    return ms;
+}

@@ -51,6 +51,7 @@
 extern const char osp_sql_0001_init[];
 extern const char osp_sql_0002_scheduler[];
 extern const char osp_sql_0003_runs[];
+extern const char osp_sql_0004_audit[];
 
 static const struct {
     int version;
@@ -59,6 +60,7 @@ static const struct {
     {1, osp_sql_0001_init},
     {2, osp_sql_0002_scheduler},
     {3, osp_sql_0003_runs},
+    {4, osp_sql_0004_audit},
 };
 
 /* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */

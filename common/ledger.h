@@ -118,4 +118,68 @@ json_t *osp_ledger_get_job(struct osp_pgs *c, const char *id, struct osp_err *er
 json_t *osp_pgs_query(struct osp_pgs *c, const char *sql, int nparams, const char *const *params,
                       struct osp_err *err);
 
+/* ---- Control-plane operations (ledger_ops.c) ----
+ * What operators and the API do to jobs, each one statement (the change, its events and its
+ * audit record commit together). Called by common/ops.c, which then brings Redis along. */
+
+/* Who acts, for events and audit records: who = "token:<fp>" / "user:<login>", via = "api",
+ * "opspoolctl" or "console". */
+struct osp_actor {
+    const char *who;
+    const char *via;
+};
+
+/* Cancel job id: queued, delayed or retrying become cancelled (event 'cancelled'); a running
+ * job gets a 'cancel_requested' event (its worker stops it); both with an 'audit' event.
+ * prev receives the state before, kind the job's kind. OSP_ENOTFOUND when there is no such
+ * job. A finished job is left alone (prev tells which). */
+int osp_ledger_cancel(struct osp_pgs *c, const char *id, const struct osp_actor *a, char prev[16],
+                      char kind[OSP_KIND_MAX + 1], struct osp_err *err);
+
+/* What a retry needs: the row {state, kind, attempt, max_attempts, timeout_s, payload,
+ * idempotency_key, submitted_by, schedule, trace_id, created_ms, last_attempt (the highest
+ * attempt that started, 0 when none), budget (of the last retry, or null)}. Owned; NULL with
+ * OSP_ENOTFOUND when there is no such job. */
+json_t *osp_ledger_retry_info(struct osp_pgs *c, const char *id, struct osp_err *err);
+
+/* Make job id queued again with a new attempt budget, when its state is one of from (a
+ * PostgreSQL array literal, e.g. "{dead,cancelled}"): event (e.g. 'retried') with data, and
+ * an 'audit' event with action. *updated false when the state did not match (nothing done). */
+int osp_ledger_requeue(struct osp_pgs *c, const char *id, const char *from, unsigned max_attempts,
+                       const char *event, const json_t *data, const struct osp_actor *a,
+                       const char *action, bool *updated, struct osp_err *err);
+
+/* Which jobs a bulk operation takes: unfinished jobs of kind in one of states (bits of
+ * OSP_BULK_*), optionally only those submitted_by, of schedule, created before/after (ms;
+ * 0 = no bound). */
+enum { OSP_BULK_QUEUED = 1, OSP_BULK_DELAYED = 2, OSP_BULK_RETRYING = 4 };
+struct osp_bulk_filter {
+    const char *kind;
+    unsigned states;
+    const char *submitted_by;
+    const char *schedule;
+    int64_t created_before_ms;
+    int64_t created_after_ms;
+    int64_t limit; /* osp_op_bulk_cancel: at most this many jobs (0: all) */
+};
+int osp_ledger_bulk_count(struct osp_pgs *c, const struct osp_bulk_filter *f, int64_t *n,
+                          struct osp_err *err);
+/* Cancel up to limit matching jobs with ids after after_id ("" from the start), in id order:
+ * each gets a 'cancelled' event naming the audit row audit_id. Returns their ids (array of
+ * strings, owned; empty when none are left), NULL with err. */
+json_t *osp_ledger_bulk_cancel(struct osp_pgs *c, const struct osp_bulk_filter *f,
+                               const char *after_id, int limit, int64_t audit_id,
+                               const struct osp_actor *a, struct osp_err *err);
+
+/* One 'audit' event per job of ids (array of id strings) with {who, action, via} and the
+ * fields of data (may be NULL), in one statement. */
+int osp_ledger_audit_jobs(struct osp_pgs *c, const json_t *ids, const struct osp_actor *a,
+                          const char *action, const json_t *data, struct osp_err *err);
+/* Append an audit row (opspool.audit) for an operation that is not about one job; *id (may be
+ * NULL) receives its id. data may be NULL. */
+int osp_ledger_audit(struct osp_pgs *c, const struct osp_actor *a, const char *action,
+                     const char *object, const json_t *data, int64_t *id, struct osp_err *err);
+/* Replace an audit row's data (a bulk operation's counts when it ends). */
+int osp_ledger_audit_update(struct osp_pgs *c, int64_t id, const json_t *data, struct osp_err *err);
+
 #endif

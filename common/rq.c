@@ -16,6 +16,7 @@
  * osp_rq_free unlinks every request, calls it back with OSP_ECANCELED and orphans it
  * (req->rq = NULL); hiredis later delivers a NULL reply to each orphan, which only frees it. */
 #include "common/rq.h"
+#include "common/rq_int.h"
 #include "common/alloc.h"
 #include "common/base.h"
 #include "common/envelope.h"
@@ -36,18 +37,11 @@ extern const char osp_lua_promote[];
 extern const char osp_lua_reclaim[];
 extern const char osp_lua_sweep[];
 extern const char osp_lua_stats[];
+extern const char osp_lua_cancel[];
+extern const char osp_lua_requeue[];
+extern const char osp_lua_purge[];
 
-enum rq_script {
-    RQ_SETTLE,
-    RQ_FETCH,
-    RQ_HEARTBEAT,
-    RQ_FORGET,
-    RQ_PROMOTE,
-    RQ_RECLAIM,
-    RQ_SWEEP,
-    RQ_STATS,
-    RQ_NSCRIPTS
-};
+/* enum rq_script: common/rq_int.h */
 
 static const char *rq_script_src(enum rq_script s)
 {
@@ -60,6 +54,9 @@ static const char *rq_script_src(enum rq_script s)
     case RQ_RECLAIM: return osp_lua_reclaim;
     case RQ_SWEEP: return osp_lua_sweep;
     case RQ_STATS: return osp_lua_stats;
+    case RQ_CANCEL: return osp_lua_cancel;
+    case RQ_REQUEUE: return osp_lua_requeue;
+    case RQ_PURGE: return osp_lua_purge;
     case RQ_NSCRIPTS: break;
     }
     OSP_ASSERT(!"unknown script");
@@ -2031,6 +2028,61 @@ int osp_rqs_job_states(struct osp_rqs *c, const char *const *ids, size_t n,
         freeReplyObject(rep);
     }
     return rc;
+}
+
+/* EVALSHA of a control-plane script on the sync client: KEYS[1] = key, then args. NOSCRIPT
+ * (a restarted or flushed server) reloads the source and retries once. */
+json_t *rqs_script(struct osp_rqs *c, int script, const char *key, int nargs, const char **args,
+                   const size_t *lens, struct osp_err *err)
+{
+    enum rq_script s = (enum rq_script)script;
+    OSP_ASSERT(script >= RQ_CANCEL && script < RQ_NSCRIPTS);
+    for (int round = 0; round < 2; round++) {
+        if (rqs_ensure(c, err) != 0) {
+            return NULL;
+        }
+        struct rq_cmd cmd = {.script = -1};
+        cmd_evalsha(&cmd, &c->base, s);
+        cmd_adds(&cmd, key);
+        for (int i = 0; i < nargs; i++) {
+            cmd_add(&cmd, args[i], lens != NULL ? lens[i] : strlen(args[i]));
+        }
+        redisReply *rep = redisCommandArgv(c->ctx, cmd.argc, cmd.argv, cmd.lens);
+        cmd_deinit(&cmd);
+        if (rep == NULL) {
+            osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
+            rqs_drop(c);
+            return NULL;
+        }
+        if (is_noscript(rep) && round == 0) {
+            freeReplyObject(rep);
+            struct rq_cmd load = {.script = -1};
+            cmd_script_load(&load, s);
+            redisReply *lr = redisCommandArgv(c->ctx, load.argc, load.argv, load.lens);
+            cmd_deinit(&load);
+            bool stored = lr != NULL && rq_store_sha(&c->base, s, lr);
+            if (lr != NULL) {
+                freeReplyObject(lr);
+            } else {
+                rqs_drop(c);
+            }
+            if (!stored) {
+                osp_err_set(err, OSP_EREDIS, "redis SCRIPT LOAD failed");
+                return NULL;
+            }
+            continue;
+        }
+        json_t *out = NULL;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            osp_err_set(err, OSP_EREDIS, "redis script: %.*s", (int)rep->len, rep->str);
+        } else {
+            out = reply_to_json(rep);
+        }
+        freeReplyObject(rep);
+        return out;
+    }
+    osp_err_set(err, OSP_EREDIS, "redis: script not loaded");
+    return NULL;
 }
 
 const char *osp_rqs_prefix(const struct osp_rqs *c)

@@ -215,4 +215,50 @@ int osp_rqs_epoch(struct osp_rqs *c, char out[OSP_ID_LEN + 1], bool *created,
 int osp_rqs_job_states(struct osp_rqs *c, const char *const *ids, size_t n,
                        char (*states)[OSP_RQ_STATE_MAX], struct osp_err *err);
 
+/* ---- Control-plane operations (rq_admin.c, sync client) ----
+ * Called by common/ops.c after the ledger recorded the change (the ledger first). */
+
+enum osp_rq_cancel_mode {
+    OSP_RQ_CANCEL_FINAL,   /* the ledger says cancelled: state cancelled, envelope dropped */
+    OSP_RQ_CANCEL_RUNNING, /* cancel requested: the worker stops the attempt */
+};
+/* Flag n jobs (cancel.lua). An envelope of a job flagged final is never handed to a worker:
+ * fetch.lua and osp_rqs_purge_step drop it, and the job hash expires after ttl_s from then. */
+int osp_rqs_cancel(struct osp_rqs *c, const char *const *ids, const enum osp_rq_cancel_mode *modes,
+                   size_t n, int ttl_s, struct osp_err *err);
+/* Put a job back on P:queue:<kind> with env (requeue.lua): removes its dead record rec when
+ * rec_len > 0 (*removed false when the record was already gone; the envelope is pushed
+ * anyway) and resets P:job:<id> to queued without a cancel flag. */
+int osp_rqs_requeue(struct osp_rqs *c, const char *kind, const char *id, const void *rec,
+                    size_t rec_len, const void *env, size_t env_len, bool *removed,
+                    struct osp_err *err);
+/* One step of dropping cancelled envelopes (purge.lua): from P:queue:<kind> (delayed false:
+ * up to max envelopes from the right end, survivors to the left end) or from P:delayed
+ * (delayed true: up to max members from index *start, which is advanced). Adds to *looked
+ * and *dropped. */
+int osp_rqs_purge_step(struct osp_rqs *c, const char *kind, bool delayed, int64_t max,
+                       int64_t *start, int64_t *looked, int64_t *dropped, struct osp_err *err);
+/* Drop job id's envelope (cancelled and flagged final) when it is among the max newest or
+ * oldest of P:queue:<kind> or the first max of P:delayed; *dropped true when it was. */
+int osp_rqs_purge_one(struct osp_rqs *c, const char *kind, const char *id, int64_t max,
+                      bool *dropped, struct osp_err *err);
+/* Lengths of P:queue:<kind>, P:delayed and P:dead:<kind> (any may be NULL). */
+int osp_rqs_lengths(struct osp_rqs *c, const char *kind, int64_t *queue, int64_t *delayed,
+                    int64_t *dead, struct osp_err *err);
+/* Dead records of kind from index start to stop (LRANGE: 0 is the newest), as an array of
+ * binary strings (owned), or NULL with err. */
+struct json_t *osp_rqs_dead_range(struct osp_rqs *c, const char *kind, int64_t start, int64_t stop,
+                                  struct osp_err *err);
+/* Remove one dead record (exact bytes); *removed tells whether it was there. */
+int osp_rqs_dead_remove(struct osp_rqs *c, const char *kind, const void *rec, size_t len,
+                        bool *removed, struct osp_err *err);
+/* Remove the n oldest dead records of kind (the right end); newer ones stay. */
+int osp_rqs_dead_trim_oldest(struct osp_rqs *c, const char *kind, int64_t n, struct osp_err *err);
+/* Add kind to (pause) or remove it from (resume) P:paused; *changed false when it already
+ * was (may be NULL). */
+int osp_rqs_pause(struct osp_rqs *c, const char *kind, bool pause, bool *changed,
+                  struct osp_err *err);
+/* P:job:<id> as an object of its fields (owned), NULL when absent (err->code 0) or on error. */
+struct json_t *osp_rqs_job_hash(struct osp_rqs *c, const char *id, struct osp_err *err);
+
 #endif

@@ -14,6 +14,7 @@
 #include "common/cron.h"
 #include "common/hmac.h"
 #include "common/log.h"
+#include "common/ops.h"
 #include "common/submit.h"
 #include "jobs/job.h"
 #include "scheduler/sched.h"
@@ -28,7 +29,8 @@
 #define API_LIST_MAX     500
 #define API_DEAD_DEFAULT 100
 #define API_DEAD_MAX     1000
-#define API_CANCEL_SCAN  1000 /* queue entries examined to remove a cancelled job */
+#define API_BULK_DEFAULT 10000  /* bulk cancel: jobs per request (the API's loop is shared) */
+#define API_BULK_MAX     100000
 #define API_STR_MAX      200  /* idempotency keys, submitted_by, trace ids */
 
 /* ---- Tokens and scopes ---- */
@@ -743,155 +745,215 @@ static void h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *re
     osp_http_reply_json(resp, 200, json_pack("{s:o,s:o}", "jobs", rows, "next_before", next));
 }
 
-/* ---- POST /v1/jobs/{id}/cancel ---- */
+/* ---- Operations (common/ops.h): parse, call, render ---- */
 
-/* Remove a queued or delayed envelope of job id from Redis (best effort: the cancel flag in
- * the job hash is what guarantees a worker never runs it). True when removed. */
-static bool unqueue(struct sched *s, const char *kind, const char *id)
+/* The operation context for this request, or false after replying 503. */
+static bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp)
 {
-    struct osp_err err = {0, ""};
-    bool removed = false;
-    char scan[16];
-    snprintf(scan, sizeof(scan), "%d", API_CANCEL_SCAN - 1);
-    char *qkey = pkey(s, "queue", kind);
-    char *dkey = pkey(s, "delayed", NULL);
-    const char *lr[] = {"LRANGE", qkey, "0", scan};
-    json_t *items = sched_redis(s, 4, lr, NULL, &err);
-    for (size_t i = 0; !removed && i < json_array_size(items); i++) {
-        json_t *it = json_array_get(items, i);
-        char k[OSP_KIND_MAX + 1], jid[OSP_ID_LEN + 1];
-        if (osp_env_peek(json_string_value(it), json_string_length(it), k, jid) == 0 &&
-            strcmp(jid, id) == 0) {
-            const char *argv[] = {"LREM", qkey, "1", json_string_value(it)};
-            size_t lens[] = {4, strlen(qkey), 1, json_string_length(it)};
-            json_t *r = sched_redis(s, 4, argv, lens, &err);
-            removed = json_integer_value(r) > 0;
-            json_decref(r);
-        }
+    memset(o, 0, sizeof(*o));
+    o->pg = sched_pg(s);
+    if (o->pg == NULL) {
+        osp_http_reply_error(resp, 503, "unavailable", "postgresql unavailable");
+        return false;
     }
-    json_decref(items);
-    const char *zr[] = {"ZRANGE", dkey, "0", scan};
-    items = removed ? NULL : sched_redis(s, 4, zr, NULL, &err);
-    size_t klen = strlen(kind);
-    for (size_t i = 0; !removed && i < json_array_size(items); i++) {
-        json_t *it = json_array_get(items, i);
-        const char *m = json_string_value(it);
-        size_t mlen = json_string_length(it);
-        char k[OSP_KIND_MAX + 1], jid[OSP_ID_LEN + 1];
-        if (mlen > klen + 1 && memcmp(m, kind, klen) == 0 && m[klen] == '|' &&
-            osp_env_peek(m + klen + 1, mlen - klen - 1, k, jid) == 0 && strcmp(jid, id) == 0) {
-            const char *argv[] = {"ZREM", dkey, m};
-            size_t lens[] = {4, strlen(dkey), mlen};
-            json_t *r = sched_redis(s, 3, argv, lens, &err);
-            removed = json_integer_value(r) > 0;
-            json_decref(r);
-        }
-    }
-    json_decref(items);
-    free(qkey);
-    free(dkey);
-    return removed;
+    o->rq = s->rqs;
+    o->keys = &s->keys;
+    o->env_max_bytes = (size_t)s->cfg->env_max_bytes;
+    o->job_ttl_s = s->cfg->job_ttl_s;
+    o->actor.who = s->who[0] ? s->who : "unknown";
+    o->actor.via = "api";
+    return true;
 }
+
+/* Reply for an operation's error code. */
+static void reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
+                           const struct osp_err *err)
+{
+    switch (rc) {
+    case OSP_ENOTFOUND: osp_http_reply_error(resp, 404, "not_found", "%s", err->msg); break;
+    case OSP_ECONFLICT: osp_http_reply_error(resp, 409, "conflict", "%s", err->msg); break;
+    case OSP_EINVAL: osp_http_reply_error(resp, 400, "invalid_request", "%s", err->msg); break;
+    case OSP_EPG:
+        sched_pg_failed(s, err);
+        reply_unavailable(resp, err);
+        break;
+    case OSP_EREDIS:
+        sched_redis_failed(s, err);
+        reply_unavailable(resp, err);
+        break;
+    default: reply_unavailable(resp, err); break;
+    }
+}
+
+/* ---- POST /v1/jobs/{id}/cancel ---- */
 
 static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
     const char *id = req->params[0]; /* a valid id: h_scoped checked it */
+    struct osp_ops o;
+    struct osp_cancel_result r;
     struct osp_err err = {0, ""};
-    const char *p1[] = {id};
-    json_t *rows =
-        sched_query(s, "SELECT kind, state FROM opspool.jobs WHERE id = $1::uuid", 1, p1, &err);
-    if (rows == NULL) {
-        reply_unavailable(resp, &err);
+    if (!api_ops(s, &o, resp)) {
         return;
     }
-    json_t *row = json_array_get(rows, 0);
-    if (row == NULL) {
-        json_decref(rows);
-        osp_http_reply_error(resp, 404, "not_found", "no job %s", id);
+    int rc = osp_op_cancel(&o, id, &r, &err);
+    if (rc != 0) {
+        reply_op_error(s, resp, rc, &err);
         return;
     }
-    char kind[OSP_KIND_MAX + 1];
-    snprintf(kind, sizeof(kind), "%s", json_string_value(json_object_get(row, "kind")));
-    const char *state = json_string_value(json_object_get(row, "state"));
-    if (strcmp(state, "succeeded") == 0 || strcmp(state, "dead") == 0 ||
-        strcmp(state, "cancelled") == 0) {
-        osp_http_reply_error(resp, 409, "conflict", "job %s is already %s", id, state);
-        json_decref(rows);
+    audit_log(s, "job.cancel", r.kind, id, r.prev);
+    if (r.outcome == OSP_CANCEL_REQUESTED) {
+        OSP_LOG_JOB(OSP_LOG_INFO, id, r.kind, "cancel requested (running)");
+        osp_http_reply_json(resp, 202,
+                            json_pack("{s:s,s:s,s:b,s:s}", "id", id, "state", "running",
+                                      "cancel_requested", 1, "previous_state", r.prev));
         return;
     }
-    json_decref(rows);
-    /* Redis first: the flag makes every worker skip or stop the job. If Redis is down we fail
-     * here and nothing has changed. */
-    char *jkey = pkey(s, "job", id);
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%d", s->cfg->job_ttl_s);
-    const char *ex[] = {"EXISTS", jkey};
-    json_t *had = sched_redis(s, 2, ex, NULL, &err);
-    const char *hs[] = {"HSET", jkey, "cancel", "1"};
-    json_t *r = had ? sched_redis(s, 4, hs, NULL, &err) : NULL;
-    if (r == NULL) {
-        json_decref(had);
-        free(jkey);
-        reply_unavailable(resp, &err);
+    OSP_LOG_JOB(OSP_LOG_INFO, id, r.kind, "cancelled (was %s)", r.prev);
+    osp_http_reply_json(resp, 200,
+                        json_pack("{s:s,s:s,s:s,s:b}", "id", id, "state", "cancelled",
+                                  "previous_state", r.prev, "already",
+                                  r.outcome == OSP_CANCEL_ALREADY));
+}
+
+/* ---- POST /v1/jobs/{id}/retry ---- */
+
+static const char *const retry_fields[] = {"max_attempts", NULL};
+
+static void h_retry(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    const char *id = req->params[0];
+    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+    json_int_t budget = 0;
+    if (body == NULL) {
         return;
     }
-    json_decref(r);
-    if (json_integer_value(had) == 0) {
-        /* No live state (not enqueued yet, or Redis lost it): do not leave a key forever. */
-        const char *exp[] = {"EXPIRE", jkey, ttl};
-        json_decref(sched_redis(s, 3, exp, NULL, &err));
-    }
-    json_decref(had);
-    const char *pc[] = {id, s->who};
-    json_t *res = sched_query(
-        s,
-        "WITH j AS (SELECT id, kind, state FROM opspool.jobs WHERE id = $1::uuid FOR UPDATE), "
-        "u AS (UPDATE opspool.jobs SET state = 'cancelled', finished_at = now(), "
-        "      updated_at = now(), error = coalesce(error, 'cancelled via API') "
-        "      WHERE id = $1::uuid AND state IN ('queued', 'delayed', 'retrying') RETURNING id), "
-        "e AS (INSERT INTO opspool.job_events (job_id, type, data) "
-        "      SELECT id, CASE WHEN state = 'running' THEN 'cancel_requested' ELSE 'cancelled' "
-        "END, "
-        "             jsonb_build_object('by', 'api', 'previous_state', state) "
-        "      FROM j WHERE state IN ('queued', 'delayed', 'retrying', 'running') RETURNING id), "
-        /* The audit record commits with the change it records. */
-        "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
-        "      SELECT id, 'audit', jsonb_build_object('who', $2::text, 'action', 'job.cancel', "
-        "             'via', 'api', 'previous_state', state) "
-        "      FROM j WHERE state IN ('queued', 'delayed', 'retrying', 'running') RETURNING id) "
-        "SELECT state AS previous FROM j",
-        2, pc, &err);
-    if (res == NULL) {
-        free(jkey);
-        reply_unavailable(resp, &err);
+    if (!fields_ok(body, retry_fields, resp) ||
+        opt_int(body, "max_attempts", 1, 100, 0, &budget, resp) != 0) {
+        json_decref(body);
         return;
     }
-    const char *prev = json_string_value(json_object_get(json_array_get(res, 0), "previous"));
-    if (prev == NULL) {
-        osp_http_reply_error(resp, 404, "not_found", "no job %s", id);
-    } else if (strcmp(prev, "running") == 0) {
-        OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "cancel requested (running)");
-        audit_log(s, "job.cancel", kind, id, "was running; cancel requested");
-        osp_http_reply_json(
-            resp, 202,
-            json_pack("{s:s,s:s,s:b}", "id", id, "state", "running", "cancel_requested", 1));
-    } else if (strcmp(prev, "queued") == 0 || strcmp(prev, "delayed") == 0 ||
-               strcmp(prev, "retrying") == 0) {
-        if (unqueue(s, kind, id)) {
-            const char *hs2[] = {"HSET", jkey, "state", "cancelled"};
-            json_decref(sched_redis(s, 4, hs2, NULL, &err));
-            const char *exp[] = {"EXPIRE", jkey, ttl};
-            json_decref(sched_redis(s, 3, exp, NULL, &err));
+    json_decref(body);
+    struct osp_ops o;
+    struct osp_retry_result r;
+    struct osp_err err = {0, ""};
+    if (!api_ops(s, &o, resp)) {
+        return;
+    }
+    int rc = osp_op_retry(&o, id, NULL, (unsigned)budget, &r, &err);
+    if (rc != 0) {
+        reply_op_error(s, resp, rc, &err);
+        return;
+    }
+    OSP_LOG_JOB(OSP_LOG_INFO, id, r.kind, "retried (was %s): attempt %u of %u", r.prev, r.attempt,
+                r.max_attempts);
+    audit_log(s, "job.retry", r.kind, id, r.prev);
+    osp_http_reply_json(resp, 200,
+                        json_pack("{s:s,s:s,s:s,s:i,s:i,s:b}", "id", id, "state", "queued",
+                                  "previous_state", r.prev, "attempt", (int)r.attempt,
+                                  "max_attempts", (int)r.max_attempts, "from_dead", r.from_dead));
+}
+
+/* ---- POST /v1/queues/{kind}/cancel (bulk) ---- */
+
+static const char *const bulk_fields[] = {"states",         "submitted_by",  "schedule",
+                                          "created_before", "created_after", "dry_run",
+                                          "limit",          NULL};
+
+/* An optional RFC 3339 time field as ms (0 when absent); -1 after replying 400. */
+static int opt_time(const json_t *o, const char *name, int64_t *ms, struct osp_http_resp *resp)
+{
+    const json_t *v = json_object_get(o, name);
+    *ms = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_string(v) || osp_time_parse_rfc3339(json_string_value(v), ms) != 0 || *ms <= 0) {
+        osp_http_reply_error(resp, 400, "invalid_request",
+                             "%s: expected RFC 3339 (2026-01-02T03:04:05Z)", name);
+        return -1;
+    }
+    return 0;
+}
+
+static void h_bulk_cancel(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    const struct job_kind *k = kind_or_reply(req->params[0], resp);
+    if (k == NULL) {
+        return;
+    }
+    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+    if (body == NULL) {
+        return;
+    }
+    struct osp_bulk_filter f = {.kind = k->name, .states = OSP_BULK_QUEUED | OSP_BULK_DELAYED |
+                                                           OSP_BULK_RETRYING};
+    const json_t *dry = json_object_get(body, "dry_run");
+    const json_t *states = json_object_get(body, "states");
+    json_int_t limit = 0;
+    if (!fields_ok(body, bulk_fields, resp) ||
+        opt_str(body, "submitted_by", 256, &f.submitted_by, resp) != 0 ||
+        opt_str(body, "schedule", 128, &f.schedule, resp) != 0 ||
+        opt_time(body, "created_before", &f.created_before_ms, resp) != 0 ||
+        opt_time(body, "created_after", &f.created_after_ms, resp) != 0 ||
+        opt_int(body, "limit", 1, API_BULK_MAX, API_BULK_DEFAULT, &limit, resp) != 0) {
+        json_decref(body);
+        return;
+    }
+    if (dry != NULL && !json_is_boolean(dry)) {
+        osp_http_reply_error(resp, 400, "invalid_request", "dry_run: true or false");
+        json_decref(body);
+        return;
+    }
+    if (states != NULL) {
+        size_t i;
+        json_t *v;
+        f.states = 0;
+        json_array_foreach(states, i, v) {
+            unsigned b = json_is_string(v) ? osp_bulk_states_parse(json_string_value(v)) : 0;
+            if (b == 0 || strchr(json_string_value(v), ',') != NULL) {
+                f.states = 0;
+                break;
+            }
+            f.states |= b;
         }
-        OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "cancelled (was %s)", prev);
-        audit_log(s, "job.cancel", kind, id, prev);
-        osp_http_reply_json(resp, 200, json_pack("{s:s,s:s}", "id", id, "state", "cancelled"));
-    } else {
-        osp_http_reply_error(resp, 409, "conflict", "job %s is already %s", id, prev);
+        if (!json_is_array(states) || f.states == 0) {
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "states: an array of queued, delayed, retrying");
+            json_decref(body);
+            return;
+        }
     }
-    json_decref(res);
-    free(jkey);
+    f.limit = limit;
+    struct osp_ops o;
+    struct osp_bulk_result r;
+    struct osp_err err = {0, ""};
+    if (!api_ops(s, &o, resp)) {
+        json_decref(body);
+        return;
+    }
+    bool dry_run = json_is_true(dry);
+    int rc = osp_op_bulk_cancel(&o, &f, dry_run, &r, &err);
+    json_decref(body);
+    if (rc != 0) {
+        reply_op_error(s, resp, rc, &err);
+        return;
+    }
+    if (dry_run) {
+        osp_http_reply_json(resp, 200, json_pack("{s:s,s:b,s:I}", "kind", k->name, "dry_run", 1,
+                                                 "would_cancel", (json_int_t)r.matched));
+        return;
+    }
+    char detail[64];
+    snprintf(detail, sizeof(detail), "%lld cancelled", (long long)r.cancelled);
+    audit_log(s, "queue.cancel", k->name, NULL, detail);
+    osp_http_reply_json(resp, 200,
+                        json_pack("{s:s,s:I,s:b,s:I}", "kind", k->name, "cancelled",
+                                  (json_int_t)r.cancelled, "more", r.cancelled >= limit, "audit_id",
+                                  (json_int_t)r.audit_id));
 }
 
 /* ---- Queues ---- */
@@ -931,19 +993,21 @@ static void pause_resume(const struct osp_http_req *req, struct osp_http_resp *r
     if (k == NULL) {
         return;
     }
-    char *key = pkey(s, "paused", NULL);
-    const char *argv[] = {pause ? "SADD" : "SREM", key, k->name};
+    struct osp_ops o;
     struct osp_err err = {0, ""};
-    json_t *r = sched_redis(s, 3, argv, NULL, &err);
-    free(key);
-    if (r == NULL) {
-        reply_unavailable(resp, &err);
+    bool changed = false;
+    if (!api_ops(s, &o, resp)) {
         return;
     }
-    json_decref(r);
+    int rc = osp_op_pause(&o, k->name, pause, &changed, &err);
+    if (rc != 0) {
+        reply_op_error(s, resp, rc, &err);
+        return;
+    }
     osp_info("queue %s %s via API", k->name, pause ? "paused" : "resumed");
     audit_log(s, pause ? "queue.pause" : "queue.resume", k->name, NULL, NULL);
-    osp_http_reply_json(resp, 200, json_pack("{s:s,s:b}", "kind", k->name, "paused", pause));
+    osp_http_reply_json(resp, 200, json_pack("{s:s,s:b,s:b}", "kind", k->name, "paused", pause,
+                                             "changed", changed));
 }
 
 static void h_pause(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
@@ -1084,25 +1148,31 @@ static void h_delete_schedule(const struct osp_http_req *req, struct osp_http_re
     json_decref(rows);
 }
 
-/* ---- POST /v1/dead/{kind}/retry ---- */
+/* ---- POST /v1/dead/{kind}/retry, /purge ---- */
 
-static bool id_wanted(const json_t *ids, const char *id)
+static const char *const dead_fields[] = {"limit", "ids", "max_attempts", NULL};
+static const char *const purge_fields[] = {"ids", "dry_run", NULL};
+
+/* The optional "ids" field: 0 (array of valid ids, or NULL) or -1 after replying 400. */
+static int opt_ids(const json_t *body, const json_t **ids, struct osp_http_resp *resp)
 {
-    if (ids == NULL) {
-        return true;
+    *ids = json_object_get(body, "ids");
+    if (*ids == NULL) {
+        return 0;
     }
     size_t i;
     json_t *v;
-    json_array_foreach(ids, i, v)
-    {
-        if (strcasecmp(json_string_value(v), id) == 0) {
-            return true;
-        }
+    bool ok = json_is_array(*ids) && json_array_size(*ids) <= API_DEAD_MAX;
+    json_array_foreach(*ids, i, v) {
+        ok = ok && json_is_string(v) && osp_id_is_valid(json_string_value(v));
     }
-    return false;
+    if (!ok) {
+        osp_http_reply_error(resp, 400, "invalid_request", "ids: an array of up to %d job ids",
+                             API_DEAD_MAX);
+        return -1;
+    }
+    return 0;
 }
-
-static const char *const dead_fields[] = {"limit", "ids", "max_attempts", NULL};
 
 static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
@@ -1116,148 +1186,85 @@ static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *r
         return;
     }
     json_int_t limit, budget;
-    const json_t *ids = json_object_get(body, "ids");
+    const json_t *ids = NULL;
     if (!fields_ok(body, dead_fields, resp) ||
         opt_int(body, "limit", 1, API_DEAD_MAX, API_DEAD_DEFAULT, &limit, resp) != 0 ||
-        opt_int(body, "max_attempts", 1, 100, s->set.default_max_attempts, &budget, resp) != 0) {
+        opt_int(body, "max_attempts", 1, 100, s->set.default_max_attempts, &budget, resp) != 0 ||
+        opt_ids(body, &ids, resp) != 0) {
         json_decref(body);
         return;
     }
-    if (ids != NULL) {
-        size_t i;
-        json_t *v;
-        bool ok = json_is_array(ids);
-        json_array_foreach(ids, i, v)
-        {
-            ok = ok && json_is_string(v) && osp_id_is_valid(json_string_value(v));
-        }
-        if (!ok) {
-            osp_http_reply_error(resp, 400, "invalid_request", "ids: an array of job ids");
-            json_decref(body);
-            return;
-        }
-    }
+    struct osp_ops o;
     struct osp_err err = {0, ""};
-    char *dkey = pkey(s, "dead", k->name);
-    char last[16], budget_s[16];
-    /* With an id filter, look further than `limit` records to find them. */
-    snprintf(last, sizeof(last), "%lld", (long long)(ids ? API_DEAD_MAX : limit) - 1);
-    snprintf(budget_s, sizeof(budget_s), "%lld", (long long)budget);
-    const char *lr[] = {"LRANGE", dkey, "0", last};
-    json_t *recs = sched_redis(s, 4, lr, NULL, &err);
-    if (recs == NULL) {
-        free(dkey);
+    json_t *rep = NULL;
+    if (!api_ops(s, &o, resp)) {
         json_decref(body);
-        reply_unavailable(resp, &err);
         return;
     }
-    json_t *retried = json_array();
-    json_t *skipped = json_array();
-    struct osp_rq_ops *ops = osp_rq_ops_new();
-    bool failed = false;
-    for (size_t i = 0;
-         i < json_array_size(recs) && !failed && json_array_size(retried) < (size_t)limit; i++) {
-        json_t *rec = json_array_get(recs, i);
-        struct osp_dead d;
-        struct osp_job j;
-        memset(&j, 0, sizeof(j)); /* osp_env_decode fills it; deinit of a zeroed job is a no-op */
-        memset(&d, 0, sizeof(d));
-        if (osp_dead_decode(json_string_value(rec), json_string_length(rec), &d, &err) != 0) {
-            json_array_append_new(skipped, json_pack("{s:s,s:s}", "id", "", "reason", err.msg));
-            goto next;
-        }
-        if (osp_env_decode(d.env.data, d.env.len, &s->keys, (size_t)s->cfg->env_max_bytes, &j,
-                           &err) != 0) {
-            if (id_wanted(ids, d.job_id)) {
-                json_array_append_new(skipped,
-                                      json_pack("{s:s,s:s}", "id", d.job_id, "reason", err.msg));
-            }
-            goto next;
-        }
-        if (!id_wanted(ids, j.id)) {
-            goto next;
-        }
-        /* Ledger first: back to 'queued' with a fresh budget, only if it is still dead. */
-        const char *pp[] = {j.id, budget_s, d.reason, s->who};
-        json_t *u = sched_query(
-            s,
-            "WITH u AS (UPDATE opspool.jobs SET state = 'queued', "
-            "  max_attempts = attempt + $2::int, error = NULL, finished_at = NULL, run_at = NULL, "
-            "  updated_at = now() WHERE id = $1::uuid AND state = 'dead' "
-            "  RETURNING id, attempt, max_attempts), "
-            "e AS (INSERT INTO opspool.job_events (job_id, type, data) "
-            "  SELECT id, 'retried_from_dead', jsonb_build_object('by', 'api', 'dead_reason', "
-            "$3::text) "
-            "  FROM u), "
-            "a AS (INSERT INTO opspool.job_events (job_id, type, data) "
-            "  SELECT id, 'audit', jsonb_build_object('who', $4::text, 'action', 'dead.retry', "
-            "  'via', 'api') FROM u) "
-            "SELECT attempt, max_attempts FROM u",
-            4, pp, &err);
-        if (u == NULL) {
-            failed = true;
-            goto next;
-        }
-        json_t *row = json_array_get(u, 0);
-        if (row == NULL) {
-            json_array_append_new(
-                skipped, json_pack("{s:s,s:s}", "id", j.id, "reason", "not dead in the ledger"));
-            json_decref(u);
-            goto next;
-        }
-        long attempt = strtol(json_string_value(json_object_get(row, "attempt")), NULL, 10);
-        json_decref(u);
-        j.attempt = (uint32_t)attempt + 1;
-        j.max_attempts = (uint32_t)(attempt + budget);
-        j.run_at = 0;
-        struct osp_buf env = OSP_BUF_INIT;
-        int64_t res = 0;
-        if (osp_env_encode(&j, &s->keys, &env, &err) == 0) {
-            osp_rq_ops_clear(ops);
-            osp_rq_op_enqueue(ops, j.kind, j.id, env.data, env.len, 0);
-            if (osp_rqs_apply(s->rqs, ops, &res, &err) != 0) {
-                /* The ledger says queued: the reconciler will enqueue it. */
-                sched_redis_failed(s, &err);
-                failed = true;
-            }
-        } else {
-            failed = true;
-        }
-        osp_buf_deinit(&env);
-        if (!failed) {
-            const char *lrem[] = {"LREM", dkey, "1", json_string_value(rec)};
-            size_t lens[] = {4, strlen(dkey), 1, json_string_length(rec)};
-            json_decref(sched_redis(s, 4, lrem, lens, &err));
-            char *jkey = pkey(s, "job", j.id);
-            const char *hdel[] = {"HDEL", jkey, "recoveries", "cancel"};
-            json_decref(sched_redis(s, 4, hdel, NULL, &err));
-            free(jkey);
-            json_array_append_new(retried, json_string(j.id));
-            OSP_LOG_JOB(OSP_LOG_INFO, j.id, j.kind, "retried from dead letters (attempt %u of %u)",
-                        j.attempt, j.max_attempts);
-            audit_log(s, "dead.retry", j.kind, j.id, NULL);
-        }
-    next:
-        osp_job_deinit(&j);
-        osp_dead_deinit(&d);
-    }
-    osp_rq_ops_free(ops);
-    json_decref(recs);
-    free(dkey);
+    int rc = osp_op_dead_retry(&o, k->name, ids, limit, (unsigned)budget, &rep, &err);
     json_decref(body);
-    if (failed) {
-        json_decref(skipped);
-        osp_http_reply_error(resp, 503, "unavailable",
-                             "stopped after %zu job(s): %s (jobs already moved to 'queued' in the "
-                             "ledger are enqueued by the reconciler)",
-                             json_array_size(retried), err.msg);
-        json_decref(retried);
+    json_t *retried = json_object_get(rep, "retried");
+    json_t *idlist = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(retried, i, v) {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        json_array_append_new(idlist, json_string(id));
+        audit_log(s, "dead.retry", k->name, id, NULL);
+    }
+    if (rc != 0) {
+        json_decref(idlist);
+        json_decref(rep);
+        reply_op_error(s, resp, rc, &err);
         return;
     }
     osp_http_reply_json(resp, 200,
-                        json_pack("{s:s,s:I,s:o,s:o}", "kind", k->name, "retried",
-                                  (json_int_t)json_array_size(retried), "ids", retried, "skipped",
-                                  skipped));
+                        json_pack("{s:s,s:I,s:o,s:O}", "kind", k->name, "retried",
+                                  (json_int_t)json_array_size(idlist), "ids", idlist, "skipped",
+                                  json_object_get(rep, "skipped")));
+    json_decref(rep);
+}
+
+static void h_dead_purge(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
+{
+    struct sched *s = arg;
+    const struct job_kind *k = kind_or_reply(req->params[0], resp);
+    if (k == NULL) {
+        return;
+    }
+    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+    if (body == NULL) {
+        return;
+    }
+    const json_t *ids = NULL;
+    const json_t *dry = json_object_get(body, "dry_run");
+    if (!fields_ok(body, purge_fields, resp) || opt_ids(body, &ids, resp) != 0) {
+        json_decref(body);
+        return;
+    }
+    if (dry != NULL && !json_is_boolean(dry)) {
+        osp_http_reply_error(resp, 400, "invalid_request", "dry_run: true or false");
+        json_decref(body);
+        return;
+    }
+    struct osp_ops o;
+    struct osp_err err = {0, ""};
+    json_t *rep = NULL;
+    if (!api_ops(s, &o, resp)) {
+        json_decref(body);
+        return;
+    }
+    int rc = osp_op_dead_purge(&o, k->name, ids, json_is_true(dry), &rep, &err);
+    json_decref(body);
+    if (rc != 0) {
+        json_decref(rep);
+        reply_op_error(s, resp, rc, &err);
+        return;
+    }
+    if (!json_is_true(dry)) {
+        audit_log(s, "dead.purge", k->name, NULL, NULL);
+    }
+    osp_http_reply_json(resp, 200, rep);
 }
 
 /* ---- Metrics and health ---- */
@@ -1340,12 +1347,15 @@ void sched_api_routes(struct sched *s)
     scoped_route(s, "GET", "/v1/jobs", SCHED_SCOPE_READ, h_list_jobs, list_jobs_query);
     scoped_route(s, "GET", "/v1/jobs/{id}", SCHED_SCOPE_READ, h_get_job, NULL);
     scoped_route(s, "POST", "/v1/jobs/{id}/cancel", SCHED_SCOPE_OPERATE, h_cancel, NULL);
+    scoped_route(s, "POST", "/v1/jobs/{id}/retry", SCHED_SCOPE_OPERATE, h_retry, NULL);
     scoped_route(s, "GET", "/v1/queues", SCHED_SCOPE_READ, h_queues, NULL);
     scoped_route(s, "POST", "/v1/queues/{kind}/pause", SCHED_SCOPE_OPERATE, h_pause, NULL);
     scoped_route(s, "POST", "/v1/queues/{kind}/resume", SCHED_SCOPE_OPERATE, h_resume, NULL);
+    scoped_route(s, "POST", "/v1/queues/{kind}/cancel", SCHED_SCOPE_OPERATE, h_bulk_cancel, NULL);
     scoped_route(s, "GET", "/v1/schedules", SCHED_SCOPE_READ, h_list_schedules, NULL);
     scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, h_put_schedule, NULL);
     scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, h_get_schedule, NULL);
     scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, h_delete_schedule, NULL);
     scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, h_dead_retry, NULL);
+    scoped_route(s, "POST", "/v1/dead/{kind}/purge", SCHED_SCOPE_OPERATE, h_dead_purge, NULL);
 }

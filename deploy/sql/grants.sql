@@ -85,9 +85,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON opspool.schedule_firings TO opspool_sche
 GRANT SELECT ON opspool.benchmark_results, opspool.drill_results, opspool.seed_runs,
     opspool.backups TO opspool_scheduler;
 
+-- audit: one row per operation that is not about one job (pause/resume, bulk cancel, queue
+-- and dead-letter purge, schedule changes: common/ledger_ops.c); INSERT ... RETURNING id, and
+-- UPDATE of the row's counts when a bulk operation ends; retention prunes old rows.
+GRANT SELECT, INSERT, UPDATE (data), DELETE ON opspool.audit TO opspool_scheduler;
+
 ---------------------------------------------------------------------------------------------
 -- opspool_readonly: opspoolctl queues, jobs, job, schedules, dead (listing), dashboards.
 ---------------------------------------------------------------------------------------------
 GRANT SELECT ON opspool.jobs, opspool.job_attempts, opspool.job_events, opspool.schedules,
     opspool.schedule_firings, opspool.benchmark_results, opspool.drill_results,
-    opspool.seed_runs, opspool.backups TO opspool_readonly;
+    opspool.seed_runs, opspool.backups, opspool.audit TO opspool_readonly;

@@ -26,7 +26,10 @@ class Stack:
         self.build = build
         self.dir = tempfile.mkdtemp(prefix="osp-poolbench.")
         env = {k: v for k, v in os.environ.items() if not k.startswith("OSP_TEST_")}
-        subprocess.run(["bash", f"{ROOT}/tests/support/servers.sh", "start", f"{self.dir}/s"],
+        # OSP_BENCH_DURABLE=1: PostgreSQL with its defaults (fsync, synchronous_commit), as a
+        # user runs it; otherwise the test servers' speed settings.
+        durable = ["--durable"] if os.environ.get("OSP_BENCH_DURABLE") == "1" else []
+        subprocess.run(["bash", f"{ROOT}/tests/support/servers.sh", "start", f"{self.dir}/s"] + durable,
                        env=env, check=True, stdout=subprocess.DEVNULL)
         self.env = {}
         for line in open(f"{self.dir}/s/env.sh"):

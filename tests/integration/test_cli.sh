@@ -62,8 +62,8 @@ printf '%s\n' "$out" | grep -q "$tocancel" && fail "jobs --state active lists a 
 ok "jobs table has its columns and --state active filters"
 assert_eq "$delayed" "$("$CTL" --json jobs --state delayed | js "d[0]['id']")" "jobs --state delayed"
 out=$("$CTL" --json queues noop)
-assert_eq "2 1 0 False" "$(printf '%s' "$out" | js "d[0]['pending'], d[0]['delayed'], d[0]['workers'], d[0]['paused']" | tr -d '(),')" \
-    "queues --json: 2 pending (the cancelled envelope stays until a worker drops it), 1 delayed, no workers"
+assert_eq "1 1 0 False" "$(printf '%s' "$out" | js "d[0]['pending'], d[0]['delayed'], d[0]['workers'], d[0]['paused']" | tr -d '(),')" \
+    "queues --json: 1 pending (cancel removed the cancelled envelope), 1 delayed, no workers"
 
 # ---- a worker: succeeded, running, dead ----
 start_worker w1 OSP_WORKER_SLOTS=2 OSP_LEASE_MS=3000 OSP_RETRY_BASE_MS=50 OSP_RETRY_MAX_MS=200
@@ -130,7 +130,8 @@ assert_eq 2 "$(rcli LLEN "$P:dead:noop")" "refused purge changed nothing"
 assert_eq 2 "$(rc "$CTL" dead retry noop --all)" "dead retry --all without --yes exits 2"
 assert_eq 2 "$(rcli LLEN "$P:dead:noop")" "refused retry --all changed nothing"
 assert_eq dead "$(state "$fixable")" "refused retry --all left the ledger alone"
-assert_eq 4 "$(rc "$CTL" dead retry noop "$queued")" "dead retry of a job not on the list exits 4"
+assert_eq 6 "$(rc "$CTL" dead retry noop "$queued")" "dead retry of a queued job exits 6 (its state does not allow it)"
+grep -q "only dead or cancelled" "$TMP/err" || fail "dead retry of a queued job does not say why: $(cat "$TMP/err")"
 
 assert_eq 0 "$(rc "$CTL" dead retry noop "$fixable")" "dead retry KIND ID"
 wait_until 30 is succeeded state "$fixable" || fail "retried job did not succeed: $(state "$fixable")"

@@ -132,7 +132,9 @@ assert_eq cancelled "$(q "SELECT state FROM opspool.jobs WHERE id = '$id'")" "le
 assert_eq 1 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '$id' AND type = 'cancelled'")" "cancel event recorded"
 assert_eq 1 "$(rcli HGET "$P:job:$id" cancel)" "cancel flag set for workers"
 assert_eq 2 "$(rcli LLEN "$P:queue:noop")" "cancelled envelope removed from the queue"
-expect_error 409 conflict "cancel twice" -- api POST "/v1/jobs/$id/cancel"
+assert_eq 200 "$(api POST "/v1/jobs/$id/cancel")" "cancel twice: idempotent"
+assert_eq "cancelled true" "$(jbody '"\(.state) \(.already)"')" "a second cancel says already"
+assert_eq 1 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '$id' AND type = 'cancelled'")" "a second cancel records no second cancel event"
 assert_eq 200 "$(api POST "/v1/jobs/$did/cancel")" "cancel a delayed job"
 assert_eq 0 "$(rcli ZCARD "$P:delayed")" "cancelled delayed envelope removed"
 

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* ops.h — the control plane's operations, written once: the HTTP API, opspoolctl and the web
+ * console parse their input, call one function here and render its result. Each operation
+ * changes the ledger first (common/ledger.h: the change, its events and its audit record in
+ * one statement), then brings Redis along with one script (common/rq.h). A failure between
+ * the two is reported as OSP_EREDIS with what to do; running the same operation again
+ * finishes it. docs/decisions/0011-one-domain-layer.md. */
+#ifndef OSP_OPS_H
+#define OSP_OPS_H
+
+#include "common/envelope.h"
+#include "common/ledger.h"
+#include "common/rq.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What every operation needs: both stores (borrowed, sync clients), the signing keys, limits,
+ * and who acts. */
+struct osp_ops {
+    struct osp_pgs *pg;
+    struct osp_rqs *rq;
+    const struct osp_env_keys *keys;
+    size_t env_max_bytes;
+    int job_ttl_s;
+    struct osp_actor actor;
+};
+
+/* ---- cancel ---- */
+
+enum osp_cancel_outcome {
+    OSP_CANCEL_DONE,      /* queued, delayed or retrying: now cancelled (final) */
+    OSP_CANCEL_REQUESTED, /* running: its worker stops the attempt, then records cancelled */
+    OSP_CANCEL_ALREADY,   /* was already cancelled (the worker flag is set again) */
+};
+struct osp_cancel_result {
+    enum osp_cancel_outcome outcome;
+    char prev[16]; /* the state before */
+    char kind[OSP_KIND_MAX + 1];
+};
+/* Cancel one job. 0; OSP_ENOTFOUND; OSP_ECONFLICT (it already ended succeeded or dead:
+ * r->prev); OSP_EPG (nothing changed); OSP_EREDIS (recorded in the ledger, but the flag that
+ * stops workers is not set yet: run it again). */
+int osp_op_cancel(const struct osp_ops *o, const char *id, struct osp_cancel_result *r,
+                  struct osp_err *err);
+
+/* ---- retry ---- */
+
+struct osp_retry_result {
+    char kind[OSP_KIND_MAX + 1];
+    char prev[16];     /* dead or cancelled (queued: an earlier retry finished now) */
+    unsigned attempt;  /* the attempt the job runs next */
+    unsigned max_attempts;
+    bool from_dead;    /* its dead record was found (and removed, unless already gone) */
+    bool record_gone;  /* the dead record vanished meanwhile (purged or retried by another) */
+    bool rebuilt;      /* the envelope was rebuilt from the ledger row */
+};
+/* Put a dead or cancelled job back on its queue. Attempt numbers continue after the last
+ * attempt that started (a job that never ran starts at 1); budget attempts are granted
+ * (0: the same budget as before). kind, when not NULL, must be the job's kind. 0;
+ * OSP_ENOTFOUND; OSP_ECONFLICT (its state does not allow it); OSP_EPG; OSP_EREDIS (the ledger
+ * says queued, Redis not yet: run it again, which finishes it); OSP_EINVAL. */
+int osp_op_retry(const struct osp_ops *o, const char *id, const char *kind, unsigned budget,
+                 struct osp_retry_result *r, struct osp_err *err);
+
+/* ---- dead letters ---- */
+
+/* Retry dead jobs of kind: those in ids (array of id strings), or, when ids is NULL, every
+ * record on the dead list when the call started, oldest first, at most limit (0: all).
+ * *report (owned) = {"kind", "retried": [{id, attempt, max_attempts}], "skipped": [{id,
+ * reason}]}. Returns 0 even when some were skipped; OSP_EPG/OSP_EREDIS when a store failed
+ * (the report says how far it got). */
+int osp_op_dead_retry(const struct osp_ops *o, const char *kind, const json_t *ids, int64_t limit,
+                      unsigned budget, json_t **report, struct osp_err *err);
+/* Delete dead records of kind for good (ids, or all when NULL); the ledger keeps the jobs as
+ * dead, each with an 'audit' event, and one audit row records the purge. dry_run counts
+ * only. *report (owned) = {"kind", "purged" (or "would_purge"), "ids"?}. */
+int osp_op_dead_purge(const struct osp_ops *o, const char *kind, const json_t *ids, bool dry_run,
+                      json_t **report, struct osp_err *err);
+
+/* ---- pause / resume ---- */
+
+/* *changed false when the kind already was paused (resumed). One audit row. */
+int osp_op_pause(const struct osp_ops *o, const char *kind, bool pause, bool *changed,
+                 struct osp_err *err);
+
+/* ---- bulk cancel ---- */
+
+struct osp_bulk_result {
+    int64_t matched;         /* dry run: jobs the filter takes now */
+    int64_t cancelled;       /* jobs cancelled in the ledger */
+    int64_t dropped;         /* their envelopes removed from the queue and the delayed set */
+    int64_t audit_id;        /* the opspool.audit row (0 on a dry run) */
+    double seconds;
+};
+/* Cancel every unfinished job the filter takes (queued, delayed, retrying: never a running
+ * one), in batches: each batch cancelled in the ledger, then flagged in Redis; then their
+ * envelopes are swept from the queue and the delayed set. dry_run only counts. An interrupted
+ * run (OSP_EREDIS) leaves the ledger's cancels final and names them in its audit row; the
+ * worker flag of each is set again by cancelling it again. */
+int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f, bool dry_run,
+                       struct osp_bulk_result *r, struct osp_err *err);
+
+/* ---- shared by front ends ---- */
+
+/* Parse a state list ("queued,delayed") into OSP_BULK_* bits; 0 when a name is unknown. */
+unsigned osp_bulk_states_parse(const char *list);
+
+#endif
