@@ -577,10 +577,7 @@ static json_t *filter_json(const struct osp_bulk_filter *f)
     if (f->created_after_ms > 0) {
         json_object_set_new(o, "created_after_ms", json_integer(f->created_after_ms));
     }
-    if (f->limit > 0) {
-        json_object_set_new(o, "limit", json_integer(f->limit));
-    }
-    return o;
+    return o; /* the limit is a front end's bound per call, not part of what is cancelled */
 }
 
 /* Flag a batch (ids: array of strings) final, retrying Redis errors with backoff. */
@@ -690,7 +687,10 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
             break; /* the last page */
         }
     }
-    if (rc == 0 && f->limit <= 0) {
+    /* The sweep follows the last batch: a call stopped by its limit leaves it to the call
+     * that takes the rest (meanwhile fetch.lua drops what workers reach). */
+    bool more = f->limit > 0 && r->cancelled >= f->limit;
+    if (rc == 0 && !more) {
         rc = sweep(o, f->kind, (f->states & (OSP_BULK_DELAYED | OSP_BULK_RETRYING)) != 0,
                    &r->dropped, err);
     }
@@ -698,6 +698,9 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
     data = json_pack("{s:o, s:s, s:I, s:I, s:f}", "filter", filter, "status",
                      rc == 0 ? "done" : "interrupted", "cancelled", (json_int_t)r->cancelled,
                      "envelopes_dropped", (json_int_t)r->dropped, "seconds", r->seconds);
+    if (more) {
+        json_object_set_new(data, "more", json_true()); /* stopped at the call's limit */
+    }
     if (rc != 0) {
         json_object_set_new(data, "error", json_string(err->msg));
     }

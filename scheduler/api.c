@@ -1189,7 +1189,7 @@ static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *r
     const json_t *ids = NULL;
     if (!fields_ok(body, dead_fields, resp) ||
         opt_int(body, "limit", 1, API_DEAD_MAX, API_DEAD_DEFAULT, &limit, resp) != 0 ||
-        opt_int(body, "max_attempts", 1, 100, s->set.default_max_attempts, &budget, resp) != 0 ||
+        opt_int(body, "max_attempts", 1, 100, 0, &budget, resp) != 0 || /* 0: as before */
         opt_ids(body, &ids, resp) != 0) {
         json_decref(body);
         return;
