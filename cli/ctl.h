@@ -62,14 +62,6 @@ long ctl_parse_long(const char *opt, const char *v, long min, long max);
 void ctl_print_json(const json_t *j);
 /* Signing keys from the configuration (borrowed strings; valid while c lives). */
 void ctl_env_keys(const struct ctl *c, struct osp_env_keys *keys);
-/* Key name "<prefix>:<a><b>" (owned). b may be NULL. */
-char *ctl_key(struct ctl *c, const char *a, const char *b);
-/* Run one Redis command given as NUL-terminated strings (NULL-terminated list); reply as
- * JSON (owned), or exit CTL_UNAVAILABLE. */
-json_t *ctl_redis(struct ctl *c, const char *cmd, ...) __attribute__((sentinel));
-/* The same with explicit lengths (binary arguments). Returns NULL with err on failure. */
-json_t *ctl_redisv(struct ctl *c, int argc, const char **argv, const size_t *lens,
-                   struct osp_err *err);
 /* Parameterised ledger query, rows as objects of text values (owned), or exit
  * CTL_UNAVAILABLE. */
 json_t *ctl_query(struct ctl *c, const char *sql, int nparams, const char *const *params);
@@ -96,6 +88,8 @@ void ctl_check_kind(const char *cmd, const char *kind, bool registered);
 /* The operation context (common/ops.h) for this run: both stores (exits CTL_UNAVAILABLE when
  * one is unreachable), signing keys, actor user:<login> via opspoolctl. */
 void ctl_ops(struct ctl *c, struct osp_ops *o);
+/* OSP_DEFAULT_MAX_ATTEMPTS (1..100, default 3), as the scheduler reads it. */
+int ctl_default_max_attempts(void);
 /* Exit code for an operation's error code. */
 int ctl_op_exit(int rc);
 /* Parse an RFC 3339 time option or exit CTL_USAGE naming it. */

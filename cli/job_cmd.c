@@ -202,19 +202,17 @@ static char *live_state(struct ctl *c, const char *id)
     if (ctl_rq_try(c, &err) == NULL) {
         return osp_xasprintf("(Redis unreachable: %s)", err.msg);
     }
-    char *key = ctl_key(c, "job:", id);
-    const char *argv[] = {"HGETALL", key};
-    json_t *r = ctl_redisv(c, 2, argv, NULL, &err);
-    free(key);
-    if (r == NULL) {
+    json_t *h = osp_rqs_job_hash(ctl_rq(c), id, &err);
+    if (h == NULL && err.code != 0) {
         return osp_xasprintf("(Redis error: %s)", err.msg);
     }
     struct osp_buf b = OSP_BUF_INIT;
-    for (size_t i = 0; i + 1 < json_array_size(r); i += 2) {
-        osp_buf_appendf(&b, "%s%s=%s", b.len ? " " : "", json_string_value(json_array_get(r, i)),
-                        json_string_value(json_array_get(r, i + 1)));
+    const char *f;
+    json_t *v;
+    json_object_foreach(h, f, v) {
+        osp_buf_appendf(&b, "%s%s=%s", b.len ? " " : "", f, json_string_value(v));
     }
-    json_decref(r);
+    json_decref(h);
     char *out = b.len ? osp_xstrndup((const char *)b.data, b.len)
                       : osp_xstrdup("(no live entry: finished and expired, or not in Redis)");
     osp_buf_deinit(&b);

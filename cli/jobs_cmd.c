@@ -6,6 +6,7 @@
 #include "common/alloc.h"
 #include "common/submit.h"
 #include "jobs/job.h"
+#include "jobs/targets.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -101,7 +102,7 @@ static void on_submit_signal(int sig)
 int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
 {
     const char *kind = NULL, *payload_arg = NULL, *key = NULL;
-    long count = 1, max_attempts = 3, timeout_s = 0, wait_s = 600, delay_ms = 0;
+    long count = 1, max_attempts = 0, timeout_s = 0, wait_s = 600, delay_ms = 0;
     bool wait = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -126,7 +127,7 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
         } else if (strcmp(a, "--count") == 0) {
             count = ctl_parse_long(a, v, 1, 10000000);
         } else if (strcmp(a, "--max-attempts") == 0) {
-            max_attempts = ctl_parse_long(a, v, 1, 1000);
+            max_attempts = ctl_parse_long(a, v, 1, 1000000); /* the domain checks the bound */
         } else if (strcmp(a, "--job-timeout") == 0) {
             timeout_s = ctl_parse_long(a, v, 1, 604800);
         } else if (strcmp(a, "--timeout") == 0) {
@@ -142,10 +143,6 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
     if (kind == NULL) {
         ctl_die(CTL_USAGE, "submit: which KIND? (e.g. opspoolctl submit noop)");
     }
-    const struct job_kind *k = job_kind_find(kind);
-    if (k == NULL) {
-        ctl_die(CTL_USAGE, "submit: unknown kind %s", kind);
-    }
     if (key != NULL && count > 1) {
         ctl_die(CTL_USAGE, "submit: --idempotency-key names one job; it cannot go with --count");
     }
@@ -154,14 +151,43 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
     }
     json_t *payload = load_payload(payload_arg);
     struct osp_err err = {0};
-    if (k->validate(payload, NULL, &err) != 0) {
-        json_decref(payload);
-        ctl_die(CTL_USAGE, "submit: invalid %s payload: %s", kind, err.msg);
+    /* The one check every front end runs (common/ops.h): kind, payload and its targets,
+     * bounds, envelope size. Nothing is written when it fails. */
+    struct osp_targets targets;
+    bool have_targets = c->cfg.targets_file != NULL && c->cfg.targets_file[0] != '\0';
+    memset(&targets, 0, sizeof(targets));
+    if (have_targets && osp_targets_load(&targets, c->cfg.targets_file, &err) != 0) {
+        ctl_die(CTL_USAGE, "submit: OSP_TARGETS_FILE: %s", err.msg);
     }
-    struct osp_env_keys keys;
-    osp_env_keys_from(&keys, c->cfg.signing_key, c->cfg.signing_key_old, c->cfg.allow_unsigned);
-    struct osp_pgs *pg = ctl_pg(c);
-    struct osp_rqs *rq = ctl_rq(c);
+    /* Checked before connecting: bad input is refused even while a store is down. */
+    struct osp_ops ops;
+    memset(&ops, 0, sizeof(ops));
+    ctl_env_keys(c, &c->keys);
+    ops.keys = &c->keys;
+    ops.env_max_bytes = (size_t)c->cfg.env_max_bytes;
+    struct osp_submit_req req = {
+        .kind = kind,
+        .payload = payload,
+        .idempotency_key = key,
+        .max_attempts = max_attempts,
+        .timeout_s = timeout_s,
+        .run_at_ms = delay_ms > 0 ? osp_now_ms() + delay_ms : 0,
+        .submitted_by = "opspoolctl",
+    };
+    struct osp_submit_policy pol = {ctl_default_max_attempts(), have_targets ? &targets : NULL};
+    struct osp_job tmpl;
+    osp_job_init(&tmpl);
+    const char *what = NULL;
+    if (osp_op_submit_check(&ops, &pol, &req, &tmpl, &what, &err) != 0) {
+        if (strcmp(what, "invalid_payload") == 0) {
+            ctl_die(CTL_USAGE, "submit: invalid %s payload: %s", kind, err.msg);
+        }
+        ctl_die(CTL_USAGE, "submit: %s", err.msg);
+    }
+    if (have_targets) {
+        osp_targets_deinit(&targets);
+    }
+    ctl_ops(c, &ops);
 
     /* Large counts go in chunks: one INSERT and one script call per chunk. SIGINT/SIGTERM end
      * the submission between chunks, never inside one: the chunk in hand is finished (ledger
@@ -189,24 +215,24 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
         int64_t now = osp_now_ms();
         for (size_t i = 0; i < n; i++) {
             osp_job_init(&jobs[i]);
-            snprintf(jobs[i].kind, sizeof(jobs[i].kind), "%s", kind);
+            snprintf(jobs[i].kind, sizeof(jobs[i].kind), "%s", tmpl.kind);
             json_decref(jobs[i].payload);
-            jobs[i].payload = json_incref(payload);
-            jobs[i].max_attempts = (uint32_t)max_attempts;
-            jobs[i].timeout_s = (uint32_t)timeout_s;
+            jobs[i].payload = json_incref(tmpl.payload);
+            jobs[i].max_attempts = tmpl.max_attempts;
+            jobs[i].timeout_s = tmpl.timeout_s;
             jobs[i].run_at = delay_ms > 0 ? now + delay_ms : 0;
             free(jobs[i].submitted_by);
-            jobs[i].submitted_by = osp_xstrdup("opspoolctl");
-            if (key != NULL) {
+            jobs[i].submitted_by = osp_xstrdup(tmpl.submitted_by);
+            if (tmpl.idempotency_key != NULL) {
                 free(jobs[i].idempotency_key);
-                jobs[i].idempotency_key = osp_xstrdup(key);
+                jobs[i].idempotency_key = osp_xstrdup(tmpl.idempotency_key);
             }
         }
-        int r = osp_submit(pg, rq, &keys, jobs, n, ids, dup, &err);
+        int r = osp_op_submit(&ops, jobs, n, ids, dup, &err);
         for (int tries = 1; r == OSP_EPG && tries < 3; tries++) {
             struct timespec pause = {0, 300 * 1000 * 1000};
             nanosleep(&pause, NULL);
-            r = osp_submit(pg, rq, &keys, jobs, n, ids, dup, &err); /* same ids */
+            r = osp_op_submit(&ops, jobs, n, ids, dup, &err); /* same ids */
         }
         if (r == OSP_EREDIS) {
             fprintf(stderr,
@@ -260,6 +286,7 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
     free(jobs);
     free(ids);
     free(dup);
+    osp_job_deinit(&tmpl);
     json_decref(payload);
     if (rc == CTL_OK && wait) {
         if (!c->json) {

@@ -35,37 +35,6 @@ void ctl_env_keys(const struct ctl *c, struct osp_env_keys *keys)
     osp_env_keys_from(keys, c->cfg.signing_key, c->cfg.signing_key_old, c->cfg.allow_unsigned);
 }
 
-char *ctl_key(struct ctl *c, const char *a, const char *b)
-{
-    return osp_xasprintf("%s:%s%s", c->cfg.prefix, a, b != NULL ? b : "");
-}
-
-json_t *ctl_redisv(struct ctl *c, int argc, const char **argv, const size_t *lens,
-                   struct osp_err *err)
-{
-    return osp_rqs_command(ctl_rq(c), argc, argv, lens, err);
-}
-
-json_t *ctl_redis(struct ctl *c, const char *cmd, ...)
-{
-    const char *argv[16];
-    int argc = 0;
-    va_list ap;
-    argv[argc++] = cmd;
-    va_start(ap, cmd);
-    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *)) {
-        OSP_ASSERT(argc < 16);
-        argv[argc++] = a;
-    }
-    va_end(ap);
-    struct osp_err err = {0};
-    json_t *r = ctl_redisv(c, argc, argv, NULL, &err);
-    if (r == NULL) {
-        ctl_die(CTL_UNAVAILABLE, "%s", err.msg);
-    }
-    return r;
-}
-
 json_t *ctl_query(struct ctl *c, const char *sql, int nparams, const char *const *params)
 {
     struct osp_err err = {0};
@@ -189,4 +158,15 @@ int64_t ctl_parse_time(const char *opt, const char *v)
                 opt, v != NULL ? v : "");
     }
     return ms;
+}
+
+int ctl_default_max_attempts(void)
+{
+    const char *v = getenv("OSP_DEFAULT_MAX_ATTEMPTS");
+    char *end = NULL;
+    long n = v != NULL ? strtol(v, &end, 10) : 3;
+    if (v != NULL && (v[0] == '\0' || *end != '\0' || n < 1 || n > 100)) {
+        ctl_die(CTL_USAGE, "OSP_DEFAULT_MAX_ATTEMPTS: an integer 1..100, got \"%.32s\"", v);
+    }
+    return (int)n;
 }

@@ -25,9 +25,11 @@ static json_t *split_kinds(const char *s)
 /* The job ids (and kinds) in a worker's processing list. */
 static json_t *held_jobs(struct ctl *c, const char *id)
 {
-    char *key = ctl_key(c, "processing:", id);
-    json_t *items = ctl_redis(c, "LRANGE", key, "0", "-1", (const char *)NULL);
-    free(key);
+    struct osp_err err = {0};
+    json_t *items = osp_rqs_worker_held(ctl_rq(c), id, &err);
+    if (items == NULL) {
+        ctl_die(CTL_UNAVAILABLE, "workers: %s", err.msg);
+    }
     json_t *jobs = json_array();
     size_t i;
     json_t *it;
@@ -45,23 +47,21 @@ static json_t *held_jobs(struct ctl *c, const char *id)
 
 json_t *ctl_load_workers(struct ctl *c, bool with_jobs)
 {
-    char *zkey = ctl_key(c, "workers", NULL);
-    json_t *z = ctl_redis(c, "ZRANGE", zkey, "0", "-1", "WITHSCORES", (const char *)NULL);
-    free(zkey);
+    struct osp_err err = {0};
+    json_t *z = osp_rqs_worker_list(ctl_rq(c), &err);
+    if (z == NULL) {
+        ctl_die(CTL_UNAVAILABLE, "workers: %s", err.msg);
+    }
     int64_t now = osp_now_ms();
     int64_t lease = c->cfg.lease_ms > 0 ? c->cfg.lease_ms : 30000;
     json_t *out = json_array();
-    for (size_t i = 0; i + 1 < json_array_size(z); i += 2) {
-        const char *id = json_string_value(json_array_get(z, i));
-        int64_t hb = (int64_t)strtoll(json_string_value(json_array_get(z, i + 1)), NULL, 10);
-        char *hkey = ctl_key(c, "worker:", id);
-        json_t *h = ctl_redis(c, "HGETALL", hkey, (const char *)NULL);
-        free(hkey);
-        json_t *f = json_object();
-        for (size_t k = 0; k + 1 < json_array_size(h); k += 2) {
-            json_object_set(f, json_string_value(json_array_get(h, k)), json_array_get(h, k + 1));
+    for (size_t i = 0; i < json_array_size(z); i++) {
+        const char *id = json_string_value(json_array_get(json_array_get(z, i), 0));
+        int64_t hb = (int64_t)json_integer_value(json_array_get(json_array_get(z, i), 1));
+        json_t *f = osp_rqs_worker_hash(ctl_rq(c), id, &err);
+        if (f == NULL) {
+            ctl_die(CTL_UNAVAILABLE, "workers: %s", err.msg);
         }
-        json_decref(h);
         bool stale = now - hb > lease;
         const char *state = ctl_str(f, "state");
         json_t *w = json_pack(

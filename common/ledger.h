@@ -136,6 +136,10 @@ struct osp_actor {
 int osp_ledger_cancel(struct osp_pgs *c, const char *id, const struct osp_actor *a, char prev[16],
                       char kind[OSP_KIND_MAX + 1], struct osp_err *err);
 
+/* The kind and state of job id; OSP_ENOTFOUND when there is no such job. */
+int osp_ledger_job_brief(struct osp_pgs *c, const char *id, char kind[OSP_KIND_MAX + 1],
+                         char state[16], struct osp_err *err);
+
 /* What a retry needs: the row {state, kind, attempt, max_attempts, timeout_s, payload,
  * idempotency_key, submitted_by, schedule, trace_id, created_ms, last_attempt (the highest
  * attempt that started, 0 when none), budget (of the last retry, or null)}. Owned; NULL with

@@ -56,6 +56,27 @@ int osp_ledger_cancel(struct osp_pgs *c, const char *id, const struct osp_actor 
     return rc;
 }
 
+int osp_ledger_job_brief(struct osp_pgs *c, const char *id, char kind[OSP_KIND_MAX + 1],
+                         char state[16], struct osp_err *err)
+{
+    const char *params[] = {id};
+    json_t *rows = osp_pgs_query(c, "SELECT kind, state FROM opspool.jobs WHERE id = $1::uuid", 1,
+                                 params, err);
+    if (rows == NULL) {
+        return err->code != 0 ? err->code : OSP_EPG;
+    }
+    const json_t *row = json_array_get(rows, 0);
+    int rc = 0;
+    if (row == NULL) {
+        rc = osp_err_set(err, OSP_ENOTFOUND, "no job %s", id);
+    } else {
+        snprintf(kind, OSP_KIND_MAX + 1, "%s", row_str(row, "kind"));
+        snprintf(state, 16, "%s", row_str(row, "state"));
+    }
+    json_decref(rows);
+    return rc;
+}
+
 json_t *osp_ledger_retry_info(struct osp_pgs *c, const char *id, struct osp_err *err)
 {
     const char *params[] = {id};

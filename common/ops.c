@@ -11,7 +11,10 @@
 #include "common/alloc.h"
 #include "common/base.h"
 #include "common/buf.h"
+#include "common/cron.h"
 #include "common/id.h"
+#include "common/submit.h"
+#include "jobs/job.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,133 @@ static bool is_final(const char *st)
 {
     return strcmp(st, "succeeded") == 0 || strcmp(st, "dead") == 0 ||
            strcmp(st, "cancelled") == 0;
+}
+
+/* ---- submit ---- */
+
+static int text_ok(const char *name, const char *v, bool may_be_empty, struct osp_err *err)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    size_t n = strlen(v);
+    if (n == 0 && !may_be_empty) {
+        return osp_err_set(err, OSP_EINVAL, "%s: must not be empty (leave it out instead)", name);
+    }
+    if (n > OSP_SUBMIT_TEXT_MAX) {
+        return osp_err_set(err, OSP_EINVAL, "%s: at most %d bytes", name, OSP_SUBMIT_TEXT_MAX);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+            return osp_err_set(err, OSP_EINVAL, "%s: control characters are not allowed", name);
+        }
+    }
+    return 0;
+}
+
+static void set_text(char **dst, const char *v)
+{
+    if (v != NULL) {
+        free(*dst);
+        *dst = osp_xstrdup(v);
+    }
+}
+
+int osp_op_submit_check(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                        const struct osp_submit_req *req, struct osp_job *j, const char **what,
+                        struct osp_err *err)
+{
+    *what = "invalid_request";
+    if (req->kind == NULL || !osp_kind_name_is_valid(req->kind)) {
+        return osp_err_set(err, OSP_EINVAL, "kind: must match [a-z0-9_-]{1,32}");
+    }
+    const struct job_kind *k = job_kind_find(req->kind);
+    if (k == NULL) {
+        *what = "unknown_kind";
+        char names[256];
+        size_t len = 0;
+        const struct job_kind *const *all = job_kinds_all();
+        names[0] = '\0';
+        for (size_t i = 0; all[i] != NULL && len < sizeof(names); i++) {
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+                                    all[i]->name);
+        }
+        return osp_err_set(err, OSP_EINVAL, "unknown kind \"%s\" (known: %s)", req->kind, names);
+    }
+    if (req->payload != NULL && !json_is_object(req->payload)) {
+        *what = "invalid_payload";
+        return osp_err_set(err, OSP_EINVAL, "payload: must be a JSON object");
+    }
+    json_decref(j->payload);
+    j->payload = req->payload != NULL ? json_deep_copy(req->payload) : json_object();
+    int rc = k->validate(j->payload, pol->targets, err);
+    if (rc != 0) {
+        *what = "invalid_payload";
+        return OSP_EINVAL;
+    }
+    snprintf(j->kind, sizeof(j->kind), "%s", k->name);
+    int64_t max = req->max_attempts != 0 ? req->max_attempts : pol->default_max_attempts;
+    if (max < 1 || max > OSP_SUBMIT_MAX_ATTEMPTS) {
+        return osp_err_set(err, OSP_EINVAL, "max_attempts: must be an integer 1..%d",
+                           OSP_SUBMIT_MAX_ATTEMPTS);
+    }
+    if (req->timeout_s < 0 || req->timeout_s > OSP_SUBMIT_TIMEOUT_MAX_S) {
+        return osp_err_set(err, OSP_EINVAL, "timeout_s: must be an integer 0..%d",
+                           OSP_SUBMIT_TIMEOUT_MAX_S);
+    }
+    if (!osp_time_in_range(req->run_at_ms)) {
+        return osp_err_set(err, OSP_EINVAL, "run_at: out of range");
+    }
+    if (text_ok("idempotency_key", req->idempotency_key, false, err) != 0 ||
+        text_ok("submitted_by", req->submitted_by, false, err) != 0 ||
+        text_ok("trace_id", req->trace_id, false, err) != 0) {
+        return OSP_EINVAL;
+    }
+    j->max_attempts = (uint32_t)max;
+    j->timeout_s = (uint32_t)req->timeout_s;
+    j->run_at = req->run_at_ms > osp_now_ms() ? req->run_at_ms : 0;
+    set_text(&j->idempotency_key, req->idempotency_key);
+    set_text(&j->submitted_by, req->submitted_by);
+    set_text(&j->trace_id, req->trace_id);
+    /* The envelope must fit what workers accept (the id and timestamps add a few bytes). */
+    struct osp_buf env = OSP_BUF_INIT;
+    char saved[OSP_ID_LEN + 1];
+    memcpy(saved, j->id, sizeof(saved));
+    if (j->id[0] == '\0') {
+        osp_id_new(j->id);
+    }
+    j->enqueued_at = osp_now_ms();
+    rc = osp_env_encode(j, o->keys, &env, err);
+    memcpy(j->id, saved, sizeof(saved));
+    if (rc != 0) {
+        *what = "invalid_payload";
+    } else if (env.len + 128 > o->env_max_bytes) {
+        *what = "too_large";
+        rc = osp_err_set(err, OSP_ETOOBIG, "encoded job is %zu bytes; the limit is %zu", env.len,
+                         o->env_max_bytes);
+    }
+    osp_buf_deinit(&env);
+    return rc;
+}
+
+int osp_op_submit(const struct osp_ops *o, struct osp_job *jobs, size_t n,
+                  char (*ids)[OSP_ID_LEN + 1], bool *dup, struct osp_err *err)
+{
+    int rc = osp_submit(o->pg, o->rq, o->keys, jobs, n, ids, dup, err);
+    if (rc == OSP_EPG) {
+        /* Unanswered, the commit may still have happened: once more with the same ids (the
+         * sync client reconnects), which completes it (rows first, then the envelopes) or
+         * writes it. A caller retrying on its own would leave a second job behind. */
+        nap_ms(100);
+        rc = osp_submit(o->pg, o->rq, o->keys, jobs, n, ids, dup, err);
+    }
+    return rc;
+}
+
+int osp_op_job_brief(const struct osp_ops *o, const char *id, char kind[OSP_KIND_MAX + 1],
+                     char state[16], struct osp_err *err)
+{
+    return osp_ledger_job_brief(o->pg, id, kind, state, err);
 }
 
 /* ---- cancel ---- */

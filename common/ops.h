@@ -4,7 +4,7 @@
  * changes the ledger first (common/ledger.h: the change, its events and its audit record in
  * one statement), then brings Redis along with one script (common/rq.h). A failure between
  * the two is reported as OSP_EREDIS with what to do; running the same operation again
- * finishes it. docs/decisions/0011-one-domain-layer.md. */
+ * finishes it. docs/decisions/0007-one-domain-layer.md. */
 #ifndef OSP_OPS_H
 #define OSP_OPS_H
 
@@ -26,6 +26,45 @@ struct osp_ops {
     int job_ttl_s;
     struct osp_actor actor;
 };
+
+/* ---- submit ---- */
+
+#define OSP_SUBMIT_MAX_ATTEMPTS 100    /* max_attempts is 1..this */
+#define OSP_SUBMIT_TIMEOUT_MAX_S 604800 /* timeout_s is 0..this (0: the kind's default) */
+#define OSP_SUBMIT_TEXT_MAX 200         /* idempotency_key, submitted_by, trace_id */
+
+/* What a front end collected (borrowed): the API's JSON body, opspoolctl's flags. */
+struct osp_submit_req {
+    const char *kind;
+    const json_t *payload;        /* NULL: {} */
+    const char *idempotency_key;  /* NULL: none ("" is refused) */
+    int64_t max_attempts;         /* 0: default_max_attempts */
+    int64_t timeout_s;            /* 0: the kind's default */
+    int64_t run_at_ms;            /* 0 or past: now */
+    const char *submitted_by;
+    const char *trace_id;
+};
+struct osp_submit_policy {
+    int default_max_attempts;          /* OSP_DEFAULT_MAX_ATTEMPTS */
+    const struct osp_targets *targets; /* OSP_TARGETS_FILE, NULL when none is configured */
+};
+/* Check a request and build its job in j (osp_job_init'ed by the caller; the id is left
+ * empty): a registered kind; a payload object the kind accepts, target names included; the
+ * bounds above; a run_at in the accepted time range; an envelope within env_max_bytes. On bad
+ * input OSP_EINVAL (or OSP_ETOOBIG) with err naming the field, and *what set to the error's
+ * class: "unknown_kind", "invalid_payload", "invalid_request" or "too_large". Nothing is
+ * written. */
+int osp_op_submit_check(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                        const struct osp_submit_req *req, struct osp_job *j, const char **what,
+                        struct osp_err *err);
+/* Submit n checked jobs (common/submit.h: ledger rows first, then the envelopes). A commit
+ * whose answer was lost (OSP_EPG) is tried once more with the same ids, which completes it or
+ * writes it, never doubles it. Returns as osp_submit. */
+int osp_op_submit(const struct osp_ops *o, struct osp_job *jobs, size_t n,
+                  char (*ids)[OSP_ID_LEN + 1], bool *dup, struct osp_err *err);
+/* The kind and state of an existing job (for a duplicate idempotency key's answer). */
+int osp_op_job_brief(const struct osp_ops *o, const char *id, char kind[OSP_KIND_MAX + 1],
+                     char state[16], struct osp_err *err);
 
 /* ---- cancel ---- */
 

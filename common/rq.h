@@ -258,6 +258,21 @@ int osp_rqs_dead_trim_oldest(struct osp_rqs *c, const char *kind, int64_t n, str
  * was (may be NULL). */
 int osp_rqs_pause(struct osp_rqs *c, const char *kind, bool pause, bool *changed,
                   struct osp_err *err);
+/* Registered workers: [[id, heartbeat_ms], ...] from P:workers (owned), NULL with err. */
+struct json_t *osp_rqs_worker_list(struct osp_rqs *c, struct osp_err *err);
+/* P:worker:<id> as an object (owned; {} when absent), NULL with err. */
+struct json_t *osp_rqs_worker_hash(struct osp_rqs *c, const char *id, struct osp_err *err);
+/* The envelopes in P:processing:<id> (array of binary strings, owned), NULL with err. */
+struct json_t *osp_rqs_worker_held(struct osp_rqs *c, const char *id, struct osp_err *err);
+/* Number of registered workers (ZCARD P:workers). */
+int osp_rqs_worker_count(struct osp_rqs *c, int64_t *n, struct osp_err *err);
+/* The cron guard of one tick: SET P:cron:<name>:<tick> owner NX EX ttl_s (*won true when
+ * this caller set it), and its release (DEL) when the tick is to be tried again. */
+int osp_rqs_cron_claim(struct osp_rqs *c, const char *name, int64_t tick, const char *owner,
+                       int64_t ttl_s, bool *won, struct osp_err *err);
+int osp_rqs_cron_release(struct osp_rqs *c, const char *name, int64_t tick, struct osp_err *err);
+/* PING. */
+int osp_rqs_ping(struct osp_rqs *c, struct osp_err *err);
 /* P:job:<id> as an object of its fields (owned), NULL when absent (err->code 0) or on error. */
 struct json_t *osp_rqs_job_hash(struct osp_rqs *c, const char *id, struct osp_err *err);
 

@@ -281,3 +281,112 @@ json_t *osp_rqs_job_hash(struct osp_rqs *c, const char *id, struct osp_err *err)
     json_decref(r);
     return o;
 }
+
+/* A flat HGETALL reply as an object (owned; {} for an empty reply). */
+static json_t *pairs_to_object(const json_t *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i + 1 < json_array_size(r); i += 2) {
+        const char *f = json_string_value(json_array_get(r, i));
+        if (f != NULL) {
+            json_object_set(o, f, json_array_get(r, i + 1));
+        }
+    }
+    return o;
+}
+
+json_t *osp_rqs_worker_list(struct osp_rqs *c, struct osp_err *err)
+{
+    char *k = key2(c, "workers", NULL);
+    const char *argv[] = {"ZRANGE", k, "0", "-1", "WITHSCORES"};
+    json_t *r = cmd(c, 5, argv, NULL, err);
+    free(k);
+    if (r == NULL) {
+        return NULL;
+    }
+    json_t *out = json_array();
+    for (size_t i = 0; i + 1 < json_array_size(r); i += 2) {
+        const char *hb = json_string_value(json_array_get(r, i + 1));
+        json_array_append_new(out, json_pack("[O, I]", json_array_get(r, i),
+                                             (json_int_t)(hb != NULL ? strtoll(hb, NULL, 10) : 0)));
+    }
+    json_decref(r);
+    return out;
+}
+
+json_t *osp_rqs_worker_hash(struct osp_rqs *c, const char *id, struct osp_err *err)
+{
+    char *k = key2(c, "worker:", id);
+    const char *argv[] = {"HGETALL", k};
+    json_t *r = cmd(c, 2, argv, NULL, err);
+    free(k);
+    if (r == NULL) {
+        return NULL;
+    }
+    json_t *o = pairs_to_object(r);
+    json_decref(r);
+    return o;
+}
+
+json_t *osp_rqs_worker_held(struct osp_rqs *c, const char *id, struct osp_err *err)
+{
+    char *k = key2(c, "processing:", id);
+    const char *argv[] = {"LRANGE", k, "0", "-1"};
+    json_t *r = cmd(c, 4, argv, NULL, err);
+    free(k);
+    return r;
+}
+
+int osp_rqs_worker_count(struct osp_rqs *c, int64_t *n, struct osp_err *err)
+{
+    char *k = key2(c, "workers", NULL);
+    int rc = int_reply(c, "ZCARD", k, n, err);
+    free(k);
+    return rc;
+}
+
+static char *cron_key(struct osp_rqs *c, const char *name, int64_t tick)
+{
+    return osp_xasprintf("%s:cron:%s:%lld", osp_rqs_prefix(c), name, (long long)tick);
+}
+
+int osp_rqs_cron_claim(struct osp_rqs *c, const char *name, int64_t tick, const char *owner,
+                       int64_t ttl_s, bool *won, struct osp_err *err)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)(ttl_s > 0 ? ttl_s : 1));
+    char *k = cron_key(c, name, tick);
+    const char *argv[] = {"SET", k, owner, "NX", "EX", ttl};
+    json_t *r = cmd(c, 6, argv, NULL, err);
+    free(k);
+    if (r == NULL) {
+        return err->code != 0 ? err->code : OSP_EREDIS;
+    }
+    *won = json_is_string(r);
+    json_decref(r);
+    return 0;
+}
+
+int osp_rqs_cron_release(struct osp_rqs *c, const char *name, int64_t tick, struct osp_err *err)
+{
+    char *k = cron_key(c, name, tick);
+    const char *argv[] = {"DEL", k};
+    json_t *r = cmd(c, 2, argv, NULL, err);
+    free(k);
+    if (r == NULL) {
+        return err->code != 0 ? err->code : OSP_EREDIS;
+    }
+    json_decref(r);
+    return 0;
+}
+
+int osp_rqs_ping(struct osp_rqs *c, struct osp_err *err)
+{
+    const char *argv[] = {"PING"};
+    json_t *r = cmd(c, 1, argv, NULL, err);
+    if (r == NULL) {
+        return err->code != 0 ? err->code : OSP_EREDIS;
+    }
+    json_decref(r);
+    return 0;
+}

@@ -31,7 +31,7 @@
 #define API_DEAD_MAX     1000
 #define API_BULK_DEFAULT 10000  /* bulk cancel: jobs per request (the API's loop is shared) */
 #define API_BULK_MAX     100000
-#define API_STR_MAX      200  /* idempotency keys, submitted_by, trace ids */
+#define API_STR_MAX      OSP_SUBMIT_TEXT_MAX /* idempotency keys, submitted_by, trace ids */
 
 /* ---- Tokens and scopes ---- */
 
@@ -425,21 +425,38 @@ static const struct job_kind *kind_or_reply(const char *name, struct osp_http_re
     return k;
 }
 
-static char *pkey(struct sched *s, const char *what, const char *name)
-{
-    return osp_xasprintf("%s:%s%s%s", s->cfg->prefix, what, name ? ":" : "", name ? name : "");
-}
-
 /* ---- POST /v1/jobs ---- */
+
+struct osp_ops;
+static bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp);
 
 static const char *const submit_fields[] = {"kind",         "payload",   "idempotency_key",
                                             "max_attempts", "timeout_s", "run_at",
                                             "submitted_by", "trace_id",  NULL};
 
-/* Fill j from a request object; replies and returns -1 on invalid input. */
-static int job_from_request(struct sched *s, const json_t *body, struct osp_job *j,
-                            struct osp_http_resp *resp)
+/* An optional integer field, type only (the operation checks the bounds): 0 or -1 after
+ * replying 400. */
+static int opt_integer(const json_t *o, const char *name, int64_t *out, struct osp_http_resp *resp)
 {
+    const json_t *v = json_object_get(o, name);
+    *out = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_integer(v)) {
+        osp_http_reply_error(resp, 400, "invalid_request", "%s: must be an integer", name);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* The request's fields, by type, into req (borrowed from body); the domain checks the rest
+ * (common/ops.h osp_op_submit_check). Replies and returns -1 on a type error. */
+static int submit_req_from_body(const json_t *body, struct osp_submit_req *req,
+                                struct osp_http_resp *resp)
+{
+    memset(req, 0, sizeof(*req));
     if (!fields_ok(body, submit_fields, resp)) {
         return -1;
     }
@@ -448,36 +465,21 @@ static int job_from_request(struct sched *s, const json_t *body, struct osp_job 
         osp_http_reply_error(resp, 400, "invalid_request", "kind: required, a string");
         return -1;
     }
-    const struct job_kind *k = kind_or_reply(json_string_value(kv), resp);
-    if (k == NULL) {
-        return -1;
-    }
-    const json_t *payload = json_object_get(body, "payload");
-    if (payload == NULL) {
-        payload = json_object();
-    } else if (!json_is_object(payload)) {
+    req->kind = json_string_value(kv);
+    req->payload = json_object_get(body, "payload");
+    if (req->payload != NULL && !json_is_object(req->payload)) {
         osp_http_reply_error(resp, 400, "invalid_payload", "payload: must be a JSON object");
         return -1;
-    } else {
-        json_incref((json_t *)(uintptr_t)payload);
     }
-    json_decref(j->payload);
-    j->payload = (json_t *)(uintptr_t)payload;
-    struct osp_err err = {0, ""};
-    if (k->validate(j->payload, s->have_targets ? &s->targets : NULL, &err) != 0) {
-        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err.msg);
+    if (opt_str(body, "idempotency_key", API_STR_MAX, &req->idempotency_key, resp) != 0 ||
+        opt_str(body, "submitted_by", API_STR_MAX, &req->submitted_by, resp) != 0 ||
+        opt_str(body, "trace_id", API_STR_MAX, &req->trace_id, resp) != 0 ||
+        opt_integer(body, "max_attempts", &req->max_attempts, resp) != 0 ||
+        opt_integer(body, "timeout_s", &req->timeout_s, resp) != 0) {
         return -1;
     }
-    snprintf(j->kind, sizeof(j->kind), "%s", k->name);
-    const char *idem, *by, *trace;
-    json_int_t max_attempts, timeout_s;
-    if (opt_str(body, "idempotency_key", API_STR_MAX, &idem, resp) != 0 ||
-        opt_str(body, "submitted_by", API_STR_MAX, &by, resp) != 0 ||
-        opt_str(body, "trace_id", API_STR_MAX, &trace, resp) != 0 ||
-        opt_int(body, "max_attempts", 1, 100, s->set.default_max_attempts, &max_attempts, resp) !=
-            0 ||
-        opt_int(body, "timeout_s", 0, 604800, 0, &timeout_s, resp) != 0) {
-        return -1;
+    if (json_object_get(body, "max_attempts") != NULL && req->max_attempts == 0) {
+        req->max_attempts = -1; /* an explicit 0 is out of range, not "the default" */
     }
     const json_t *ra = json_object_get(body, "run_at");
     int64_t run_at = 0;
@@ -489,37 +491,19 @@ static int job_from_request(struct sched *s, const json_t *body, struct osp_job 
         }
     } else if (json_is_integer(ra)) {
         run_at = json_integer_value(ra);
+        if (run_at > 0 && run_at < 100000000000LL) {
+            /* Before 1973 in ms, but a plausible date in seconds: almost surely a unit mistake. */
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "run_at: epoch milliseconds expected (%lld looks like seconds)",
+                                 (long long)run_at);
+            return -1;
+        }
     } else if (ra != NULL && !json_is_null(ra)) {
         osp_http_reply_error(resp, 400, "invalid_request",
                              "run_at: expected RFC 3339 (2026-01-02T03:04:05Z) or epoch ms");
         return -1;
     }
-    if (!osp_time_in_range(run_at)) {
-        osp_http_reply_error(resp, 400, "invalid_request", "run_at: out of range");
-        return -1;
-    }
-    if (json_is_integer(ra) && run_at > 0 && run_at < 100000000000LL) {
-        /* Before 1973 in ms, but a plausible date in seconds: almost surely a unit mistake. */
-        osp_http_reply_error(resp, 400, "invalid_request",
-                             "run_at: epoch milliseconds expected (%lld looks like seconds)",
-                             (long long)run_at);
-        return -1;
-    }
-    j->run_at = run_at > osp_now_ms() ? run_at : 0;
-    j->max_attempts = (uint32_t)max_attempts;
-    j->timeout_s = (uint32_t)timeout_s;
-    if (idem != NULL) {
-        free(j->idempotency_key);
-        j->idempotency_key = osp_xstrdup(idem);
-    }
-    if (by != NULL) {
-        free(j->submitted_by);
-        j->submitted_by = osp_xstrdup(by);
-    }
-    if (trace != NULL) {
-        free(j->trace_id);
-        j->trace_id = osp_xstrdup(trace);
-    }
+    req->run_at_ms = run_at;
     return 0;
 }
 
@@ -532,41 +516,24 @@ static void h_submit(const struct osp_http_req *req, struct osp_http_resp *resp,
     }
     struct osp_job j;
     osp_job_init(&j);
-    struct osp_buf env = OSP_BUF_INIT;
     struct osp_err err = {0, ""};
-    if (job_from_request(s, body, &j, resp) != 0) {
+    struct osp_submit_req sr;
+    struct osp_ops o;
+    if (submit_req_from_body(body, &sr, resp) != 0 || !api_ops(s, &o, resp)) {
         goto out;
     }
-    /* The envelope must fit what workers accept (the timestamp adds a few bytes). */
-    osp_id_new(j.id);
-    j.enqueued_at = osp_now_ms();
-    if (osp_env_encode(&j, &s->keys, &env, &err) != 0) {
-        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err.msg);
-        goto out;
-    }
-    if (env.len + 128 > (size_t)s->cfg->env_max_bytes) {
-        osp_http_reply_error(resp, 413, "too_large", "encoded job is %zu bytes; the limit is %d",
-                             env.len, s->cfg->env_max_bytes);
-        goto out;
-    }
-    struct osp_pgs *pg = sched_pg(s);
-    if (pg == NULL) {
-        osp_http_reply_error(resp, 503, "unavailable", "postgresql unavailable");
+    struct osp_submit_policy pol = {s->set.default_max_attempts,
+                                    s->have_targets ? &s->targets : NULL};
+    const char *what = NULL;
+    int rc = osp_op_submit_check(&o, &pol, &sr, &j, &what, &err);
+    if (rc != 0) {
+        osp_http_reply_error(resp, strcmp(what, "too_large") == 0 ? 413 : 400, what, "%s",
+                             err.msg);
         goto out;
     }
     char ids[1][OSP_ID_LEN + 1];
     bool dup = false;
-    int rc = osp_submit(pg, s->rqs, &s->keys, &j, 1, ids, &dup, &err);
-    if (rc == OSP_EPG) {
-        /* Unanswered, the commit may still have happened: once more on a fresh connection
-         * with the same id, which completes it (rows first, then the envelope) or writes it.
-         * A client retrying on the 503 instead would leave a second job behind. */
-        sched_pg_failed(s, &err);
-        pg = sched_pg(s);
-        if (pg != NULL) {
-            rc = osp_submit(pg, s->rqs, &s->keys, &j, 1, ids, &dup, &err);
-        }
-    }
+    rc = osp_op_submit(&o, &j, 1, ids, &dup, &err);
     if (rc == OSP_EPG) {
         sched_pg_failed(s, &err);
         reply_unavailable(resp, &err);
@@ -577,26 +544,17 @@ static void h_submit(const struct osp_http_req *req, struct osp_http_resp *resp,
         goto out;
     }
     if (dup) {
-        const char *params[] = {ids[0]};
-        json_t *rows = sched_query(s, "SELECT kind, state FROM opspool.jobs WHERE id = $1::uuid", 1,
-                                   params, &err);
-        json_t *row = json_array_get(rows, 0);
-        if (row == NULL) {
-            json_decref(rows);
+        char kind[OSP_KIND_MAX + 1], state[16];
+        if (osp_op_job_brief(&o, ids[0], kind, state, &err) != 0) {
             reply_unavailable(resp, &err);
-            goto out;
-        }
-        const char *kind = json_string_value(json_object_get(row, "kind"));
-        if (kind == NULL || strcmp(kind, j.kind) != 0) {
+        } else if (strcmp(kind, j.kind) != 0) {
             osp_http_reply_error(resp, 409, "conflict",
-                                 "idempotency_key already used by job %s of kind %s", ids[0],
-                                 kind ? kind : "?");
+                                 "idempotency_key already used by job %s of kind %s", ids[0], kind);
         } else {
             osp_http_reply_json(resp, 200,
-                                json_pack("{s:s,s:s,s:O,s:b}", "id", ids[0], "kind", kind, "state",
-                                          json_object_get(row, "state"), "duplicate", 1));
+                                json_pack("{s:s,s:s,s:s,s:b}", "id", ids[0], "kind", kind, "state",
+                                          state, "duplicate", 1));
         }
-        json_decref(rows);
         goto out;
     }
     const char *kv[] = {j.kind};
@@ -613,7 +571,6 @@ static void h_submit(const struct osp_http_req *req, struct osp_http_resp *resp,
     }
     osp_http_reply_json(resp, 202, out);
 out:
-    osp_buf_deinit(&env);
     osp_job_deinit(&j);
     json_decref(body);
 }
@@ -623,23 +580,8 @@ out:
 /* The live Redis hash of a job as an object, or NULL. */
 static json_t *live_state(struct sched *s, const char *id)
 {
-    char *key = pkey(s, "job", id);
-    const char *argv[] = {"HGETALL", key};
     struct osp_err err = {0, ""};
-    json_t *r = sched_redis(s, 2, argv, NULL, &err);
-    free(key);
-    json_t *o = NULL;
-    if (json_is_array(r) && json_array_size(r) >= 2) {
-        o = json_object();
-        for (size_t i = 0; i + 1 < json_array_size(r); i += 2) {
-            const char *k = json_string_value(json_array_get(r, i));
-            if (k != NULL) {
-                json_object_set(o, k, json_array_get(r, i + 1));
-            }
-        }
-    }
-    json_decref(r);
-    return o;
+    return osp_rqs_job_hash(s->rqs, id, &err);
 }
 
 static void h_get_job(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
@@ -1299,13 +1241,14 @@ static void h_readyz(const struct osp_http_req *req, struct osp_http_resp *resp,
     struct sched *s = arg;
     struct osp_err rerr = {0, ""};
     struct osp_err perr = {0, ""};
-    const char *ping[] = {"PING"};
-    json_t *r = sched_redis(s, 1, ping, NULL, &rerr);
+    bool r = osp_rqs_ping(s->rqs, &rerr) == 0;
+    if (!r) {
+        sched_redis_failed(s, &rerr);
+    }
     json_t *p = sched_query(s, "SELECT 1 AS ok", 0, NULL, &perr);
-    bool ok = r != NULL && p != NULL;
+    bool ok = r && p != NULL;
     json_t *body =
         json_pack("{s:s,s:s}", "redis", r ? "ok" : rerr.msg, "postgres", p ? "ok" : perr.msg);
-    json_decref(r);
     json_decref(p);
     if (ok) {
         json_object_set_new(body, "status", json_string("ready"));
@@ -1314,7 +1257,7 @@ static void h_readyz(const struct osp_http_req *req, struct osp_http_resp *resp,
     }
     json_object_set_new(body, "error",
                         json_pack("{s:s,s:s}", "code", "unavailable", "message",
-                                  r == NULL ? "redis unreachable" : "postgresql unreachable"));
+                                  !r ? "redis unreachable" : "postgresql unreachable"));
     osp_http_reply_json(resp, 503, body);
 }
 

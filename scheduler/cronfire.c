@@ -247,16 +247,14 @@ static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, c
         next = 0;
     }
     /* 1. Redis guard. */
-    char *key = osp_xasprintf("%s:cron:%s:%lld", s->cfg->prefix, name, (long long)tick);
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%ld",
-             (catchup > CRON_MIN_SLACK_S ? catchup : CRON_MIN_SLACK_S) + 3600);
-    const char *set[] = {"SET", key, s->replica, "NX", "EX", ttl};
-    json_t *r = sched_redis(s, 6, set, NULL, &err);
-    bool won = json_is_string(r);
-    json_decref(r);
+    bool won = false;
+    if (osp_rqs_cron_claim(s->rqs, name, tick, s->replica,
+                           (catchup > CRON_MIN_SLACK_S ? catchup : CRON_MIN_SLACK_S) + 3600, &won,
+                           &err) != 0) {
+        sched_redis_failed(s, &err);
+        return;
+    }
     if (!won) {
-        free(key);
         return;
     }
     /* 2. Claim the tick in the ledger. */
@@ -342,12 +340,12 @@ static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, c
     goto done;
 release : {
     /* Let the next round (this replica or another) try the tick again. */
-    const char *del[] = {"DEL", key};
-    json_decref(sched_redis(s, 2, del, NULL, &err));
+    if (osp_rqs_cron_release(s->rqs, name, tick, &err) != 0) {
+        sched_redis_failed(s, &err);
+    }
 }
 done:
     json_decref(claim);
-    free(key);
 }
 
 static int64_t row_int(const json_t *row, const char *name, int64_t dflt)

@@ -94,16 +94,14 @@ static void refresh_redis(struct sched *s)
                            : 0);
     }
     if (ok) {
-        char *key = osp_xasprintf("%s:workers", s->cfg->prefix);
-        const char *argv[] = {"ZCARD", key};
         struct osp_err err = {0, ""};
-        json_t *r = sched_redis(s, 2, argv, NULL, &err);
-        free(key);
-        ok = r != NULL;
+        int64_t n = 0;
+        ok = osp_rqs_worker_count(s->rqs, &n, &err) == 0;
         if (ok) {
-            osp_metric_set(s->m_workers, NULL, (double)json_integer_value(r));
+            osp_metric_set(s->m_workers, NULL, (double)n);
+        } else {
+            sched_redis_failed(s, &err);
         }
-        json_decref(r);
     }
     const char *v[] = {"redis"};
     osp_metric_set(s->m_up, v, ok ? 1 : 0);

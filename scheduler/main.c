@@ -238,16 +238,6 @@ json_t *sched_query(struct sched *s, const char *sql, int nparams, const char *c
     return r;
 }
 
-json_t *sched_redis(struct sched *s, int argc, const char **argv, const size_t *lens,
-                    struct osp_err *err)
-{
-    json_t *r = osp_rqs_command(s->rqs, argc, argv, lens, err);
-    if (r == NULL) {
-        sched_redis_failed(s, err);
-    }
-    return r;
-}
-
 /* ---- Duties ---- */
 
 void sched_duty_start(struct sched *s, struct sched_duty *d, double period_s,

@@ -133,9 +133,6 @@ void sched_redis_failed(struct sched *s, const struct osp_err *err);
 /* Run a query through osp_pgs_query, with error accounting. NULL on failure (err filled). */
 json_t *sched_query(struct sched *s, const char *sql, int nparams, const char *const *params,
                     struct osp_err *err);
-/* Run a Redis command (argv NUL-terminated strings unless lens given). */
-json_t *sched_redis(struct sched *s, int argc, const char **argv, const size_t *lens,
-                    struct osp_err *err);
 /* Start a periodic duty. */
 void sched_duty_start(struct sched *s, struct sched_duty *d, double period_s,
                       void (*cb)(struct ev_loop *, ev_timer *, int));

@@ -234,4 +234,15 @@ wrc=0
 wait "$W" || wrc=$? # bounded by the worker's drain deadline (25 s)
 assert_eq 0 "$wrc" "worker drains and exits 0"
 assert_eq "no workers registered" "$("$CTL" workers)" "workers is empty after the drain"
+# ---- submit: the same checks as the API (common/ops.c osp_op_submit_check) ----
+printf '{"targets": {"shop-db": {"adapter": "local", "pg_dsn": "dbname=x"}}}' >"$TMP/targets.json"
+before=$(q "SELECT count(*) FROM opspool.jobs")
+assert_eq 2 "$(rc env OSP_TARGETS_FILE="$TMP/targets.json" "$CTL" submit seed --payload '{"target": "nosuch", "scale": 1}')" "submit naming an unknown target exits 2"
+grep -q "nosuch" "$TMP/err" || fail "the refusal does not name the target: $(cat "$TMP/err")"
+assert_eq 2 "$(rc "$CTL" submit noop --max-attempts 101)" "max-attempts above 100 exits 2 (the API's bound)"
+grep -q "1..100" "$TMP/err" || fail "the refusal does not give the bound: $(cat "$TMP/err")"
+assert_eq 2 "$(rc "$CTL" submit noop --idempotency-key '')" "an empty idempotency key is refused, not dropped"
+assert_eq 2 "$(rc env OSP_PG_DSN='host=/nonexistent port=1' "$CTL" submit noop --payload '{"sleep_ms": "x"}')" "bad input is refused even while PostgreSQL is unreachable"
+assert_eq "$before" "$(q "SELECT count(*) FROM opspool.jobs")" "refused submits wrote nothing"
+
 finish
