@@ -102,17 +102,21 @@ int ctl_cmd_jobs(struct ctl *c, int argc, char **argv)
             ctl_die(CTL_USAGE, "jobs: unknown option %s", a);
         }
     }
-    const char *params[5] = {kind, state, states, since, limit_s};
-    json_t *rows = ctl_query(
-        c,
-        "SELECT id::text AS id, kind, state, attempt, max_attempts, worker, error, schedule, "
-        "opspool.ts_iso(created_at) AS created_at, opspool.ts_iso(started_at) AS started_at, "
-        "opspool.ts_iso(finished_at) AS finished_at FROM opspool.jobs "
-        "WHERE ($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR state = $2) "
-        "AND ($3::text[] IS NULL OR state = ANY ($3::text[])) "
-        "AND ($4::bigint IS NULL OR created_at >= now() - $4::bigint * interval '1 millisecond') "
-        "ORDER BY created_at DESC, id DESC LIMIT $5::int",
-        5, params);
+    char one[40] = "";
+    if (state != NULL) {
+        snprintf(one, sizeof(one), "{%s}", state);
+    }
+    struct osp_job_filter f = {kind, states != NULL ? states : state != NULL ? one : NULL,
+                               since != NULL ? strtoll(since, NULL, 10) : 0, NULL,
+                               (int)strtol(limit_s, NULL, 10)};
+    struct osp_err qerr = {0};
+    struct osp_ops ops;
+    memset(&ops, 0, sizeof(ops));
+    ops.pg = ctl_pg(c); /* a read: Redis is not needed */
+    json_t *rows = osp_op_jobs(&ops, &f, &qerr);
+    if (rows == NULL) {
+        ctl_die(ctl_op_exit(qerr.code), "jobs: %s", qerr.msg);
+    }
     size_t i;
     json_t *r;
     if (c->json) {

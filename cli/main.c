@@ -45,42 +45,52 @@ static const struct ctl_command commands[] = {
      "everything about one job: envelope fields, attempts, event timeline, result",
      "  Human view like kubectl describe; --json prints the ledger record (the same\n"
      "  object as GET /v1/jobs/{id}) and adds nothing.\n"},
-    {"cancel", ctl_cmd_cancel, "ID",
-     "cancel a job: queued/delayed/retrying ones end cancelled now; running ones are stopped",
-     "  A job not yet running is marked cancelled in the ledger (final) and is dropped when a\n"
-     "  worker takes it. A running job gets a cancel request: its worker sees it on the next\n"
-     "  lease renewal (within a second), stops the child and records the attempt cancelled.\n"
-     "  Cancelling a cancelled job succeeds and changes nothing; a succeeded or dead job\n"
-     "  exits 6.\n"},
-    {"retry", ctl_cmd_retry, "ID",
-     "put a dead or cancelled job back on its queue with a fresh attempt budget",
+    {"cancel", ctl_cmd_cancel, "ID | --kind KIND [filters] (--dry-run | --yes)",
+     "cancel a job, or every queued/delayed job of a kind that matches filters",
+     "  A job not yet running is cancelled in the ledger (final), flagged in Redis and never\n"
+     "  runs: its message is removed (or dropped inside Redis when a worker reaches it). A\n"
+     "  running job gets a cancel request: its worker sees it within a second, stops the child\n"
+     "  and records the attempt cancelled. Cancelling a cancelled job succeeds (the flag is set\n"
+     "  again); a succeeded or dead job exits 6.\n"
+     "  Bulk: cancel --kind KIND [--state queued,delayed,retrying] [--submitted-by WHO]\n"
+     "  [--schedule NAME] [--created-before T] [--created-after T] [--limit N]; --dry-run\n"
+     "  counts, --yes does it (in batches of 5,000, one audit row), then sweeps the queue.\n"},
+    {"retry", ctl_cmd_retry, "ID [--max-attempts N]",
+     "put a dead or cancelled job back on its queue",
      "  When the job's dead record is on its kind's dead list it is removed in the same\n"
-     "  atomic step that re-queues the envelope. Attempt numbers continue (attempt 4 of a\n"
-     "  job that died after 3), and the budget is the job's original max_attempts again.\n"
-     "  Ledger event: retried (or retried_from_dead).\n"},
-    {"dead", ctl_cmd_dead, "KIND [--limit N] | retry KIND (ID|--all --yes) | purge KIND --yes",
+     "  atomic step that re-queues the envelope. Attempt numbers continue after the last\n"
+     "  attempt that started (a job cancelled before it ran starts at 1); the budget is the\n"
+     "  one it had, or --max-attempts N. Ledger events: retried (or retried_from_dead), audit.\n"},
+    {"dead", ctl_cmd_dead,
+     "KIND [--limit N] | retry KIND (ID...|--all --yes) | purge KIND [ID...] (--yes|--dry-run)",
      "dead letters: list with reasons and ages, retry, purge",
      "  dead KIND               newest first: job id, age, attempts, reason\n"
-     "  dead retry KIND ID      re-queue one dead job (fresh attempt budget)\n"
-     "  dead retry KIND --all --yes\n"
-     "                          re-queue every record of the list\n"
-     "  dead purge KIND --yes   delete the dead list; the ledger keeps the jobs (state dead)\n"
+     "  dead retry KIND ID...   re-queue these dead jobs ([--max-attempts N])\n"
+     "  dead retry KIND --all --yes [--limit N]\n"
+     "                          re-queue every record of the list, oldest first\n"
+     "  dead purge KIND [ID...] --yes\n"
+     "                          delete records for good; the ledger keeps the jobs (state dead)\n"
      "  Without --yes the destructive forms change nothing and exit 2. Records that cannot\n"
-     "  be retried (undecodable, unknown to the ledger) are listed on stderr; exit 6.\n"},
+     "  be retried (undecodable, unknown to the ledger, not dead) are listed on stderr; exit 6.\n"},
     {"workers", ctl_cmd_workers, "",
      "registered workers: host, pid, kinds, busy/slots, last heartbeat, current jobs",
      "  STATE is running or draining as the worker reports it, or stale when its last\n"
      "  heartbeat is older than OSP_LEASE_MS (the reaper will hand its jobs back).\n"
      "  JOBS are the ids in the worker's processing list.\n"},
     {"schedules", ctl_cmd_schedules,
-     "[trigger NAME [--wait] [--timeout S] | enable NAME | disable NAME]",
-     "cron schedules: next fire, last fire, last outcome; trigger now; enable/disable",
+     "[trigger NAME [--wait] [--timeout S] | enable NAME | disable NAME | put FILE|- |\n"
+     "           delete NAME --yes]",
+     "cron schedules: next fire, last fire, last outcome; trigger now; enable/disable; define",
      "  schedules               NAME CRON TZ KIND ENABLED NEXT LAST LAST-OUTCOME LAST-SUCCESS\n"
      "                          (LAST-OUTCOME: state of the schedule's newest job)\n"
      "  schedules trigger NAME  submit the schedule's job now (ledger first); --wait follows\n"
      "                          it like submit --wait\n"
      "  schedules enable NAME   resume firing from the next tick (missed ticks are not run)\n"
-     "  schedules disable NAME  stop firing; jobs already submitted continue\n"},
+     "  schedules disable NAME  stop firing; jobs already submitted continue\n"
+     "  schedules put FILE|-    create or replace from JSON: one schedule, or\n"
+     "                          {\"schedules\": [...]} (the API's and OSP_SCHEDULES_FILE's format)\n"
+     "  schedules delete NAME --yes\n"
+     "                          delete it and its firing history; its jobs stay\n"},
     {"pause", ctl_cmd_pause, "KIND", "stop workers fetching KIND (running jobs finish)",
      "  Submissions still queue; `opspoolctl queues` shows PAUSED yes.\n"},
     {"resume", ctl_cmd_resume, "KIND", "let workers fetch KIND again", ""},

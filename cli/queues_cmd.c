@@ -18,10 +18,10 @@ static json_t *rates(struct ctl *c, bool *warned)
     struct osp_err err = {0};
     json_t *rows = NULL;
     if (ctl_pg_try(c, &err) != NULL) {
-        rows = osp_pgs_query(c->pg,
-                             "SELECT kind, count(*) AS n FROM opspool.jobs "
-                             "WHERE finished_at >= now() - interval '5 minutes' GROUP BY kind",
-                             0, NULL, &err);
+        struct osp_ops o;
+        memset(&o, 0, sizeof(o));
+        o.pg = c->pg;
+        rows = osp_op_finished_counts(&o, 300, &err);
     }
     if (rows == NULL) {
         if (!*warned) {
@@ -31,10 +31,10 @@ static json_t *rates(struct ctl *c, bool *warned)
         return NULL;
     }
     json_t *out = json_object();
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r) {
-        json_object_set_new(out, ctl_str(r, "kind"), json_real((double)ctl_int(r, "n", 0) / 5.0));
+    const char *k;
+    json_t *v;
+    json_object_foreach(rows, k, v) {
+        json_object_set_new(out, k, json_real((double)json_integer_value(v) / 5.0));
     }
     json_decref(rows);
     return out;

@@ -1,49 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* sched_cmd.c — cron schedules from the ledger (opspool.schedules, and
- * opspool.schedule_firings when the scheduler's migration has created it): list with next
- * fire, last fire and last outcome; trigger now; enable/disable. */
+/* sched_cmd.c — cron schedules: list with next fire, last fire and last outcome; trigger
+ * now; enable/disable; put (define) and delete. The operations are common/ops.h's, the same
+ * as the API's; this file parses and renders. */
 #include "cli/ctl.h"
 #include "common/alloc.h"
 #include "common/cron.h"
 #include "common/submit.h"
 #include "jobs/job.h"
+#include "jobs/targets.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static bool has_firings(struct ctl *c)
+/* The submit policy for schedules opspoolctl defines or triggers: the same targets file and
+ * default budget the scheduler uses (targets owned by the caller; deinit after). */
+static struct osp_submit_policy policy(struct ctl *c, struct osp_targets *t, bool *have)
 {
-    json_t *r =
-        ctl_query(c, "SELECT to_regclass('opspool.schedule_firings') IS NOT NULL AS t", 0, NULL);
-    const char *t = ctl_str(json_array_get(r, 0), "t");
-    bool yes = t != NULL && strcmp(t, "t") == 0;
-    json_decref(r);
-    return yes;
+    struct osp_err err = {0};
+    *have = c->cfg.targets_file != NULL && c->cfg.targets_file[0] != '\0';
+    memset(t, 0, sizeof(*t));
+    if (*have && osp_targets_load(t, c->cfg.targets_file, &err) != 0) {
+        ctl_die(CTL_USAGE, "OSP_TARGETS_FILE: %s", err.msg);
+    }
+    struct osp_submit_policy p = {ctl_default_max_attempts(), *have ? t : NULL};
+    return p;
 }
 
 static int sched_list(struct ctl *c)
 {
-    bool firings = has_firings(c);
-    char *sql = osp_xasprintf(
-        "SELECT s.name, s.cron, s.timezone, s.kind, s.enabled::text AS enabled, "
-        "opspool.ts_iso(s.next_fire_at) AS next_fire_at, "
-        "opspool.ts_iso(s.last_fire_at) AS last_fire_at, s.last_job_id::text AS last_job_id, "
-        "lj.id::text AS latest_job_id, lj.state AS last_outcome, "
-        "opspool.ts_iso(lj.created_at) AS latest_job_at, "
-        "(SELECT opspool.ts_iso(max(j.finished_at)) FROM opspool.jobs j "
-        "WHERE j.schedule = s.name AND j.state = 'succeeded') AS last_success_at%s "
-        "FROM opspool.schedules s LEFT JOIN LATERAL (SELECT j.id, j.state, j.created_at "
-        "FROM opspool.jobs j WHERE j.schedule = s.name ORDER BY j.created_at DESC LIMIT 1) lj "
-        "ON true %s ORDER BY s.name",
-        firings ? ", f.status AS last_tick, f.reason AS last_tick_reason, "
-                  "opspool.ts_iso(f.fire_at) AS last_tick_at"
-                : "",
-        firings ? "LEFT JOIN LATERAL (SELECT status, reason, fire_at FROM "
-                  "opspool.schedule_firings x WHERE x.schedule = s.name "
-                  "ORDER BY x.fire_at DESC LIMIT 1) f ON true"
-                : "");
-    json_t *rows = ctl_query(c, sql, 0, NULL);
-    free(sql);
+    struct osp_ops o;
+    struct osp_err err = {0};
+    ctl_ops(c, &o);
+    json_t *rows = osp_op_schedules(&o, NULL, &err);
+    if (rows == NULL) {
+        ctl_die(ctl_op_exit(err.code), "schedules: %s", err.msg);
+    }
+    const bool firings = true;
     size_t i;
     json_t *r;
     if (c->json) {
@@ -111,32 +103,6 @@ static int sched_list(struct ctl *c)
     return CTL_OK;
 }
 
-/* The schedule's row with every column (later migrations' too), or exit CTL_NOT_FOUND. */
-static json_t *load_schedule(struct ctl *c, const char *name)
-{
-    if (!osp_schedule_name_is_valid(name)) {
-        ctl_die(CTL_USAGE, "invalid schedule name: expected [A-Za-z0-9_.-]{1,%d}",
-                OSP_SCHEDULE_NAME_MAX);
-    }
-    const char *params[1] = {name};
-    json_t *rows = ctl_query(c,
-                             "SELECT to_jsonb(s)::text AS row FROM opspool.schedules s "
-                             "WHERE s.name = $1",
-                             1, params);
-    const char *txt = ctl_str(json_array_get(rows, 0), "row");
-    if (txt == NULL) {
-        json_decref(rows);
-        ctl_die(CTL_NOT_FOUND, "no schedule named %s (see `opspoolctl schedules`)", name);
-    }
-    json_error_t je;
-    json_t *row = json_loads(txt, 0, &je);
-    json_decref(rows);
-    if (row == NULL) {
-        ctl_die(CTL_UNAVAILABLE, "schedule %s: unreadable row: %s", name, je.text);
-    }
-    return row;
-}
-
 static int sched_trigger(struct ctl *c, int argc, char **argv)
 {
     const char *name = NULL;
@@ -156,63 +122,38 @@ static int sched_trigger(struct ctl *c, int argc, char **argv)
     if (name == NULL) {
         ctl_die(CTL_USAGE, "usage: opspoolctl schedules trigger NAME [--wait] [--timeout S]");
     }
-    json_t *row = load_schedule(c, name);
-    const char *kind = ctl_str(row, "kind");
-    const struct job_kind *k = kind != NULL ? job_kind_find(kind) : NULL;
-    if (k == NULL) {
-        json_decref(row);
-        ctl_die(CTL_USAGE, "schedule %s: kind %s is not known to this opspoolctl", name,
-                kind ? kind : "(none)");
-    }
-    json_t *payload = json_object_get(row, "payload");
+    struct osp_ops o;
     struct osp_err err = {0};
-    if (!json_is_object(payload) || k->validate(payload, NULL, &err) != 0) {
-        json_decref(row);
-        ctl_die(CTL_USAGE, "schedule %s: its payload is invalid for %s: %s", name, k->name,
-                err.msg);
+    struct osp_targets t;
+    bool have = false;
+    struct osp_submit_policy pol = policy(c, &t, &have);
+    char id[OSP_ID_LEN + 1];
+    ctl_ops(c, &o);
+    int rc = osp_op_schedule_trigger(&o, &pol, name, id, &err);
+    if (have) {
+        osp_targets_deinit(&t);
     }
-    struct osp_job job;
-    osp_job_init(&job);
-    snprintf(job.kind, sizeof(job.kind), "%s", k->name);
-    json_decref(job.payload);
-    job.payload = json_incref(payload);
-    const char *dflt = getenv("OSP_DEFAULT_MAX_ATTEMPTS");
-    int64_t max_attempts = ctl_int(row, "max_attempts", dflt != NULL ? strtol(dflt, NULL, 10) : 3);
-    job.max_attempts = (uint32_t)(max_attempts >= 1 && max_attempts <= 1000 ? max_attempts : 3);
-    int64_t to = ctl_int(row, "timeout_s", 0);
-    job.timeout_s = (uint32_t)(to > 0 && to <= 604800 ? to : 0);
-    free(job.schedule);
-    job.schedule = osp_xstrdup(name);
-    free(job.submitted_by);
-    job.submitted_by = osp_xstrdup("opspoolctl schedules trigger");
-    struct osp_env_keys keys;
-    ctl_env_keys(c, &keys);
-    char ids[1][OSP_ID_LEN + 1];
-    bool dup[1] = {false};
-    int r = osp_submit(ctl_pg(c), ctl_rq(c), &keys, &job, 1, ids, dup, &err);
-    osp_job_deinit(&job);
-    json_decref(row);
-    if (r == OSP_EREDIS) {
+    if (rc == OSP_EREDIS) {
         fprintf(stderr,
                 "opspoolctl: %s recorded in the ledger but not queued (%s); the "
                 "scheduler's reconciler will queue it\n",
-                ids[0], err.msg);
+                id, err.msg);
         return CTL_UNAVAILABLE;
     }
-    if (r != 0) {
-        ctl_die(r == OSP_EINVAL ? CTL_USAGE : CTL_UNAVAILABLE,
+    if (rc != 0) {
+        ctl_die(rc == OSP_ECONFLICT ? CTL_USAGE : ctl_op_exit(rc),
                 "schedules trigger %s: nothing submitted: %s", name, err.msg);
     }
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "schedule", name, "id", ids[0], "kind", k->name);
-        ctl_print_json(o);
-        json_decref(o);
+        json_t *j = json_pack("{s:s, s:s}", "schedule", name, "id", id);
+        ctl_print_json(j);
+        json_decref(j);
     } else if (!wait) {
-        printf("%s\n", ids[0]);
+        printf("%s\n", id);
     } else {
-        fprintf(stderr, "triggered %s: %s; waiting (up to %lds)\n", name, ids[0], wait_s);
+        fprintf(stderr, "triggered %s: %s; waiting (up to %lds)\n", name, id, wait_s);
     }
-    return wait ? ctl_wait_job(c, ids[0], wait_s) : CTL_OK;
+    return wait ? ctl_wait_job(c, id, wait_s) : CTL_OK;
 }
 
 static int sched_enable(struct ctl *c, int argc, char **argv, bool enable)
@@ -222,43 +163,109 @@ static int sched_enable(struct ctl *c, int argc, char **argv, bool enable)
         ctl_die(CTL_USAGE, "usage: opspoolctl schedules %s NAME", cmd);
     }
     const char *name = argv[2];
-    json_t *row = load_schedule(c, name);
-    /* Enabling restarts from the coming tick: ticks missed while disabled are not fired. */
-    char next[24] = "0";
-    struct osp_cron cron;
+    struct osp_ops o;
     struct osp_err err = {0};
-    int64_t next_s = 0;
-    const char *tz = ctl_str(row, "timezone");
-    if (enable && osp_cron_parse(&cron, ctl_str(row, "cron"), &err) == 0 &&
-        osp_cron_next(&cron, tz != NULL ? tz : "UTC", osp_now_ms() / 1000, &next_s, &err) == 0) {
-        snprintf(next, sizeof(next), "%lld", (long long)next_s * 1000);
-    }
-    json_decref(row);
-    const char *params[3] = {name, enable ? "true" : "false", next};
-    json_t *u = ctl_query(
-        c,
-        "UPDATE opspool.schedules SET enabled = $2::boolean, updated_at = now(), "
-        "next_fire_at = CASE WHEN $2::boolean AND $3::bigint > 0 THEN opspool.ms_ts($3::bigint) "
-        "ELSE next_fire_at END WHERE name = $1 "
-        "RETURNING name, opspool.ts_iso(next_fire_at) AS next_fire_at",
-        3, params);
-    const json_t *r = json_array_get(u, 0);
-    if (r == NULL) {
-        json_decref(u);
-        ctl_die(CTL_NOT_FOUND, "no schedule named %s", name);
+    char next[40];
+    ctl_ops(c, &o);
+    int rc = osp_op_schedule_enable(&o, name, enable, next, &err);
+    if (rc != 0) {
+        ctl_die(ctl_op_exit(rc), "schedules %s %s: %s", cmd, name, err.msg);
     }
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:b, s:s?}", "name", name, "enabled", enable, "next_fire_at",
-                              enable ? ctl_str(r, "next_fire_at") : NULL);
-        ctl_print_json(o);
-        json_decref(o);
+        json_t *j = json_pack("{s:s, s:b, s:s?}", "name", name, "enabled", enable, "next_fire_at",
+                              enable && next[0] ? next : NULL);
+        ctl_print_json(j);
+        json_decref(j);
     } else if (enable) {
-        printf("enabled %s; next fire %s\n", name,
-               ctl_str(r, "next_fire_at") ? ctl_str(r, "next_fire_at") : "unknown");
+        printf("enabled %s; next fire %s\n", name, next[0] ? next : "unknown");
     } else {
         printf("disabled %s; jobs already submitted continue\n", name);
     }
-    json_decref(u);
+    return CTL_OK;
+}
+
+/* schedules put FILE|- : one definition {name, cron, ...} or {"schedules": [...]}, the format
+ * of POST /v1/schedules and OSP_SCHEDULES_FILE. All are checked before any is written. */
+static int sched_put(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 3) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl schedules put FILE|-   (JSON: a schedule, or "
+                           "{\"schedules\": [...]})");
+    }
+    json_error_t je;
+    json_t *root = strcmp(argv[2], "-") == 0
+                       ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &je)
+                       : json_load_file(argv[2], JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL) {
+        ctl_die(CTL_USAGE, "schedules put: %s line %d: %s", argv[2], je.line, je.text);
+    }
+    json_t *list = json_object_get(root, "schedules");
+    if (list == NULL) {
+        list = json_pack("[O]", root);
+    } else if (!json_is_array(list) || json_object_size(root) != 1) {
+        json_decref(root);
+        ctl_die(CTL_USAGE, "schedules put: expected a schedule or {\"schedules\": [...]}");
+    } else {
+        json_incref(list);
+    }
+    json_decref(root);
+    struct osp_ops o;
+    struct osp_targets t;
+    bool have = false;
+    struct osp_submit_policy pol = policy(c, &t, &have);
+    ctl_ops(c, &o);
+    int code = CTL_OK;
+    size_t i;
+    json_t *def;
+    json_t *out = json_array();
+    json_array_foreach(list, i, def) {
+        struct osp_err err = {0};
+        bool created = false;
+        const char *what = NULL;
+        const char *name = json_string_value(json_object_get(def, "name"));
+        int rc = osp_op_schedule_put(&o, &pol, def, &created, &what, &err);
+        if (rc != 0) {
+            fprintf(stderr, "opspoolctl: schedule %zu (%.64s): %s\n", i, name ? name : "?",
+                    err.msg);
+            code = ctl_op_exit(rc);
+            break;
+        }
+        json_array_append_new(out, json_pack("{s:s, s:b}", "name", name, "created", created));
+        if (!c->json) {
+            printf("%s %s\n", created ? "created" : "updated", name);
+        }
+    }
+    if (c->json) {
+        ctl_print_json(out);
+    }
+    json_decref(out);
+    json_decref(list);
+    if (have) {
+        osp_targets_deinit(&t);
+    }
+    return code;
+}
+
+static int sched_delete(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 4 || strcmp(argv[3], "--yes") != 0) {
+        ctl_die(CTL_USAGE, "usage: opspoolctl schedules delete NAME --yes   (its firing "
+                           "history goes with it; jobs it submitted stay)");
+    }
+    struct osp_ops o;
+    struct osp_err err = {0};
+    ctl_ops(c, &o);
+    int rc = osp_op_schedule_delete(&o, argv[2], &err);
+    if (rc != 0) {
+        ctl_die(ctl_op_exit(rc), "schedules delete %s: %s", argv[2], err.msg);
+    }
+    if (c->json) {
+        json_t *j = json_pack("{s:s}", "deleted", argv[2]);
+        ctl_print_json(j);
+        json_decref(j);
+    } else {
+        printf("deleted %s\n", argv[2]);
+    }
     return CTL_OK;
 }
 
@@ -273,5 +280,12 @@ int ctl_cmd_schedules(struct ctl *c, int argc, char **argv)
     if (strcmp(argv[1], "enable") == 0 || strcmp(argv[1], "disable") == 0) {
         return sched_enable(c, argc, argv, strcmp(argv[1], "enable") == 0);
     }
-    ctl_die(CTL_USAGE, "schedules: unknown subcommand %s (trigger, enable, disable)", argv[1]);
+    if (strcmp(argv[1], "put") == 0) {
+        return sched_put(c, argc, argv);
+    }
+    if (strcmp(argv[1], "delete") == 0) {
+        return sched_delete(c, argc, argv);
+    }
+    ctl_die(CTL_USAGE, "schedules: unknown subcommand %s (trigger, enable, disable, put, delete)",
+            argv[1]);
 }

@@ -170,7 +170,8 @@ int osp_ledger_bulk_count(struct osp_pgs *c, const struct osp_bulk_filter *f, in
                           struct osp_err *err);
 /* Cancel up to limit matching jobs with ids after after_id ("" from the start), in id order:
  * each gets a 'cancelled' event naming the audit row audit_id. Returns their ids (array of
- * strings, owned; empty when none are left), NULL with err. */
+ * strings, owned; empty when none are left), NULL with err. Call it inside a transaction
+ * (osp_pgs_tx_begin): it sets a planner option for itself with SET LOCAL. */
 json_t *osp_ledger_bulk_cancel(struct osp_pgs *c, const struct osp_bulk_filter *f,
                                const char *after_id, int limit, int64_t audit_id,
                                const struct osp_actor *a, struct osp_err *err);
@@ -179,6 +180,53 @@ json_t *osp_ledger_bulk_cancel(struct osp_pgs *c, const struct osp_bulk_filter *
  * fields of data (may be NULL), in one statement. */
 int osp_ledger_audit_jobs(struct osp_pgs *c, const json_t *ids, const struct osp_actor *a,
                           const char *action, const json_t *data, struct osp_err *err);
+/* Reads for the front ends' job lists: newest first (id order: ids are time-ordered), rows
+ * of text values {id, kind, state, attempt, max_attempts, recoveries, worker, error,
+ * schedule, created_at, run_at, started_at, finished_at}. Any field of the filter may be
+ * unset (NULL / 0). Owned, NULL with err. */
+struct osp_job_filter {
+    const char *kind;
+    const char *states;    /* PostgreSQL array literal, e.g. "{queued,running}" */
+    int64_t since_ms;      /* created within the last since_ms */
+    const char *before_id; /* keyset: ids older than this one */
+    int limit;
+};
+json_t *osp_ledger_jobs(struct osp_pgs *c, const struct osp_job_filter *f, struct osp_err *err);
+/* Jobs of each kind finished within the last window_s seconds: {"<kind>": n, ...}. Owned. */
+json_t *osp_ledger_finished_counts(struct osp_pgs *c, int window_s, struct osp_err *err);
+
+/* Schedules (opspool.schedules). A checked definition, upserted; *created tells whether the
+ * name was new. */
+struct osp_schedule_def {
+    const char *name, *cron, *timezone, *kind, *payload_json, *concurrency;
+    bool enabled;
+    int64_t catchup_s;
+    int64_t next_fire_s; /* the first tick from now */
+};
+int osp_ledger_schedule_upsert(struct osp_pgs *c, const struct osp_schedule_def *d, bool *created,
+                               struct osp_err *err);
+/* Delete; OSP_ENOTFOUND when there is no such schedule (its firings go by cascade). */
+int osp_ledger_schedule_delete(struct osp_pgs *c, const char *name, struct osp_err *err);
+/* Enable (next_fire_ms > 0 restarts it from that tick) or disable; next_iso receives the next
+ * fire time (RFC 3339, "" when unknown). OSP_ENOTFOUND when absent. */
+int osp_ledger_schedule_set_enabled(struct osp_pgs *c, const char *name, bool enabled,
+                                    int64_t next_fire_ms, char next_iso[40], struct osp_err *err);
+/* Every column of one schedule as typed JSON (to_jsonb: later migrations' columns too), owned;
+ * NULL with OSP_ENOTFOUND when absent. */
+json_t *osp_ledger_schedule_row(struct osp_pgs *c, const char *name, struct osp_err *err);
+/* The schedules as rows of text values: name, cron, timezone, kind, payload, enabled,
+ * concurrency, catchup_s, last_fire_at, next_fire_at, last_job_id, created_at, updated_at,
+ * last_success_at, latest_job_id, last_outcome, latest_job_at, last_tick, last_tick_reason,
+ * last_tick_at — all of them (name NULL) or one (then with "firings": its latest 20). Owned;
+ * one schedule that does not exist: NULL with OSP_ENOTFOUND. */
+json_t *osp_ledger_schedules(struct osp_pgs *c, const char *name, struct osp_err *err);
+
+/* A transaction on the sync client, for operations that bring Redis along before their
+ * commit (osp_op_bulk_cancel). A failed or lost connection rolls back by itself. */
+int osp_pgs_tx_begin(struct osp_pgs *c, struct osp_err *err);
+int osp_pgs_tx_commit(struct osp_pgs *c, struct osp_err *err);
+void osp_pgs_tx_rollback(struct osp_pgs *c);
+
 /* Append an audit row (opspool.audit) for an operation that is not about one job; *id (may be
  * NULL) receives its id. data may be NULL. */
 int osp_ledger_audit(struct osp_pgs *c, const struct osp_actor *a, const char *action,

@@ -129,6 +129,9 @@ int osp_op_submit_check(const struct osp_ops *o, const struct osp_submit_policy 
     if (!osp_time_in_range(req->run_at_ms)) {
         return osp_err_set(err, OSP_EINVAL, "run_at: out of range");
     }
+    if (req->schedule != NULL && !osp_schedule_name_is_valid(req->schedule)) {
+        return osp_err_set(err, OSP_EINVAL, "schedule: [A-Za-z0-9_.-]{1,%d}", OSP_SCHEDULE_NAME_MAX);
+    }
     if (text_ok("idempotency_key", req->idempotency_key, false, err) != 0 ||
         text_ok("submitted_by", req->submitted_by, false, err) != 0 ||
         text_ok("trace_id", req->trace_id, false, err) != 0) {
@@ -140,6 +143,7 @@ int osp_op_submit_check(const struct osp_ops *o, const struct osp_submit_policy 
     set_text(&j->idempotency_key, req->idempotency_key);
     set_text(&j->submitted_by, req->submitted_by);
     set_text(&j->trace_id, req->trace_id);
+    set_text(&j->schedule, req->schedule);
     /* The envelope must fit what workers accept (the id and timestamps add a few bytes). */
     struct osp_buf env = OSP_BUF_INIT;
     char saved[OSP_ID_LEN + 1];
@@ -789,29 +793,47 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
         return rc;
     }
     char after[OSP_ID_LEN + 1] = "";
-    json_t *unflagged = NULL;
+    json_t *unflagged = NULL; /* the batch whose commit went unanswered */
+    bool commit_unknown = false;
     while (f->limit <= 0 || r->cancelled < f->limit) {
         int batch = OPS_BULK_BATCH;
         if (f->limit > 0 && f->limit - r->cancelled < batch) {
             batch = (int)(f->limit - r->cancelled);
         }
+        /* Each batch: the ledger's change, then the Redis flags, then the commit. A Redis
+         * failure rolls the batch back (nothing changed); a commit whose answer is lost leaves
+         * jobs flagged cancelled in Redis that the ledger may still call queued: their
+         * messages are dropped, and the reconciler takes Redis's final state for such rows. */
+        if (osp_pgs_tx_begin(o->pg, err) != 0) {
+            rc = err->code;
+            break;
+        }
         json_t *ids = osp_ledger_bulk_cancel(o->pg, f, after, batch, r->audit_id, &o->actor, err);
         if (ids == NULL) {
             rc = err->code != 0 ? err->code : OSP_EPG;
+            osp_pgs_tx_rollback(o->pg);
             break;
         }
         size_t n = json_array_size(ids);
         if (n == 0) {
             json_decref(ids);
+            osp_pgs_tx_rollback(o->pg);
+            break;
+        }
+        rc = flag_batch(o, ids, err);
+        if (rc != 0) {
+            osp_pgs_tx_rollback(o->pg);
+            json_decref(ids);
+            break;
+        }
+        rc = osp_pgs_tx_commit(o->pg, err);
+        if (rc != 0) {
+            unflagged = ids; /* flagged; the ledger's answer was lost: named in the audit row */
+            commit_unknown = true;
             break;
         }
         r->cancelled += (int64_t)n;
         snprintf(after, sizeof(after), "%s", json_string_value(json_array_get(ids, n - 1)));
-        rc = flag_batch(o, ids, err);
-        if (rc != 0) {
-            unflagged = ids;
-            break;
-        }
         json_decref(ids);
         if ((int)n < batch) {
             break; /* the last page */
@@ -835,17 +857,40 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
         json_object_set_new(data, "error", json_string(err->msg));
     }
     if (unflagged != NULL) {
-        json_object_set_new(data, "unflagged", unflagged); /* cancel each again */
+        json_object_set_new(data, "commit_unknown", unflagged); /* flagged; ledger unconfirmed */
     }
     struct osp_err e2 = {0};
     osp_ledger_audit_update(o->pg, r->audit_id, data, &e2);
     json_decref(data);
-    if (rc != 0 && unflagged != NULL) {
-        return osp_err_set(err, OSP_EREDIS,
-                           "%lld job(s) cancelled in the ledger; the last batch could not be "
-                           "flagged in Redis (%s): audit row %lld lists them; cancel each again "
-                           "once Redis answers",
-                           (long long)r->cancelled, err->msg, (long long)r->audit_id);
+    if (rc != 0) {
+        return osp_err_set(err, rc,
+                           "stopped after %lld job(s) cancelled (%s); the batch in hand was %s; "
+                           "run the same command again to take the rest (audit row %lld)",
+                           (long long)r->cancelled, err->msg,
+                           commit_unknown ? "flagged in Redis but its commit went unanswered "
+                                               "(the reconciler settles it)"
+                                             : "rolled back",
+                           (long long)r->audit_id);
     }
-    return rc;
+    return 0;
+}
+
+/* ---- reads ---- */
+
+json_t *osp_op_jobs(const struct osp_ops *o, const struct osp_job_filter *f, struct osp_err *err)
+{
+    if (f->kind != NULL && !osp_kind_name_is_valid(f->kind)) {
+        osp_err_set(err, OSP_EINVAL, "kind: must match [a-z0-9_-]{1,32}");
+        return NULL;
+    }
+    if (f->before_id != NULL && !osp_id_is_valid(f->before_id)) {
+        osp_err_set(err, OSP_EINVAL, "before: a job id");
+        return NULL;
+    }
+    return osp_ledger_jobs(o->pg, f, err);
+}
+
+json_t *osp_op_finished_counts(const struct osp_ops *o, int window_s, struct osp_err *err)
+{
+    return osp_ledger_finished_counts(o->pg, window_s, err);
 }

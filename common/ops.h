@@ -43,6 +43,7 @@ struct osp_submit_req {
     int64_t run_at_ms;            /* 0 or past: now */
     const char *submitted_by;
     const char *trace_id;
+    const char *schedule;         /* the schedule that fired it (a valid schedule name) */
 };
 struct osp_submit_policy {
     int default_max_attempts;          /* OSP_DEFAULT_MAX_ATTEMPTS */
@@ -134,12 +135,41 @@ struct osp_bulk_result {
     double seconds;
 };
 /* Cancel every unfinished job the filter takes (queued, delayed, retrying: never a running
- * one), in batches: each batch cancelled in the ledger, then flagged in Redis; then their
- * envelopes are swept from the queue and the delayed set. dry_run only counts. An interrupted
- * run (OSP_EREDIS) leaves the ledger's cancels final and names them in its audit row; the
- * worker flag of each is set again by cancelling it again. */
+ * one), in batches of 5,000, each one transaction: the ledger's change, the Redis flags, the
+ * commit (a Redis failure rolls the batch back). Then their envelopes are swept from the
+ * queue and the delayed set. dry_run only counts. A store failure stops it with what was done
+ * so far; running it again takes the rest. A batch whose commit went unanswered is flagged in
+ * Redis and named in the audit row; the reconciler settles the ledger (Redis says cancelled,
+ * a final state). */
 int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f, bool dry_run,
                        struct osp_bulk_result *r, struct osp_err *err);
+
+/* ---- schedules (ops_sched.c) ---- */
+
+#define OSP_SCHEDULE_MAX_CATCHUP_S 604800 /* catchup_s is 0..this (one week) */
+
+/* Create or replace a schedule from its JSON definition {name, cron, timezone, kind, payload,
+ * concurrency, catchup_s, enabled}: every field checked (the cron expression and its time
+ * zone, the kind, the payload with its targets as a submit would be) before anything is
+ * written. OSP_EINVAL with *what = "invalid_request" | "unknown_kind" | "invalid_payload".
+ * An audit row unless o->actor.who is NULL (the schedules file at start). */
+int osp_op_schedule_put(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                        const json_t *def, bool *created, const char **what, struct osp_err *err);
+int osp_op_schedule_delete(const struct osp_ops *o, const char *name, struct osp_err *err);
+/* Enabling restarts from the coming tick: ticks missed while disabled are not fired. */
+int osp_op_schedule_enable(const struct osp_ops *o, const char *name, bool enable,
+                           char next_iso[40], struct osp_err *err);
+/* Submit the schedule's job now (not a tick: no firing row), checked like any submit. */
+int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                            const char *name, char id[OSP_ID_LEN + 1], struct osp_err *err);
+/* All schedules, or one with its latest firings (osp_ledger_schedules). */
+json_t *osp_op_schedules(const struct osp_ops *o, const char *name, struct osp_err *err);
+
+/* ---- reads ---- */
+
+/* Job lists (osp_ledger_jobs) and finished jobs per kind over a window (jobs/min). */
+json_t *osp_op_jobs(const struct osp_ops *o, const struct osp_job_filter *f, struct osp_err *err);
+json_t *osp_op_finished_counts(const struct osp_ops *o, int window_s, struct osp_err *err);
 
 /* ---- shared by front ends ---- */
 

@@ -429,6 +429,8 @@ static const struct job_kind *kind_or_reply(const char *name, struct osp_http_re
 
 struct osp_ops;
 static bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp);
+static void reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
+                           const struct osp_err *err);
 
 static const char *const submit_fields[] = {"kind",         "payload",   "idempotency_key",
                                             "max_attempts", "timeout_s", "run_at",
@@ -656,21 +658,19 @@ static void h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *re
         osp_http_reply_error(resp, 400, "invalid_request", "before: a job id");
         return;
     }
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    const char *params[] = {kind, state, before, lim};
+    char states[32] = "";
+    if (state != NULL) {
+        snprintf(states, sizeof(states), "{%s}", state);
+    }
+    struct osp_job_filter f = {kind, state != NULL ? states : NULL, 0, before, (int)limit};
+    struct osp_ops o;
     struct osp_err err = {0, ""};
-    json_t *rows = sched_query(
-        s,
-        "SELECT id, kind, state, attempt, max_attempts, recoveries, schedule, error, "
-        "opspool.ts_iso(created_at) AS created_at, opspool.ts_iso(run_at) AS run_at, "
-        "opspool.ts_iso(started_at) AS started_at, opspool.ts_iso(finished_at) AS finished_at "
-        "FROM opspool.jobs WHERE ($1::text IS NULL OR kind = $1) "
-        "AND ($2::text IS NULL OR state = $2) AND ($3::uuid IS NULL OR id < $3::uuid) "
-        "ORDER BY id DESC LIMIT $4::int",
-        4, params, &err);
+    if (!api_ops(s, &o, resp)) {
+        return;
+    }
+    json_t *rows = osp_op_jobs(&o, &f, &err);
     if (rows == NULL) {
-        reply_unavailable(resp, &err);
+        reply_op_error(s, resp, err.code != 0 ? err.code : OSP_EPG, &err);
         return;
     }
     static const char *const ints[] = {"attempt", "max_attempts", "recoveries", NULL};
@@ -964,14 +964,6 @@ static void h_resume(const struct osp_http_req *req, struct osp_http_resp *resp,
 
 /* ---- Schedules ---- */
 
-#define SCHEDULE_COLS                                                                              \
-    "s.name, s.cron, s.timezone, s.kind, s.payload::text AS payload, s.enabled::text AS enabled, " \
-    "s.concurrency, s.catchup_s, opspool.ts_iso(s.last_fire_at) AS last_fire_at, "                 \
-    "opspool.ts_iso(s.next_fire_at) AS next_fire_at, s.last_job_id, "                              \
-    "opspool.ts_iso(s.created_at) AS created_at, opspool.ts_iso(s.updated_at) AS updated_at, "     \
-    "(SELECT opspool.ts_iso(max(j.finished_at)) FROM opspool.jobs j "                              \
-    " WHERE j.schedule = s.name AND j.state = 'succeeded') AS last_success_at "
-
 static void schedule_row(json_t *row)
 {
     static const char *const ints[] = {"catchup_s", NULL};
@@ -980,64 +972,55 @@ static void schedule_row(json_t *row)
     row_json(row, "payload");
 }
 
+static struct osp_submit_policy api_policy(struct sched *s)
+{
+    struct osp_submit_policy p = {s->set.default_max_attempts,
+                                  s->have_targets ? &s->targets : NULL};
+    return p;
+}
+
 static void h_list_schedules(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     (void)req;
     struct sched *s = arg;
+    struct osp_ops o;
     struct osp_err err = {0, ""};
-    json_t *rows = sched_query(
-        s, "SELECT " SCHEDULE_COLS "FROM opspool.schedules s ORDER BY s.name", 0, NULL, &err);
+    if (!api_ops(s, &o, resp)) {
+        return;
+    }
+    json_t *rows = osp_op_schedules(&o, NULL, &err);
     if (rows == NULL) {
-        reply_unavailable(resp, &err);
+        reply_op_error(s, resp, err.code, &err);
         return;
     }
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row)
-    {
+    json_array_foreach(rows, i, row) {
         schedule_row(row);
     }
     osp_http_reply_json(resp, 200, json_pack("{s:o}", "schedules", rows));
 }
 
-/* The schedule with its latest firings, or NULL (err->code OSP_ENOTFOUND when absent). */
-static json_t *schedule_get(struct sched *s, const char *name, struct osp_err *err)
+/* Reply with one schedule (and its latest firings). */
+static void reply_schedule(struct sched *s, struct osp_ops *o, const char *name, int status,
+                           struct osp_http_resp *resp)
 {
-    const char *p[] = {name};
-    json_t *rows = sched_query(
-        s, "SELECT " SCHEDULE_COLS "FROM opspool.schedules s WHERE s.name = $1", 1, p, err);
-    if (rows == NULL) {
-        return NULL;
-    }
-    json_t *row = json_incref(json_array_get(rows, 0));
-    json_decref(rows);
+    struct osp_err err = {0, ""};
+    json_t *row = osp_op_schedules(o, name, &err);
     if (row == NULL) {
-        osp_err_set(err, OSP_ENOTFOUND, "no schedule %.64s", name);
-        return NULL;
+        reply_op_error(s, resp, err.code, &err);
+        return;
     }
     schedule_row(row);
-    json_t *f = sched_query(s,
-                            "SELECT opspool.ts_iso(fire_at) AS fire_at, status, job_id, reason, "
-                            "replica FROM opspool.schedule_firings WHERE schedule = $1 "
-                            "ORDER BY fire_at DESC LIMIT 20",
-                            1, p, err);
-    json_object_set_new(row, "firings", f ? f : json_array());
-    return row;
+    osp_http_reply_json(resp, status, row);
 }
 
 static void h_get_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
-    struct osp_err err = {0, ""};
-    json_t *row = schedule_get(arg, req->params[0], &err);
-    if (row == NULL) {
-        if (err.code == OSP_ENOTFOUND) {
-            osp_http_reply_error(resp, 404, "not_found", "no schedule %.64s", req->params[0]);
-        } else {
-            reply_unavailable(resp, &err);
-        }
-        return;
+    struct osp_ops o;
+    if (api_ops(arg, &o, resp)) {
+        reply_schedule(arg, &o, req->params[0], 200, resp);
     }
-    osp_http_reply_json(resp, 200, row);
 }
 
 static void h_put_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
@@ -1047,24 +1030,24 @@ static void h_put_schedule(const struct osp_http_req *req, struct osp_http_resp 
     if (body == NULL) {
         return;
     }
+    struct osp_ops o;
     struct osp_err err = {0, ""};
     bool created = false;
-    const char *code = "invalid_request";
-    int rc = sched_schedule_upsert(s, body, &created, &code, &err);
+    const char *what = "invalid_request";
+    if (!api_ops(s, &o, resp)) {
+        json_decref(body);
+        return;
+    }
+    struct osp_submit_policy pol = api_policy(s);
+    int rc = osp_op_schedule_put(&o, &pol, body, &created, &what, &err);
     if (rc == OSP_EINVAL) {
-        osp_http_reply_error(resp, 400, code, "%s", err.msg);
+        osp_http_reply_error(resp, 400, what, "%s", err.msg);
     } else if (rc != 0) {
-        reply_unavailable(resp, &err);
+        reply_op_error(s, resp, rc, &err);
     } else {
         const char *sname = json_string_value(json_object_get(body, "name"));
-        audit_log(s, created ? "schedule.create" : "schedule.update", sname ? sname : "?", NULL,
-                  NULL);
-        json_t *row = schedule_get(s, sname, &err);
-        if (row == NULL) {
-            reply_unavailable(resp, &err);
-        } else {
-            osp_http_reply_json(resp, created ? 201 : 200, row);
-        }
+        audit_log(s, created ? "schedule.create" : "schedule.update", sname, NULL, NULL);
+        reply_schedule(s, &o, sname, created ? 201 : 200, resp);
     }
     json_decref(body);
 }
@@ -1072,22 +1055,77 @@ static void h_put_schedule(const struct osp_http_req *req, struct osp_http_resp 
 static void h_delete_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
+    struct osp_ops o;
     struct osp_err err = {0, ""};
-    const char *p[] = {req->params[0]};
-    json_t *rows =
-        sched_query(s, "DELETE FROM opspool.schedules WHERE name = $1 RETURNING name", 1, p, &err);
-    if (rows == NULL) {
-        reply_unavailable(resp, &err);
+    if (!api_ops(s, &o, resp)) {
         return;
     }
-    if (json_array_size(rows) == 0) {
-        osp_http_reply_error(resp, 404, "not_found", "no schedule %.64s", req->params[0]);
-    } else {
-        osp_info("schedule %s deleted via API", req->params[0]);
-        audit_log(s, "schedule.delete", req->params[0], NULL, NULL);
-        osp_http_reply_json(resp, 200, json_pack("{s:s}", "deleted", req->params[0]));
+    int rc = osp_op_schedule_delete(&o, req->params[0], &err);
+    if (rc != 0) {
+        reply_op_error(s, resp, rc, &err);
+        return;
     }
-    json_decref(rows);
+    osp_info("schedule %s deleted via API", req->params[0]);
+    audit_log(s, "schedule.delete", req->params[0], NULL, NULL);
+    osp_http_reply_json(resp, 200, json_pack("{s:s}", "deleted", req->params[0]));
+}
+
+static void schedule_enable(const struct osp_http_req *req, struct osp_http_resp *resp,
+                            struct sched *s, bool enable)
+{
+    struct osp_ops o;
+    struct osp_err err = {0, ""};
+    char next[40];
+    if (!api_ops(s, &o, resp)) {
+        return;
+    }
+    int rc = osp_op_schedule_enable(&o, req->params[0], enable, next, &err);
+    if (rc != 0) {
+        reply_op_error(s, resp, rc, &err);
+        return;
+    }
+    audit_log(s, enable ? "schedule.enable" : "schedule.disable", req->params[0], NULL, NULL);
+    reply_schedule(s, &o, req->params[0], 200, resp);
+}
+
+static void h_enable_schedule(const struct osp_http_req *req, struct osp_http_resp *resp,
+                              void *arg)
+{
+    schedule_enable(req, resp, arg, true);
+}
+
+static void h_disable_schedule(const struct osp_http_req *req, struct osp_http_resp *resp,
+                               void *arg)
+{
+    schedule_enable(req, resp, arg, false);
+}
+
+static void h_trigger_schedule(const struct osp_http_req *req, struct osp_http_resp *resp,
+                               void *arg)
+{
+    struct sched *s = arg;
+    struct osp_ops o;
+    struct osp_err err = {0, ""};
+    char id[OSP_ID_LEN + 1];
+    if (!api_ops(s, &o, resp)) {
+        return;
+    }
+    struct osp_submit_policy pol = api_policy(s);
+    int rc = osp_op_schedule_trigger(&o, &pol, req->params[0], id, &err);
+    if (rc != 0 && rc != OSP_EREDIS) {
+        reply_op_error(s, resp, rc, &err);
+        return;
+    }
+    audit_log(s, "schedule.trigger", req->params[0], id, NULL);
+    json_t *out = json_pack("{s:s,s:s,s:s}", "schedule", req->params[0], "id", id, "state",
+                            "queued");
+    if (rc == OSP_EREDIS) {
+        sched_redis_failed(s, &err);
+        json_object_set_new(out, "warning",
+                            json_string("stored in the ledger; Redis is unavailable, the "
+                                        "reconciler will enqueue it"));
+    }
+    osp_http_reply_json(resp, 202, out);
 }
 
 /* ---- POST /v1/dead/{kind}/retry, /purge ---- */
@@ -1299,6 +1337,12 @@ void sched_api_routes(struct sched *s)
     scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, h_put_schedule, NULL);
     scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, h_get_schedule, NULL);
     scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, h_delete_schedule, NULL);
+    scoped_route(s, "POST", "/v1/schedules/{name}/trigger", SCHED_SCOPE_OPERATE, h_trigger_schedule,
+                 NULL);
+    scoped_route(s, "POST", "/v1/schedules/{name}/enable", SCHED_SCOPE_OPERATE, h_enable_schedule,
+                 NULL);
+    scoped_route(s, "POST", "/v1/schedules/{name}/disable", SCHED_SCOPE_OPERATE,
+                 h_disable_schedule, NULL);
     scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, h_dead_retry, NULL);
     scoped_route(s, "POST", "/v1/dead/{kind}/purge", SCHED_SCOPE_OPERATE, h_dead_purge, NULL);
 }

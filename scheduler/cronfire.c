@@ -17,6 +17,7 @@
 #include "common/alloc.h"
 #include "common/cron.h"
 #include "common/log.h"
+#include "common/ops.h"
 #include "common/submit.h"
 #include "jobs/job.h"
 #include "scheduler/sched.h"
@@ -27,132 +28,8 @@
 
 #define CRON_PERIOD_S      1.0
 #define CRON_MIN_SLACK_S   60     /* a tick may fire this late even with catchup_s = 0 */
-#define CRON_MAX_CATCHUP_S 604800 /* catchup_s upper bound: one week */
 
-/* ---- Validation and upsert ---- */
-
-static const char *const schedule_fields[] = {
-    "name", "cron", "timezone", "kind", "payload", "concurrency", "catchup_s", "enabled", NULL};
-
-static const char *str_field(const json_t *o, const char *name, const char *dflt)
-{
-    const json_t *v = json_object_get(o, name);
-    if (v == NULL || json_is_null(v)) {
-        return dflt;
-    }
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-int sched_schedule_upsert(struct sched *s, const json_t *obj, bool *created, const char **code,
-                          struct osp_err *err)
-{
-    *code = "invalid_request";
-    if (!json_is_object(obj)) {
-        return osp_err_set(err, OSP_EINVAL, "a schedule must be a JSON object");
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)(uintptr_t)obj, k, v)
-    {
-        bool known = false;
-        for (size_t i = 0; schedule_fields[i] != NULL && !known; i++) {
-            known = strcmp(k, schedule_fields[i]) == 0;
-        }
-        if (!known) {
-            return osp_err_set(err, OSP_EINVAL, "unknown field \"%.64s\"", k);
-        }
-    }
-    const char *name = str_field(obj, "name", NULL);
-    if (!osp_schedule_name_is_valid(name)) {
-        return osp_err_set(err, OSP_EINVAL, "name: required, [A-Za-z0-9_.-]{1,%d}",
-                           OSP_SCHEDULE_NAME_MAX);
-    }
-    const char *expr = str_field(obj, "cron", NULL);
-    struct osp_cron c;
-    if (expr == NULL) {
-        return osp_err_set(err, OSP_EINVAL, "cron: required, a 5-field cron expression");
-    }
-    if (osp_cron_parse(&c, expr, err) != 0) {
-        return OSP_EINVAL;
-    }
-    const char *tz = str_field(obj, "timezone", "UTC");
-    if (tz == NULL || !osp_tz_is_valid(tz)) {
-        return osp_err_set(err, OSP_EINVAL,
-                           "timezone: not a TZ database name (e.g. Europe/Berlin)");
-    }
-    int64_t next = 0;
-    if (osp_cron_next(&c, tz, osp_now_ms() / 1000, &next, err) != 0) {
-        return OSP_EINVAL;
-    }
-    const char *kind = str_field(obj, "kind", NULL);
-    if (kind == NULL || !osp_kind_name_is_valid(kind)) {
-        return osp_err_set(err, OSP_EINVAL, "kind: required, [a-z0-9_-]{1,32}");
-    }
-    const struct job_kind *jk = job_kind_find(kind);
-    if (jk == NULL) {
-        *code = "unknown_kind";
-        return osp_err_set(err, OSP_EINVAL, "unknown kind \"%s\"", kind);
-    }
-    const json_t *payload = json_object_get(obj, "payload");
-    json_t *empty = json_object();
-    if (payload == NULL || json_is_null(payload)) {
-        payload = empty;
-    }
-    if (!json_is_object(payload)) {
-        json_decref(empty);
-        *code = "invalid_payload";
-        return osp_err_set(err, OSP_EINVAL, "payload: must be a JSON object");
-    }
-    if (jk->validate(payload, s->have_targets ? &s->targets : NULL, err) != 0) {
-        json_decref(empty);
-        *code = "invalid_payload";
-        return OSP_EINVAL;
-    }
-    char *payload_text = json_dumps(payload, JSON_COMPACT);
-    json_decref(empty);
-    const char *conc = str_field(obj, "concurrency", "forbid");
-    const json_t *cu = json_object_get(obj, "catchup_s");
-    const json_t *en = json_object_get(obj, "enabled");
-    int rc = 0;
-    if (conc == NULL || (strcmp(conc, "forbid") != 0 && strcmp(conc, "allow") != 0)) {
-        rc = osp_err_set(err, OSP_EINVAL, "concurrency: \"forbid\" or \"allow\"");
-    } else if (cu != NULL && !json_is_null(cu) &&
-               (!json_is_integer(cu) || json_integer_value(cu) < 0 ||
-                json_integer_value(cu) > CRON_MAX_CATCHUP_S)) {
-        rc = osp_err_set(err, OSP_EINVAL, "catchup_s: an integer 0..%d", CRON_MAX_CATCHUP_S);
-    } else if (en != NULL && !json_is_null(en) && !json_is_boolean(en)) {
-        rc = osp_err_set(err, OSP_EINVAL, "enabled: true or false");
-    }
-    if (rc != 0) {
-        free(payload_text);
-        return rc;
-    }
-    char catchup[16], next_s[24];
-    snprintf(catchup, sizeof(catchup), "%lld",
-             cu && json_is_integer(cu) ? (long long)json_integer_value(cu) : 0LL);
-    snprintf(next_s, sizeof(next_s), "%lld", (long long)next);
-    bool enabled = en == NULL || json_is_null(en) || json_is_true(en);
-    const char *params[] = {name, expr,    tz,    kind, payload_text, enabled ? "true" : "false",
-                            conc, catchup, next_s};
-    json_t *rows = sched_query(
-        s,
-        "INSERT INTO opspool.schedules (name, cron, timezone, kind, payload, enabled, concurrency, "
-        "catchup_s, next_fire_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6::boolean, $7, $8::int, "
-        "to_timestamp($9::bigint)) ON CONFLICT (name) DO UPDATE SET cron = EXCLUDED.cron, "
-        "timezone = EXCLUDED.timezone, kind = EXCLUDED.kind, payload = EXCLUDED.payload, "
-        "enabled = EXCLUDED.enabled, concurrency = EXCLUDED.concurrency, "
-        "catchup_s = EXCLUDED.catchup_s, next_fire_at = EXCLUDED.next_fire_at, updated_at = now() "
-        "RETURNING (xmax = 0)::text AS inserted",
-        9, params, err);
-    free(payload_text);
-    if (rows == NULL) {
-        return err->code ? err->code : OSP_EPG;
-    }
-    const char *ins = json_string_value(json_object_get(json_array_get(rows, 0), "inserted"));
-    *created = ins != NULL && strcmp(ins, "true") == 0;
-    json_decref(rows);
-    return 0;
-}
+/* ---- The schedules file ---- */
 
 int sched_schedules_seed(struct sched *s, struct osp_err *err)
 {
@@ -170,6 +47,17 @@ int sched_schedules_seed(struct sched *s, struct osp_err *err)
     if (!json_is_array(list) || json_object_size(root) != 1) {
         rc = osp_err_set(err, OSP_EINVAL, "expected {\"schedules\": [...]}");
     }
+    /* The schedules file is the operator's own configuration, applied at every start: the
+     * same checks as the API's, no audit row (no actor). */
+    struct osp_ops o = {.rq = s->rqs, .keys = &s->keys,
+                        .env_max_bytes = (size_t)s->cfg->env_max_bytes,
+                        .job_ttl_s = s->cfg->job_ttl_s, .actor = {NULL, "schedules-file"}};
+    struct osp_submit_policy pol = {s->set.default_max_attempts,
+                                    s->have_targets ? &s->targets : NULL};
+    o.pg = rc == 0 ? sched_pg(s) : NULL;
+    if (rc == 0 && o.pg == NULL) {
+        rc = osp_err_set(err, OSP_EPG, "postgresql unavailable");
+    }
     size_t i;
     json_t *sch;
     size_t nc = 0, nu = 0;
@@ -181,7 +69,7 @@ int sched_schedules_seed(struct sched *s, struct osp_err *err)
         bool created = false;
         const char *code = NULL;
         struct osp_err e = {0, ""};
-        rc = sched_schedule_upsert(s, sch, &created, &code, &e);
+        rc = osp_op_schedule_put(&o, &pol, sch, &created, &code, &e);
         if (rc != 0) {
             const char *name = json_string_value(json_object_get(sch, "name"));
             osp_err_set(err, rc, "schedule %zu (%.64s): %s", i, name ? name : "?", e.msg);

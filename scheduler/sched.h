@@ -23,7 +23,7 @@
 
 #define SCHED_MAX_TOKENS 64
 #define SCHED_TOKEN_MAX  256
-#define SCHED_MAX_ROUTES 16
+#define SCHED_MAX_ROUTES 32
 
 /* API token scopes (docs/api.md "Authentication", docs/security.md). A tokens-file line
  * "TOKEN" has every scope (deprecated, kept for compatibility); "TOKEN scopes=a,b" only those. */
@@ -162,11 +162,6 @@ int sched_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err
 /* ---- cronfire.c ---- */
 /* Upsert the schedules of OSP_SCHEDULES_FILE. 0 or an error naming the schedule. */
 int sched_schedules_seed(struct sched *s, struct osp_err *err);
-/* Validate a schedule object (API or file) and upsert it; *created tells insert vs update.
- * 0, OSP_EINVAL (err names the field; *code is the API error code: "invalid_request",
- * "invalid_payload" or "unknown_kind") or OSP_EPG. Nothing is written when invalid. */
-int sched_schedule_upsert(struct sched *s, const json_t *obj, bool *created, const char **code,
-                          struct osp_err *err);
 void sched_cronfire_start(struct sched *s);
 
 /* ---- promoter.c, reaper.c ---- */

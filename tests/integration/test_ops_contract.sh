@@ -47,6 +47,11 @@ op() {
         bulk) code=$(post_json "/v1/queues/noop/cancel" "{\"states\": [\"queued\"], \"created_after\": \"$1\"}") ;;
         purge) code=$(post_json "/v1/dead/noop/purge" '{}') ;;
         pause) code=$(api POST /v1/queues/noop/pause) ;;
+        sched-put) code=$(post_json /v1/schedules "$1") ;;
+        sched-disable) code=$(api POST "/v1/schedules/$1/disable") ;;
+        sched-enable) code=$(api POST "/v1/schedules/$1/enable") ;;
+        sched-trigger) code=$(api POST "/v1/schedules/$1/trigger"); jbody .id >"$TMP/trig.$SIDE" ;;
+        sched-delete) code=$(api DELETE "/v1/schedules/$1") ;;
         resume) code=$(api POST /v1/queues/noop/resume) ;;
         *) fail "unknown op $what" ;;
         esac
@@ -67,6 +72,12 @@ op() {
         bulk) "$CTL" cancel --kind noop --state queued --created-after "$1" --yes >"$TMP/out" 2>&1 || r=$? ;;
         purge) "$CTL" dead purge noop --yes >"$TMP/out" 2>&1 || r=$? ;;
         pause) "$CTL" pause noop >"$TMP/out" 2>&1 || r=$? ;;
+        sched-put) printf '%s' "$1" | "$CTL" schedules put - >"$TMP/out" 2>&1 || r=$? ;;
+        sched-disable) "$CTL" schedules disable "$1" >"$TMP/out" 2>&1 || r=$? ;;
+        sched-enable) "$CTL" schedules enable "$1" >"$TMP/out" 2>&1 || r=$? ;;
+        sched-trigger) "$CTL" --json schedules trigger "$1" >"$TMP/out" 2>&1 || r=$?
+            jq -r .id <"$TMP/out" >"$TMP/trig.$SIDE" ;;
+        sched-delete) "$CTL" schedules delete "$1" --yes >"$TMP/out" 2>&1 || r=$? ;;
         resume) "$CTL" resume noop >"$TMP/out" 2>&1 || r=$? ;;
         *) fail "unknown op $what" ;;
         esac
@@ -183,9 +194,33 @@ scenario() {
     worker_up
     wait_eq 30 succeeded job_state "$other" || fail "$SIDE: the job the filter left did not run"
     dump "$other" "the job the filter left ran"
+    # Schedules: define, disable, enable, trigger, redefine, delete.
+    sdump() {
+        {
+            echo "== schedule: $1"
+            q "SELECT name, cron, timezone, kind, payload::text, enabled, concurrency, catchup_s
+               FROM opspool.schedules ORDER BY name"
+        } >>"$TMP/dump.$SIDE"
+    }
+    op sched-put '{"name": "nightly-noop", "cron": "0 3 * * *", "timezone": "Europe/Berlin", "kind": "noop", "payload": {"sleep_ms": 1}}'
+    sdump "defined"
+    op sched-disable nightly-noop
+    sdump "disabled"
+    op sched-enable nightly-noop
+    sdump "enabled"
+    op sched-trigger nightly-noop
+    local tid
+    tid=$(cat "$TMP/trig.$SIDE")
+    wait_eq 30 succeeded job_state "$tid" || fail "$SIDE: the triggered job did not run"
+    dump "$tid" "the triggered job"
+    echo "schedule of the triggered job: $(q "SELECT schedule FROM opspool.jobs WHERE id = '$tid'")" >>"$TMP/dump.$SIDE"
+    op sched-put '{"name": "nightly-noop", "cron": "30 4 * * 1-5", "kind": "noop", "concurrency": "allow", "catchup_s": 600}'
+    sdump "redefined"
+    op sched-delete nightly-noop
+    sdump "deleted"
     {
         echo "== audit rows"
-        q "SELECT action, object, data - 'seconds' - 'ids' FROM opspool.audit ORDER BY id" |
+        q "SELECT action, object, data - 'seconds' - 'ids' - 'job_id' FROM opspool.audit ORDER BY id" |
             sed -E 's/"created_(before|after)_ms": [0-9]+/"created_\1_ms": T/g'
         echo "== redis keys"
         rcli --scan --pattern "$P:*" | while read -r k; do printf '%s\n' "${k#"$P"}"; done |
@@ -198,8 +233,10 @@ scenario() {
 command -v jq >/dev/null || { echo "jq missing" >&2; exit 77; }
 scenario api
 scenario cli
+# OSP_CONTRACT_KEEP=DIR keeps both dumps for a look.
+[ -n "${OSP_CONTRACT_KEEP:-}" ] && mkdir -p "$OSP_CONTRACT_KEEP" && cp "$TMP"/dump.* "$OSP_CONTRACT_KEEP/"
 
-for what in cancel retry dead-retry bulk purge pause resume; do
+for what in cancel retry dead-retry bulk purge pause resume sched-put sched-trigger sched-delete; do
     a=$(cat "$TMP/code.api.$what"); c=$(cat "$TMP/code.cli.$what")
     say "last $what: API $a, opspoolctl exit $c"
 done
@@ -215,6 +252,8 @@ grep -q "^cancelled|" "$TMP/dump.api" || fail "no cancelled job in the dump"
 grep -q "retried_from_dead" "$TMP/dump.api" || fail "no dead retry in the dump"
 grep -q "cancel_requested" "$TMP/dump.api" || fail "no cancel of a running job in the dump"
 grep -q "queue.cancel" "$TMP/dump.api" || fail "no bulk cancel audit row"
+grep -q "schedule.trigger" "$TMP/dump.api" || fail "no schedule trigger audit row"
+grep -q "^schedule of the triggered job: nightly-noop" "$TMP/dump.api" || fail "the triggered job does not name its schedule"
 awk '/== retry a cancelled job that never ran/{getline; print; exit}' "$TMP/dump.api" | grep -q "^queued|0|" ||
     fail "a retried job that never ran should be queued with no attempt used yet: $(grep -A1 'never ran' "$TMP/dump.api")"
 ok "the dump holds every scenario"

@@ -52,7 +52,13 @@ done
 rm -f /tmp/ownership.$$
 while read -r f max; do
     case "$f" in '#'* | '') continue ;; esac
-    [ -f "$f" ] || { echo "ownership: $allow names $f, which no longer exists: remove the line" >&2; fail=1; }
+    if [ ! -f "$f" ]; then
+        echo "ownership: $allow names $f, which no longer exists: remove the line" >&2
+        fail=1
+    elif [ "$(grep -cE "$sql" "$f" || true)" = 0 ]; then
+        echo "ownership: $f has no ledger SQL left: remove its line from $allow" >&2
+        fail=1
+    fi
 done <"$allow"
 [ "$fail" = 0 ] && echo "ownership: Redis keys only in common/rq*.c; ledger SQL only in common/ledger*.c, plus the allowance of $allow ($(grep -cv '^#' "$allow") file(s) left to move)"
 exit "$fail"
