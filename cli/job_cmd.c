@@ -387,10 +387,12 @@ static void print_bulk(struct ctl *c, const struct osp_bulk_filter *f, bool dry_
     if (c->json) {
         json_t *o = dry_run ? json_pack("{s:s, s:b, s:I}", "kind", f->kind, "dry_run", 1,
                                         "would_cancel", (json_int_t)r->matched)
-                            : json_pack("{s:s, s:I, s:I, s:I, s:f}", "kind", f->kind, "cancelled",
-                                        (json_int_t)r->cancelled, "envelopes_dropped",
-                                        (json_int_t)r->dropped, "audit_id",
-                                        (json_int_t)r->audit_id, "seconds", r->seconds);
+                            : json_pack("{s:s, s:I, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "kind",
+                                        f->kind, "cancelled", (json_int_t)r->cancelled,
+                                        "envelopes_dropped", (json_int_t)r->dropped, "audit_id",
+                                        (json_int_t)r->audit_id, "seconds", r->seconds,
+                                        "seconds_in", "ledger", r->ledger_s, "redis", r->redis_s,
+                                        "sweep", r->sweep_s);
         ctl_print_json(o);
         json_decref(o);
     } else if (dry_run) {

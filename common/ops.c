@@ -808,7 +808,9 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
             rc = err->code;
             break;
         }
+        int64_t tl = osp_mono_ns();
         json_t *ids = osp_ledger_bulk_cancel(o->pg, f, after, batch, r->audit_id, &o->actor, err);
+        r->ledger_s += (double)(osp_mono_ns() - tl) / 1e9;
         if (ids == NULL) {
             rc = err->code != 0 ? err->code : OSP_EPG;
             osp_pgs_tx_rollback(o->pg);
@@ -820,13 +822,17 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
             osp_pgs_tx_rollback(o->pg);
             break;
         }
+        int64_t tr = osp_mono_ns();
         rc = flag_batch(o, ids, err);
+        r->redis_s += (double)(osp_mono_ns() - tr) / 1e9;
         if (rc != 0) {
             osp_pgs_tx_rollback(o->pg);
             json_decref(ids);
             break;
         }
+        tl = osp_mono_ns();
         rc = osp_pgs_tx_commit(o->pg, err);
+        r->ledger_s += (double)(osp_mono_ns() - tl) / 1e9;
         if (rc != 0) {
             unflagged = ids; /* flagged; the ledger's answer was lost: named in the audit row */
             commit_unknown = true;
@@ -843,13 +849,17 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
      * that takes the rest (meanwhile fetch.lua drops what workers reach). */
     bool more = f->limit > 0 && r->cancelled >= f->limit;
     if (rc == 0 && !more) {
+        int64_t ts = osp_mono_ns();
         rc = sweep(o, f->kind, (f->states & (OSP_BULK_DELAYED | OSP_BULK_RETRYING)) != 0,
                    &r->dropped, err);
+        r->sweep_s = (double)(osp_mono_ns() - ts) / 1e9;
     }
     r->seconds = (double)(osp_now_ms() - t0) / 1000.0;
-    data = json_pack("{s:o, s:s, s:I, s:I, s:f}", "filter", filter, "status",
+    data = json_pack("{s:o, s:s, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "filter", filter, "status",
                      rc == 0 ? "done" : "interrupted", "cancelled", (json_int_t)r->cancelled,
-                     "envelopes_dropped", (json_int_t)r->dropped, "seconds", r->seconds);
+                     "envelopes_dropped", (json_int_t)r->dropped, "seconds", r->seconds,
+                     "seconds_in", "ledger", r->ledger_s, "redis", r->redis_s, "sweep",
+                     r->sweep_s);
     if (more) {
         json_object_set_new(data, "more", json_true()); /* stopped at the call's limit */
     }

@@ -133,6 +133,7 @@ struct osp_bulk_result {
     int64_t dropped;         /* their envelopes removed from the queue and the delayed set */
     int64_t audit_id;        /* the opspool.audit row (0 on a dry run) */
     double seconds;
+    double ledger_s, redis_s, sweep_s; /* where the time went: ledger batches, flags, sweep */
 };
 /* Cancel every unfinished job the filter takes (queued, delayed, retrying: never a running
  * one), in batches of 5,000, each one transaction: the ledger's change, the Redis flags, the

@@ -1248,7 +1248,10 @@ static void show_sync_commit(const char *extra, const char *want)
     if (c == NULL) {
         fail_msg("connect: %s", err.msg);
     }
-    rows = osp_pgs_query(c, "SELECT current_setting('synchronous_commit') AS s", 0, NULL, &err);
+    rows = osp_pgs_query(c,
+                         "SELECT current_setting('synchronous_commit') || ' jit=' || "
+                         "current_setting('jit') AS s",
+                         0, NULL, &err);
     assert_non_null(rows);
     assert_string_equal(jstr(json_array_get(rows, 0), "s"), want);
     json_decref(rows);
@@ -1258,8 +1261,8 @@ static void show_sync_commit(const char *extra, const char *want)
 static void test_sessions_commit_synchronously(void **state)
 {
     (void)state;
-    show_sync_commit("", "on");
-    show_sync_commit(" options='-c synchronous_commit=local'", "local");
+    show_sync_commit("", "on jit=off");
+    show_sync_commit(" options='-c synchronous_commit=local'", "local jit=on");
 }
 
 /* A commit callback may free the ledger: the others are cancelled, nothing is touched after. */

@@ -220,7 +220,7 @@ scenario() {
     sdump "deleted"
     {
         echo "== audit rows"
-        q "SELECT action, object, data - 'seconds' - 'ids' - 'job_id' FROM opspool.audit ORDER BY id" |
+        q "SELECT action, object, data - 'seconds' - 'seconds_in' - 'ids' - 'job_id' FROM opspool.audit ORDER BY id" |
             sed -E 's/"created_(before|after)_ms": [0-9]+/"created_\1_ms": T/g'
         echo "== redis keys"
         rcli --scan --pattern "$P:*" | while read -r k; do printf '%s\n' "${k#"$P"}"; done |
