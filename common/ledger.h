@@ -234,4 +234,35 @@ int osp_ledger_audit(struct osp_pgs *c, const struct osp_actor *a, const char *a
 /* Replace an audit row's data (a bulk operation's counts when it ends). */
 int osp_ledger_audit_update(struct osp_pgs *c, int64_t id, const json_t *data, struct osp_err *err);
 
+/* ---- Scheduler duties (ledger_sched.c) ---- */
+
+/* Claim one cron tick (opspool.schedule_firings): status receives 'firing' (this caller fires
+ * it), 'skipped' (concurrency forbid and a job of the schedule unfinished) or "" (another
+ * replica owns the tick). */
+int osp_ledger_cron_claim(struct osp_pgs *c, const char *name, int64_t tick,
+                          const char *concurrency, const char *replica, char status[16],
+                          struct osp_err *err);
+/* Record a tick's outcome and advance the schedule's last/next fire times. */
+int osp_ledger_cron_record(struct osp_pgs *c, const char *name, int64_t tick, int64_t next,
+                           const char *status, const char *job_id, const char *reason,
+                           struct osp_err *err);
+/* Enabled schedules as rows {name, cron, timezone, kind, payload, concurrency, catchup_s,
+ * last_fire, created} (text). */
+json_t *osp_ledger_cron_enabled(struct osp_pgs *c, struct osp_err *err);
+/* Gauges: jobs per (kind, state) {kind, state, n}; per schedule {name, last_fire,
+ * last_success} (epoch seconds as text). */
+json_t *osp_ledger_job_counts(struct osp_pgs *c, struct osp_err *err);
+json_t *osp_ledger_schedule_times(struct osp_pgs *c, struct osp_err *err);
+/* The reconciler's page: unfinished rows untouched for grace_s, ids after after_id, in id
+ * order (one transaction with sorting ruled out). */
+json_t *osp_ledger_reconcile_page(struct osp_pgs *c, int grace_s, const char *after_id, int limit,
+                                  struct osp_err *err);
+/* Jobs Redis holds as final while the ledger does not: finals = [[id, state, reason], ...]. */
+int osp_ledger_reconcile_finals(struct osp_pgs *c, const json_t *finals, struct osp_err *err);
+/* Retention: delete up to batch finished jobs older than days (with their events); firings
+ * older than days. */
+int osp_ledger_retain_jobs(struct osp_pgs *c, int days, int batch, int64_t *deleted,
+                           struct osp_err *err);
+int osp_ledger_retain_firings(struct osp_pgs *c, int days, int batch, struct osp_err *err);
+
 #endif

@@ -98,27 +98,17 @@ static void count_firing(struct sched *s, const char *name, const char *status)
 static void record(struct sched *s, const char *name, int64_t tick, int64_t next,
                    const char *status, const char *job_id, const char *reason)
 {
-    char ts[24], ns[24];
-    snprintf(ts, sizeof(ts), "%lld", (long long)tick);
-    snprintf(ns, sizeof(ns), "%lld", (long long)next);
-    const char *p[] = {name, ts, status, job_id, reason, ns};
     struct osp_err err = {0, ""};
-    json_t *r = sched_query(
-        s,
-        "WITH f AS (UPDATE opspool.schedule_firings SET status = $3, job_id = $4::uuid, "
-        "           reason = coalesce($5, reason) "
-        "           WHERE schedule = $1 AND fire_at = to_timestamp($2::bigint) RETURNING 1) "
-        "UPDATE opspool.schedules SET "
-        "  last_fire_at = greatest(last_fire_at, to_timestamp($2::bigint)), "
-        "  next_fire_at = to_timestamp($6::bigint), "
-        "  last_job_id = coalesce($4::uuid, last_job_id) "
-        "WHERE name = $1 RETURNING name",
-        6, p, &err);
-    if (r == NULL) {
-        osp_error("schedule %s: recording tick %s failed: %s", name, ts, err.msg);
+    struct osp_pgs *pg = sched_pg(s);
+    if (pg == NULL || osp_ledger_cron_record(pg, name, tick, next, status, job_id, reason,
+                                             &err) != 0) {
+        if (pg != NULL) {
+            sched_pg_failed(s, &err);
+        }
+        osp_error("schedule %s: recording tick %lld failed: %s", name, (long long)tick,
+                  pg != NULL ? err.msg : "postgresql unavailable");
         return;
     }
-    json_decref(r);
     const char *v[] = {name};
     osp_metric_set(s->m_sched_last_fire, v, (double)tick);
 }
@@ -148,25 +138,18 @@ static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, c
     /* 2. Claim the tick in the ledger. */
     char ts[24];
     snprintf(ts, sizeof(ts), "%lld", (long long)tick);
-    const char *cp[] = {name, ts, conc, s->replica};
-    json_t *claim = sched_query(
-        s,
-        "WITH busy AS (SELECT $3 = 'forbid' AND EXISTS (SELECT 1 FROM opspool.jobs "
-        "  WHERE schedule = $1 AND state IN ('queued', 'delayed', 'running', 'retrying')) AS b) "
-        "INSERT INTO opspool.schedule_firings (schedule, fire_at, status, reason, replica) "
-        "SELECT $1, to_timestamp($2::bigint), CASE WHEN b THEN 'skipped' ELSE 'firing' END, "
-        "       CASE WHEN b THEN 'previous still running' END, $4 FROM busy "
-        "ON CONFLICT (schedule, fire_at) DO UPDATE SET replica = EXCLUDED.replica, claimed_at = "
-        "now() "
-        "WHERE opspool.schedule_firings.status = 'firing' "
-        "  AND opspool.schedule_firings.claimed_at < now() - interval '30 seconds' "
-        "RETURNING status",
-        4, cp, &err);
-    const char *status = json_string_value(json_object_get(json_array_get(claim, 0), "status"));
-    if (claim == NULL) {
+    char status_buf[16] = "";
+    struct osp_pgs *pg = sched_pg(s);
+    int crc = pg != NULL ? osp_ledger_cron_claim(pg, name, tick, conc, s->replica, status_buf, &err)
+                         : osp_err_set(&err, OSP_EPG, "postgresql unavailable");
+    if (crc != 0) {
+        if (pg != NULL) {
+            sched_pg_failed(s, &err);
+        }
         osp_warn("schedule %s: cannot claim tick %s: %s", name, ts, err.msg);
         goto release;
     }
+    const char *status = status_buf[0] != '\0' ? status_buf : NULL;
     if (status == NULL) {
         goto done; /* another replica owns this tick */
     }
@@ -176,27 +159,36 @@ static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, c
         count_firing(s, name, "skipped");
         goto done;
     }
-    /* 3. Submit, ledger first, idempotent per tick. */
+    /* 3. Submit, ledger first, idempotent per tick: the same checks and the same submit as
+     * every front end's (common/ops.h), so a schedule fires only jobs a user could submit. */
     struct osp_job j;
     osp_job_init(&j);
-    snprintf(j.kind, sizeof(j.kind), "%s", json_string_value(json_object_get(row, "kind")));
-    json_decref(j.payload);
-    j.payload = json_loads(json_string_value(json_object_get(row, "payload")), 0, NULL);
-    if (j.payload == NULL) {
-        j.payload = json_object();
-    }
-    j.max_attempts = (uint32_t)s->set.default_max_attempts;
-    free(j.schedule);
-    j.schedule = osp_xstrdup(name);
-    free(j.idempotency_key);
-    j.idempotency_key = osp_xasprintf("schedule:%s:%lld", name, (long long)tick);
-    free(j.submitted_by);
-    j.submitted_by = osp_xstrdup("scheduler");
+    json_t *payload = json_loads(json_string_value(json_object_get(row, "payload")), 0, NULL);
+    char *idem = osp_xasprintf("schedule:%s:%lld", name, (long long)tick);
+    struct osp_submit_req req = {
+        .kind = json_string_value(json_object_get(row, "kind")),
+        .payload = payload,
+        .idempotency_key = idem,
+        .submitted_by = "scheduler",
+        .schedule = name,
+    };
+    struct osp_ops o = {.pg = pg, .rq = s->rqs, .keys = &s->keys,
+                        .env_max_bytes = (size_t)s->cfg->env_max_bytes,
+                        .job_ttl_s = s->cfg->job_ttl_s, .actor = {NULL, "cron"}};
+    struct osp_submit_policy pol = {s->set.default_max_attempts,
+                                    s->have_targets ? &s->targets : NULL};
+    const char *what = NULL;
     char ids[1][OSP_ID_LEN + 1];
     bool dup = false;
-    struct osp_pgs *pg = sched_pg(s);
-    int rc = pg ? osp_submit(pg, s->rqs, &s->keys, &j, 1, ids, &dup, &err) : OSP_EPG;
-    if (rc == OSP_EPG || pg == NULL) {
+    int rc = osp_op_submit_check(&o, &pol, &req, &j, &what, &err);
+    json_decref(payload);
+    free(idem);
+    if (rc == 0) {
+        rc = osp_op_submit(&o, &j, 1, ids, &dup, &err);
+    } else {
+        rc = OSP_EINVAL; /* the stored definition no longer passes (a target removed...) */
+    }
+    if (rc == OSP_EPG) {
         sched_pg_failed(s, &err);
         osp_error("schedule %s: tick %s not submitted (retried within 30 s): %s", name, ts,
                   err.msg);
@@ -233,7 +225,7 @@ release : {
     }
 }
 done:
-    json_decref(claim);
+    return;
 }
 
 static int64_t row_int(const json_t *row, const char *name, int64_t dflt)
@@ -290,13 +282,11 @@ static void cronfire_cb(struct ev_loop *loop, ev_timer *w, int revents)
     d->in_flight = true;
     int64_t t0 = osp_mono_ns();
     struct osp_err err = {0, ""};
-    json_t *rows = sched_query(
-        s,
-        "SELECT name, cron, timezone, kind, payload::text AS payload, concurrency, catchup_s, "
-        "floor(extract(epoch FROM last_fire_at))::bigint AS last_fire, "
-        "floor(extract(epoch FROM created_at))::bigint AS created "
-        "FROM opspool.schedules WHERE enabled ORDER BY name",
-        0, NULL, &err);
+    struct osp_pgs *pg = sched_pg(s);
+    json_t *rows = pg != NULL ? osp_ledger_cron_enabled(pg, &err) : NULL;
+    if (pg != NULL && rows == NULL) {
+        sched_pg_failed(s, &err);
+    }
     int64_t now_s = osp_now_ms() / 1000;
     size_t i;
     json_t *row;

@@ -110,8 +110,11 @@ static void refresh_redis(struct sched *s)
 static void refresh_pg(struct sched *s)
 {
     struct osp_err err = {0, ""};
-    json_t *rows = sched_query(
-        s, "SELECT kind, state, count(*) AS n FROM opspool.jobs GROUP BY 1, 2", 0, NULL, &err);
+    struct osp_pgs *pg = sched_pg(s);
+    json_t *rows = pg != NULL ? osp_ledger_job_counts(pg, &err) : NULL;
+    if (pg != NULL && rows == NULL) {
+        sched_pg_failed(s, &err);
+    }
     const char *up[] = {"postgres"};
     osp_metric_set(s->m_up, up, rows != NULL ? 1 : 0);
     if (rows == NULL) {
@@ -127,13 +130,10 @@ static void refresh_pg(struct sched *s)
         osp_metric_set(s->m_jobs, v, strtod(json_string_value(json_object_get(row, "n")), NULL));
     }
     json_decref(rows);
-    rows =
-        sched_query(s,
-                    "SELECT s.name, extract(epoch FROM s.last_fire_at)::text AS last_fire, "
-                    "(SELECT extract(epoch FROM max(j.finished_at)) FROM opspool.jobs j "
-                    " WHERE j.schedule = s.name AND j.state = 'succeeded')::text AS last_success "
-                    "FROM opspool.schedules s",
-                    0, NULL, &err);
+    rows = osp_ledger_schedule_times(pg, &err);
+    if (rows == NULL) {
+        sched_pg_failed(s, &err);
+    }
     osp_metric_clear(s->m_sched_last_success);
     osp_metric_clear(s->m_sched_last_fire);
     json_array_foreach(rows, i, row)

@@ -181,21 +181,14 @@ static int reconcile_rows(struct sched *s, json_t *rows)
         }
     }
     if (json_array_size(finals) > 0) {
-        char *text = json_dumps(finals, JSON_COMPACT);
-        const char *p[] = {text};
-        json_t *r = sched_query(
-            s,
-            "UPDATE opspool.jobs j SET state = f.state, finished_at = coalesce(j.finished_at, "
-            "now()), error = coalesce(j.error, f.reason), updated_at = now() "
-            "FROM (SELECT x->>0 AS id, x->>1 AS state, x->>2 AS reason "
-            "FROM json_array_elements($1::json) x) f WHERE j.id = f.id::uuid "
-            "AND j.state NOT IN ('succeeded', 'dead', 'cancelled') RETURNING j.id",
-            1, p, &err);
-        free(text);
-        if (r == NULL) {
-            osp_warn("reconciler: final states not recorded: %s", err.msg);
+        struct osp_pgs *pg = sched_pg(s);
+        if (pg == NULL || osp_ledger_reconcile_finals(pg, finals, &err) != 0) {
+            if (pg != NULL) {
+                sched_pg_failed(s, &err);
+            }
+            osp_warn("reconciler: final states not recorded: %s",
+                     pg != NULL ? err.msg : "postgresql unavailable");
         }
-        json_decref(r);
     }
     osp_debug("reconciler: page of %zu rows: redis look %.1f ms, rebuild %.1f ms, enqueue %.1f "
               "ms, ledger %.1f ms",
@@ -212,41 +205,22 @@ out:
 
 int sched_reconcile_once(struct sched *s, int max)
 {
-    char grace[16], lim[16];
     /* After a loss the grace only needs to cover a submit between its insert and its push. */
     int g = s->reconcile_urgent && s->set.reconcile_grace_s > RECONCILE_URGENT_GRACE_S
                 ? RECONCILE_URGENT_GRACE_S
                 : s->set.reconcile_grace_s;
-    snprintf(grace, sizeof(grace), "%d", g);
-    snprintf(lim, sizeof(lim), "%d", max);
-    const char *params[] = {grace, s->reconcile_cursor[0] ? s->reconcile_cursor : NULL, lim};
     struct osp_err err = {0, ""};
     int64_t t0 = osp_mono_ns();
-    /* The page must come off jobs_unfinished_idx in id order. Right after a bulk submit the
-     * planner's statistics still see a small table and it would rather read every unfinished
-     * row and sort them, on every page: a sweep quadratic in the backlog. Sorting is ruled
-     * out for this one statement (SET LOCAL inside its own transaction). */
-    json_t *tx = sched_query(s, "BEGIN", 0, NULL, &err);
-    bool ok = tx != NULL;
-    json_decref(tx);
-    if (ok) {
-        tx = sched_query(s, "SET LOCAL enable_sort = off", 0, NULL, &err);
-        ok = tx != NULL;
-        json_decref(tx);
+    struct osp_pgs *pg = sched_pg(s);
+    json_t *rows = NULL;
+    if (pg == NULL) {
+        osp_err_set(&err, OSP_EPG, "postgresql unavailable");
+    } else {
+        rows = osp_ledger_reconcile_page(pg, g, s->reconcile_cursor, max, &err);
+        if (rows == NULL) {
+            sched_pg_failed(s, &err);
+        }
     }
-    json_t *rows = !ok ? NULL : sched_query(
-        s,
-        "SELECT id, kind, state, payload::text AS payload, attempt, max_attempts, timeout_s, "
-        "idempotency_key, submitted_by, schedule, trace_id, "
-        "floor(extract(epoch FROM created_at) * 1000)::bigint AS created_ms, "
-        "floor(extract(epoch FROM run_at) * 1000)::bigint AS run_ms "
-        "FROM opspool.jobs WHERE state IN ('queued', 'delayed', 'running', 'retrying') "
-        "AND updated_at < now() - make_interval(secs => $1::int) "
-        "AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) "
-        "ORDER BY id LIMIT $3::int",
-        3, params, &err);
-    struct osp_err end_err = {0, ""};
-    json_decref(sched_query(s, rows != NULL ? "COMMIT" : "ROLLBACK", 0, NULL, &end_err));
     if (rows == NULL) {
         osp_warn("reconciler: %s", err.msg);
         return OSP_EPG;
@@ -353,43 +327,25 @@ static void retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     d->in_flight = true;
     int64_t t0 = osp_mono_ns();
-    char days[16], batch[16];
-    snprintf(days, sizeof(days), "%d", s->set.retention_days);
-    snprintf(batch, sizeof(batch), "%d", RETAIN_BATCH);
-    const char *params[] = {days, batch};
     struct osp_err err = {0, ""};
     size_t total = 0;
-    for (int round = 0; round < RETAIN_ROUNDS; round++) {
-        json_t *r = sched_query(
-            s,
-            "WITH d AS (SELECT id FROM opspool.jobs "
-            "  WHERE state IN ('succeeded', 'dead', 'cancelled') "
-            "  AND (finished_at < now() - make_interval(days => $1::int) "
-            "       OR (finished_at IS NULL AND updated_at < now() - make_interval(days => "
-            "$1::int))) "
-            "  ORDER BY finished_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
-            /* job_events has no foreign key (hot insert path): delete them explicitly. */
-            "ev AS (DELETE FROM opspool.job_events e USING d WHERE e.job_id = d.id) "
-            "DELETE FROM opspool.jobs j USING d WHERE j.id = d.id RETURNING j.id",
-            2, params, &err);
-        if (r == NULL) {
+    struct osp_pgs *pg = sched_pg(s);
+    for (int round = 0; pg != NULL && round < RETAIN_ROUNDS; round++) {
+        int64_t n = 0;
+        if (osp_ledger_retain_jobs(pg, s->set.retention_days, RETAIN_BATCH, &n, &err) != 0) {
+            sched_pg_failed(s, &err);
             osp_warn("retention: %s", err.msg);
+            pg = NULL;
             break;
         }
-        size_t n = json_array_size(r);
-        json_decref(r);
-        total += n;
+        total += (size_t)n;
         if (n < RETAIN_BATCH) {
             break;
         }
     }
-    json_t *f = sched_query(
-        s,
-        "DELETE FROM opspool.schedule_firings WHERE ctid IN (SELECT ctid FROM "
-        "opspool.schedule_firings WHERE claimed_at < now() - make_interval(days => $1::int) "
-        "LIMIT $2::int) RETURNING 1",
-        2, params, &err);
-    json_decref(f);
+    if (pg != NULL && osp_ledger_retain_firings(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0) {
+        sched_pg_failed(s, &err);
+    }
     if (total > 0) {
         osp_metric_add(s->m_pruned, NULL, (double)total);
         osp_info("retention: pruned %zu finished job(s) older than %d days", total,
