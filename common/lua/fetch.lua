@@ -13,7 +13,7 @@ local P, max, start = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 -- decoding the body: [version, signature:bin, body:bin] with the body a map whose first key
 -- is "id" (envelope.c osp_env_encode writes it first). nil when the bytes are laid out
 -- otherwise (then nothing is decided from the envelope). Kept identical in every script that
--- carries it (tests/integration/test_ops.c checks).
+-- carries it (tests/lint/lua_shared.sh checks).
 local function env_id(e)
     local b = string.byte(e, 1)
     if b ~= 0x93 then return nil end
