@@ -2,7 +2,7 @@
 /* ctl.h — opspoolctl's shared context: configuration, lazily opened synchronous clients to
  * Redis and PostgreSQL (so commands keep working while the scheduler is down), output mode.
  * Each command group lives in its own file and registers in the table in main.c:
- *   jobs_cmd.c     submit (--wait), migrate
+ *   submit_cmd.c   submit (--wait), migrate
  *   job_cmd.c      jobs, job, cancel, retry
  *   queues_cmd.c   queues (--watch), pause, resume
  *   dead_cmd.c     dead, dead retry, dead purge (and the retry path `retry ID` shares)

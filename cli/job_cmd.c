@@ -4,12 +4,10 @@
 #include "cli/ctl.h"
 #include "common/alloc.h"
 #include "common/cron.h"
+#include "common/jobstate.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const job_states[] = {"queued",    "delayed", "running",   "retrying",
-                                         "succeeded", "dead",    "cancelled", NULL};
 
 /* The --state argument as a PostgreSQL text[] literal, or exit CTL_USAGE. */
 static const char *state_filter(const char *s)
@@ -20,15 +18,12 @@ static const char *state_filter(const char *s)
     if (strcmp(s, "finished") == 0) {
         return "{succeeded,dead,cancelled}";
     }
-    for (size_t i = 0; job_states[i] != NULL; i++) {
-        if (strcmp(s, job_states[i]) == 0) {
-            return NULL;
-        }
+    enum osp_job_state st;
+    if (osp_job_state_parse(s, &st) == 0) {
+        return NULL;
     }
-    ctl_die(CTL_USAGE,
-            "jobs: --state %s: expected one of queued, delayed, running, retrying, "
-            "succeeded, dead, cancelled, active, finished",
-            s);
+    ctl_die(CTL_USAGE, "jobs: --state %s: expected one of %s, active, finished", s,
+            osp_job_states_text());
 }
 
 /* Milliseconds between two RFC 3339 fields of row (b absent: now), or -1. */

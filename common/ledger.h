@@ -136,6 +136,14 @@ struct osp_actor {
 int osp_ledger_cancel(struct osp_pgs *c, const char *id, const struct osp_actor *a, char prev[16],
                       char kind[OSP_KIND_MAX + 1], struct osp_err *err);
 
+/* The one loader from a ledger row (text values, as osp_pgs_query returns them: id, kind,
+ * payload, attempt, max_attempts, timeout_s, created_ms, run_ms, idempotency_key,
+ * submitted_by, schedule, trace_id; absent ones are left at their osp_job_init values) to a
+ * job, for rebuilding an envelope from the ledger. j is osp_job_init'ed by the caller. The
+ * attempt is the row's: callers decide the attempt the rebuilt envelope carries. OSP_EPROTO
+ * for a row without a valid id or kind, or with an unreadable payload. */
+int osp_ledger_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err);
+
 /* The kind and state of job id; OSP_ENOTFOUND when there is no such job. */
 int osp_ledger_job_brief(struct osp_pgs *c, const char *id, char kind[OSP_KIND_MAX + 1],
                          char state[16], struct osp_err *err);

@@ -4,6 +4,8 @@
  * events and its audit record in one statement, so no reader ever sees one without the
  * other. The order against Redis is common/ops.c's (the ledger first). */
 #include "common/alloc.h"
+#include "common/base.h"
+#include "common/id.h"
 #include "common/ledger.h"
 
 #include <stdio.h>
@@ -56,6 +58,52 @@ int osp_ledger_cancel(struct osp_pgs *c, const char *id, const struct osp_actor 
     return rc;
 }
 
+static int64_t row_int(const json_t *row, const char *f, int64_t dflt)
+{
+    const char *v = row_str(row, f);
+    return v != NULL && v[0] != '\0' ? strtoll(v, NULL, 10) : dflt;
+}
+
+static void row_text(const json_t *row, const char *f, char **dst)
+{
+    const char *v = row_str(row, f);
+    if (v != NULL) {
+        free(*dst);
+        *dst = osp_xstrdup(v);
+    }
+}
+
+int osp_ledger_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err)
+{
+    const char *id = row_str(row, "id");
+    const char *kind = row_str(row, "kind");
+    if (id == NULL || !osp_id_is_valid(id) || kind == NULL || !osp_kind_name_is_valid(kind)) {
+        return osp_err_set(err, OSP_EPROTO, "ledger row without a valid id or kind");
+    }
+    snprintf(j->id, sizeof(j->id), "%s", id);
+    snprintf(j->kind, sizeof(j->kind), "%s", kind);
+    const char *payload = row_str(row, "payload");
+    json_error_t je;
+    json_t *p = json_loads(payload != NULL ? payload : "{}", JSON_DECODE_ANY, &je);
+    if (p == NULL || !json_is_object(p)) {
+        json_decref(p);
+        return osp_err_set(err, OSP_EPROTO, "job %s: the ledger's payload is unreadable", id);
+    }
+    json_decref(j->payload);
+    j->payload = p;
+    j->attempt = (uint32_t)row_int(row, "attempt", 0);
+    j->max_attempts = (uint32_t)row_int(row, "max_attempts", 1);
+    j->timeout_s = (uint32_t)row_int(row, "timeout_s", 0);
+    j->enqueued_at = row_int(row, "created_ms", osp_now_ms());
+    int64_t run_ms = row_int(row, "run_ms", 0);
+    j->run_at = run_ms > osp_now_ms() ? run_ms : 0;
+    row_text(row, "idempotency_key", &j->idempotency_key);
+    row_text(row, "submitted_by", &j->submitted_by);
+    row_text(row, "schedule", &j->schedule);
+    row_text(row, "trace_id", &j->trace_id);
+    return 0;
+}
+
 int osp_ledger_job_brief(struct osp_pgs *c, const char *id, char kind[OSP_KIND_MAX + 1],
                          char state[16], struct osp_err *err)
 {
@@ -82,7 +130,8 @@ json_t *osp_ledger_retry_info(struct osp_pgs *c, const char *id, struct osp_err 
     const char *params[] = {id};
     json_t *rows = osp_pgs_query(
         c,
-        "SELECT j.state, j.kind, j.attempt, j.max_attempts, j.timeout_s, j.payload::text AS "
+        "SELECT j.id::text AS id, j.state, j.kind, j.attempt, j.max_attempts, j.timeout_s, "
+        "j.payload::text AS "
         "payload, j.idempotency_key, j.submitted_by, j.schedule, j.trace_id, "
         "(extract(epoch FROM j.created_at) * 1000)::bigint AS created_ms, "
         "coalesce((SELECT max(a.attempt) FROM opspool.job_attempts a WHERE a.job_id = j.id), 0) "
@@ -162,10 +211,10 @@ static void bulk_params(const struct osp_bulk_filter *f, struct bulk_params *bp)
 
 /* Matching rows, walked in id order on jobs_unfinished_idx (only unfinished rows are in it). */
 #define BULK_WHERE                                                                                 \
-    "state NOT IN ('succeeded', 'dead', 'cancelled') AND kind = $1::text "                       \
-    "AND state = ANY ($2::text[]) AND ($3::text IS NULL OR submitted_by = $3::text) "            \
+    "state NOT IN ('succeeded', 'dead', 'cancelled') AND kind = $1::text "                         \
+    "AND state = ANY ($2::text[]) AND ($3::text IS NULL OR submitted_by = $3::text) "              \
     "AND ($4::text IS NULL OR schedule = $4::text) "                                               \
-    "AND ($5::bigint IS NULL OR created_at < opspool.ms_ts($5::bigint)) "                         \
+    "AND ($5::bigint IS NULL OR created_at < opspool.ms_ts($5::bigint)) "                          \
     "AND ($6::bigint IS NULL OR created_at >= opspool.ms_ts($6::bigint)) "
 
 int osp_ledger_bulk_count(struct osp_pgs *c, const struct osp_bulk_filter *f, int64_t *n,
@@ -173,8 +222,8 @@ int osp_ledger_bulk_count(struct osp_pgs *c, const struct osp_bulk_filter *f, in
 {
     struct bulk_params bp;
     bulk_params(f, &bp);
-    json_t *rows = osp_pgs_query(c, "SELECT count(*) AS n FROM opspool.jobs WHERE " BULK_WHERE, 6,
-                                 bp.p, err);
+    json_t *rows =
+        osp_pgs_query(c, "SELECT count(*) AS n FROM opspool.jobs WHERE " BULK_WHERE, 6, bp.p, err);
     if (rows == NULL) {
         return err->code != 0 ? err->code : OSP_EPG;
     }
@@ -192,9 +241,17 @@ json_t *osp_ledger_bulk_cancel(struct osp_pgs *c, const struct osp_bulk_filter *
     char lim[16], aid[24];
     snprintf(lim, sizeof(lim), "%d", limit);
     snprintf(aid, sizeof(aid), "%lld", (long long)audit_id);
-    const char *params[] = {bp.p[0], bp.p[1], bp.p[2], bp.p[3], bp.p[4], bp.p[5],
+    const char *params[] = {bp.p[0],
+                            bp.p[1],
+                            bp.p[2],
+                            bp.p[3],
+                            bp.p[4],
+                            bp.p[5],
                             after_id != NULL && after_id[0] != '\0' ? after_id : NULL,
-                            lim, a->via, a->who, aid};
+                            lim,
+                            a->via,
+                            a->who,
+                            aid};
     /* The batch must be read in id order from jobs_unfinished_idx, stopping at the limit. A
      * fresh backlog's statistics are stale (a million rows inserted a minute ago), and the
      * planner then prefers a bitmap scan of every matching row plus a sort, per batch: 12x
@@ -224,7 +281,8 @@ json_t *osp_ledger_bulk_cancel(struct osp_pgs *c, const struct osp_bulk_filter *
     json_t *ids = json_array();
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         json_array_append(ids, json_object_get(row, "id"));
     }
     json_decref(rows);
@@ -257,8 +315,8 @@ int osp_ledger_audit_update(struct osp_pgs *c, int64_t id, const json_t *data, s
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     char *d = json_dumps(data, JSON_COMPACT);
     const char *params[] = {ids, d};
-    json_t *rows = osp_pgs_query(c, "UPDATE opspool.audit SET data = $2::jsonb WHERE id = $1::bigint",
-                                 2, params, err);
+    json_t *rows = osp_pgs_query(
+        c, "UPDATE opspool.audit SET data = $2::jsonb WHERE id = $1::bigint", 2, params, err);
     free(d);
     if (rows == NULL) {
         return err->code != 0 ? err->code : OSP_EPG;
@@ -276,14 +334,14 @@ int osp_ledger_audit_jobs(struct osp_pgs *c, const json_t *ids, const struct osp
     char *idj = json_dumps(ids, JSON_COMPACT);
     char *d = data != NULL ? json_dumps(data, JSON_COMPACT) : NULL;
     const char *params[] = {idj, a->who, action, a->via, d != NULL ? d : "{}"};
-    json_t *rows = osp_pgs_query(
-        c,
-        "INSERT INTO opspool.job_events (job_id, type, data) "
-        "SELECT x::uuid, 'audit', $5::jsonb || jsonb_build_object('who', $2::text, "
-        "  'action', $3::text, 'via', $4::text) "
-        "FROM jsonb_array_elements_text($1::jsonb) AS x "
-        "WHERE EXISTS (SELECT 1 FROM opspool.jobs j WHERE j.id = x::uuid)",
-        5, params, err);
+    json_t *rows =
+        osp_pgs_query(c,
+                      "INSERT INTO opspool.job_events (job_id, type, data) "
+                      "SELECT x::uuid, 'audit', $5::jsonb || jsonb_build_object('who', $2::text, "
+                      "  'action', $3::text, 'via', $4::text) "
+                      "FROM jsonb_array_elements_text($1::jsonb) AS x "
+                      "WHERE EXISTS (SELECT 1 FROM opspool.jobs j WHERE j.id = x::uuid)",
+                      5, params, err);
     free(idj);
     free(d);
     if (rows == NULL) {
@@ -301,9 +359,9 @@ int osp_ledger_schedule_upsert(struct osp_pgs *c, const struct osp_schedule_def 
     char catchup[24], next[24];
     snprintf(catchup, sizeof(catchup), "%lld", (long long)d->catchup_s);
     snprintf(next, sizeof(next), "%lld", (long long)d->next_fire_s);
-    const char *params[] = {d->name,        d->cron,        d->timezone,
+    const char *params[] = {d->name,        d->cron,         d->timezone,
                             d->kind,        d->payload_json, d->enabled ? "true" : "false",
-                            d->concurrency, catchup,        next};
+                            d->concurrency, catchup,         next};
     json_t *rows = osp_pgs_query(
         c,
         "INSERT INTO opspool.schedules (name, cron, timezone, kind, payload, enabled, concurrency, "
@@ -331,8 +389,8 @@ int osp_ledger_schedule_delete(struct osp_pgs *c, const char *name, struct osp_e
     if (rows == NULL) {
         return err->code != 0 ? err->code : OSP_EPG;
     }
-    int rc = json_array_size(rows) == 0 ? osp_err_set(err, OSP_ENOTFOUND, "no schedule %.64s", name)
-                                        : 0;
+    int rc =
+        json_array_size(rows) == 0 ? osp_err_set(err, OSP_ENOTFOUND, "no schedule %.64s", name) : 0;
     json_decref(rows);
     return rc;
 }
@@ -369,8 +427,8 @@ json_t *osp_ledger_schedule_row(struct osp_pgs *c, const char *name, struct osp_
 {
     const char *params[] = {name};
     json_t *rows = osp_pgs_query(
-        c, "SELECT to_jsonb(s)::text AS row FROM opspool.schedules s WHERE s.name = $1", 1,
-        params, err);
+        c, "SELECT to_jsonb(s)::text AS row FROM opspool.schedules s WHERE s.name = $1", 1, params,
+        err);
     if (rows == NULL) {
         return NULL;
     }
@@ -490,7 +548,8 @@ json_t *osp_ledger_finished_counts(struct osp_pgs *c, int window_s, struct osp_e
     json_t *out = json_object();
     size_t i;
     json_t *r;
-    json_array_foreach(rows, i, r) {
+    json_array_foreach(rows, i, r)
+    {
         json_object_set_new(out, row_str(r, "kind"),
                             json_integer(strtoll(row_str(r, "n"), NULL, 10)));
     }

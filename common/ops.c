@@ -13,6 +13,7 @@
 #include "common/buf.h"
 #include "common/cron.h"
 #include "common/id.h"
+#include "common/jobstate.h"
 #include "common/submit.h"
 #include "jobs/job.h"
 
@@ -22,11 +23,11 @@
 #include <strings.h>
 #include <time.h>
 
-#define OPS_DEAD_CHUNK   500   /* dead records read per LRANGE */
-#define OPS_BULK_BATCH   5000  /* jobs cancelled per ledger statement (and per flag script) */
-#define OPS_SWEEP_STEP   10000 /* envelopes looked at per purge.lua call */
-#define OPS_FLAG_TRIES   5     /* a bulk batch's flags are retried this often on Redis errors */
-#define OPS_CANCEL_SCAN  1000  /* a single cancel looks this far into each end for its envelope */
+#define OPS_DEAD_CHUNK  500   /* dead records read per LRANGE */
+#define OPS_BULK_BATCH  5000  /* jobs cancelled per ledger statement (and per flag script) */
+#define OPS_SWEEP_STEP  10000 /* envelopes looked at per purge.lua call */
+#define OPS_FLAG_TRIES  5     /* a bulk batch's flags are retried this often on Redis errors */
+#define OPS_CANCEL_SCAN 1000  /* a single cancel looks this far into each end for its envelope */
 
 static const char *row_str(const json_t *row, const char *f)
 {
@@ -46,12 +47,6 @@ static void nap_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static bool is_final(const char *st)
-{
-    return strcmp(st, "succeeded") == 0 || strcmp(st, "dead") == 0 ||
-           strcmp(st, "cancelled") == 0;
 }
 
 /* ---- submit ---- */
@@ -130,7 +125,8 @@ int osp_op_submit_check(const struct osp_ops *o, const struct osp_submit_policy 
         return osp_err_set(err, OSP_EINVAL, "run_at: out of range");
     }
     if (req->schedule != NULL && !osp_schedule_name_is_valid(req->schedule)) {
-        return osp_err_set(err, OSP_EINVAL, "schedule: [A-Za-z0-9_.-]{1,%d}", OSP_SCHEDULE_NAME_MAX);
+        return osp_err_set(err, OSP_EINVAL, "schedule: [A-Za-z0-9_.-]{1,%d}",
+                           OSP_SCHEDULE_NAME_MAX);
     }
     if (text_ok("idempotency_key", req->idempotency_key, false, err) != 0 ||
         text_ok("submitted_by", req->submitted_by, false, err) != 0 ||
@@ -204,7 +200,7 @@ int osp_op_cancel(const struct osp_ops *o, const char *id, struct osp_cancel_res
         mode = OSP_RQ_CANCEL_RUNNING;
     } else if (strcmp(r->prev, "cancelled") == 0) {
         r->outcome = OSP_CANCEL_ALREADY; /* flag again: an earlier cancel may have stopped */
-    } else if (is_final(r->prev)) {
+    } else if (osp_job_state_name_is_final(r->prev)) {
         return osp_err_set(err, OSP_ECONFLICT, "job %s already ended %s; nothing to cancel", id,
                            r->prev);
     } else {
@@ -261,33 +257,6 @@ static int find_dead_record(const struct osp_ops *o, const char *kind, const cha
     }
 }
 
-/* The job as submitted, from its ledger row (the trusted copy). */
-static int job_from_row(const json_t *row, const char *id, struct osp_job *j, struct osp_err *err)
-{
-    json_error_t je;
-    osp_job_init(j);
-    snprintf(j->id, sizeof(j->id), "%s", id);
-    snprintf(j->kind, sizeof(j->kind), "%s", row_str(row, "kind"));
-    const char *payload = row_str(row, "payload");
-    json_t *p = json_loads(payload != NULL ? payload : "{}", JSON_DECODE_ANY, &je);
-    if (p == NULL) {
-        return osp_err_set(err, OSP_EINVAL, "the ledger's payload is unreadable: %s", je.text);
-    }
-    json_decref(j->payload);
-    j->payload = p;
-    j->timeout_s = (uint32_t)row_int(row, "timeout_s", 0);
-    j->enqueued_at = row_int(row, "created_ms", osp_now_ms());
-    const char *f[] = {"idempotency_key", "submitted_by", "schedule", "trace_id"};
-    char **dst[] = {&j->idempotency_key, &j->submitted_by, &j->schedule, &j->trace_id};
-    for (size_t i = 0; i < 4; i++) {
-        if (row_str(row, f[i]) != NULL) {
-            free(*dst[i]);
-            *dst[i] = osp_xstrdup(row_str(row, f[i]));
-        }
-    }
-    return 0;
-}
-
 /* osp_op_retry with the dead record already known (rec NULL: look it up) and the audit
  * action of the caller's intent. */
 static int retry_one(const struct osp_ops *o, const char *id, const char *kind, unsigned budget,
@@ -340,8 +309,8 @@ static int retry_one(const struct osp_ops *o, const char *id, const char *kind, 
             goto out;
         }
         const char *live = row_str(hash, "state");
-        resume = has_rec || (live != NULL && (strcmp(live, "dead") == 0 ||
-                                              strcmp(live, "cancelled") == 0));
+        resume = has_rec ||
+                 (live != NULL && (strcmp(live, "dead") == 0 || strcmp(live, "cancelled") == 0));
     }
     if (strcmp(r->prev, "dead") != 0 && strcmp(r->prev, "cancelled") != 0 && !resume) {
         rc = osp_err_set(err, OSP_ECONFLICT,
@@ -351,16 +320,17 @@ static int retry_one(const struct osp_ops *o, const char *id, const char *kind, 
     /* The original envelope when it verifies; the ledger's copy otherwise. */
     bool have_env = false;
     if (has_rec && osp_dead_decode(rec.data, rec.len, &d, NULL) == 0) {
-        have_env = osp_env_decode(d.env.data, d.env.len, o->keys, o->env_max_bytes, &job, NULL) ==
-                       0 &&
-                   strcmp(job.id, id) == 0;
+        have_env =
+            osp_env_decode(d.env.data, d.env.len, o->keys, o->env_max_bytes, &job, NULL) == 0 &&
+            strcmp(job.id, id) == 0;
         if (!have_env) {
             osp_job_deinit(&job);
             memset(&job, 0, sizeof(job));
         }
     }
     if (!have_env) {
-        rc = job_from_row(row, id, &job, err);
+        osp_job_init(&job);
+        rc = osp_ledger_job_from_row(row, &job, err);
         if (rc != 0) {
             goto out;
         }
@@ -369,8 +339,8 @@ static int retry_one(const struct osp_ops *o, const char *id, const char *kind, 
     /* Attempt numbers continue after the last attempt that started: job_attempts holds a row
      * for each, and a reused number would make the new outcome look like a repeat. */
     int64_t used = row_int(row, "last_attempt", 0);
-    int64_t b = budget > 0 ? (int64_t)budget
-                           : row_int(row, "budget", row_int(row, "max_attempts", 1));
+    int64_t b =
+        budget > 0 ? (int64_t)budget : row_int(row, "budget", row_int(row, "max_attempts", 1));
     if (b < 1) {
         b = 1;
     }
@@ -387,9 +357,9 @@ static int retry_one(const struct osp_ops *o, const char *id, const char *kind, 
     }
     const char *from = resume ? "{dead,cancelled,queued}" : "{dead,cancelled}";
     const char *event = strcmp(r->prev, "dead") == 0 || has_rec ? "retried_from_dead" : "retried";
-    data = json_pack("{s:s, s:s, s:i, s:i, s:I}", "by", o->actor.via, "from", r->prev, "attempt",
-                     (int)job.attempt, "max_attempts", (int)job.max_attempts, "budget",
-                     (json_int_t)b);
+    data =
+        json_pack("{s:s, s:s, s:i, s:i, s:I}", "by", o->actor.via, "from", r->prev, "attempt",
+                  (int)job.attempt, "max_attempts", (int)job.max_attempts, "budget", (json_int_t)b);
     if (d.reason != NULL) {
         json_object_set_new(data, "dead_reason", json_string(d.reason));
     }
@@ -440,7 +410,8 @@ static bool id_in(const json_t *ids, const char *id)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(ids, i, v) {
+    json_array_foreach(ids, i, v)
+    {
         if (strcasecmp(json_string_value(v), id) == 0) {
             return true;
         }
@@ -477,7 +448,8 @@ int osp_op_dead_retry(const struct osp_ops *o, const char *kind, const json_t *i
     if (ids != NULL) {
         size_t i;
         json_t *v;
-        json_array_foreach(ids, i, v) {
+        json_array_foreach(ids, i, v)
+        {
             struct osp_retry_result r;
             struct osp_err e = {0};
             const char *id = json_string_value(v);
@@ -521,8 +493,9 @@ int osp_op_dead_retry(const struct osp_ops *o, const char *kind, const json_t *i
             osp_buf_append(&rec, json_string_value(it), json_string_length(it));
             if (osp_dead_decode(rec.data, rec.len, &d, &e) != 0 || d.job_id[0] == '\0') {
                 report_skipped(*report, NULL,
-                               e.code != 0 ? e.msg : "dead record without a job id (an envelope "
-                                                     "that could not be decoded)");
+                               e.code != 0 ? e.msg
+                                           : "dead record without a job id (an envelope "
+                                             "that could not be decoded)");
                 kept++;
             } else {
                 struct osp_retry_result r;
@@ -584,13 +557,12 @@ int osp_op_dead_purge(const struct osp_ops *o, const char *kind, const json_t *i
             struct osp_dead d;
             memset(&d, 0, sizeof(d));
             seen++;
-            bool ok = osp_dead_decode(json_string_value(it), json_string_length(it), &d, NULL) ==
-                      0;
+            bool ok = osp_dead_decode(json_string_value(it), json_string_length(it), &d, NULL) == 0;
             if (ids != NULL && !(ok && id_in(ids, d.job_id))) {
                 kept++;
             } else {
-                json_array_append_new(take, json_stringn_nocheck(json_string_value(it),
-                                                                  json_string_length(it)));
+                json_array_append_new(
+                    take, json_stringn_nocheck(json_string_value(it), json_string_length(it)));
                 if (ok && d.job_id[0] != '\0') {
                     json_array_append_new(take_ids, json_string(d.job_id));
                 }
@@ -609,8 +581,8 @@ int osp_op_dead_purge(const struct osp_ops *o, const char *kind, const json_t *i
             for (size_t k = 0; rc == 0 && k < json_array_size(take); k++) {
                 const json_t *it = json_array_get(take, k);
                 bool removed = false;
-                rc = osp_rqs_dead_remove(o->rq, kind, json_string_value(it),
-                                         json_string_length(it), &removed, err);
+                rc = osp_rqs_dead_remove(o->rq, kind, json_string_value(it), json_string_length(it),
+                                         &removed, err);
                 count += removed ? 1 : 0;
             }
             if (rc == 0) {
@@ -772,8 +744,8 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
     if (f->kind == NULL || !osp_kind_name_is_valid(f->kind)) {
         return osp_err_set(err, OSP_EINVAL, "kind: a valid kind name is required");
     }
-    if (f->states == 0 || (f->states & ~(unsigned)(OSP_BULK_QUEUED | OSP_BULK_DELAYED |
-                                                    OSP_BULK_RETRYING)) != 0) {
+    if (f->states == 0 ||
+        (f->states & ~(unsigned)(OSP_BULK_QUEUED | OSP_BULK_DELAYED | OSP_BULK_RETRYING)) != 0) {
         return osp_err_set(err, OSP_EINVAL, "states: one or more of queued, delayed, retrying");
     }
     int64_t t0 = osp_now_ms();
@@ -858,8 +830,7 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
     data = json_pack("{s:o, s:s, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "filter", filter, "status",
                      rc == 0 ? "done" : "interrupted", "cancelled", (json_int_t)r->cancelled,
                      "envelopes_dropped", (json_int_t)r->dropped, "seconds", r->seconds,
-                     "seconds_in", "ledger", r->ledger_s, "redis", r->redis_s, "sweep",
-                     r->sweep_s);
+                     "seconds_in", "ledger", r->ledger_s, "redis", r->redis_s, "sweep", r->sweep_s);
     if (more) {
         json_object_set_new(data, "more", json_true()); /* stopped at the call's limit */
     }
@@ -878,8 +849,8 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
                            "run the same command again to take the rest (audit row %lld)",
                            (long long)r->cancelled, err->msg,
                            commit_unknown ? "flagged in Redis but its commit went unanswered "
-                                               "(the reconciler settles it)"
-                                             : "rolled back",
+                                            "(the reconciler settles it)"
+                                          : "rolled back",
                            (long long)r->audit_id);
     }
     return 0;

@@ -29,21 +29,21 @@ struct osp_ops {
 
 /* ---- submit ---- */
 
-#define OSP_SUBMIT_MAX_ATTEMPTS 100    /* max_attempts is 1..this */
+#define OSP_SUBMIT_MAX_ATTEMPTS  100    /* max_attempts is 1..this */
 #define OSP_SUBMIT_TIMEOUT_MAX_S 604800 /* timeout_s is 0..this (0: the kind's default) */
-#define OSP_SUBMIT_TEXT_MAX 200         /* idempotency_key, submitted_by, trace_id */
+#define OSP_SUBMIT_TEXT_MAX      200    /* idempotency_key, submitted_by, trace_id */
 
 /* What a front end collected (borrowed): the API's JSON body, opspoolctl's flags. */
 struct osp_submit_req {
     const char *kind;
-    const json_t *payload;        /* NULL: {} */
-    const char *idempotency_key;  /* NULL: none ("" is refused) */
-    int64_t max_attempts;         /* 0: default_max_attempts */
-    int64_t timeout_s;            /* 0: the kind's default */
-    int64_t run_at_ms;            /* 0 or past: now */
+    const json_t *payload;       /* NULL: {} */
+    const char *idempotency_key; /* NULL: none ("" is refused) */
+    int64_t max_attempts;        /* 0: default_max_attempts */
+    int64_t timeout_s;           /* 0: the kind's default */
+    int64_t run_at_ms;           /* 0 or past: now */
     const char *submitted_by;
     const char *trace_id;
-    const char *schedule;         /* the schedule that fired it (a valid schedule name) */
+    const char *schedule; /* the schedule that fired it (a valid schedule name) */
 };
 struct osp_submit_policy {
     int default_max_attempts;          /* OSP_DEFAULT_MAX_ATTEMPTS */
@@ -89,12 +89,12 @@ int osp_op_cancel(const struct osp_ops *o, const char *id, struct osp_cancel_res
 
 struct osp_retry_result {
     char kind[OSP_KIND_MAX + 1];
-    char prev[16];     /* dead or cancelled (queued: an earlier retry finished now) */
-    unsigned attempt;  /* the attempt the job runs next */
+    char prev[16];    /* dead or cancelled (queued: an earlier retry finished now) */
+    unsigned attempt; /* the attempt the job runs next */
     unsigned max_attempts;
-    bool from_dead;    /* its dead record was found (and removed, unless already gone) */
-    bool record_gone;  /* the dead record vanished meanwhile (purged or retried by another) */
-    bool rebuilt;      /* the envelope was rebuilt from the ledger row */
+    bool from_dead;   /* its dead record was found (and removed, unless already gone) */
+    bool record_gone; /* the dead record vanished meanwhile (purged or retried by another) */
+    bool rebuilt;     /* the envelope was rebuilt from the ledger row */
 };
 /* Put a dead or cancelled job back on its queue. Attempt numbers continue after the last
  * attempt that started (a job that never ran starts at 1); budget attempts are granted
@@ -128,10 +128,10 @@ int osp_op_pause(const struct osp_ops *o, const char *kind, bool pause, bool *ch
 /* ---- bulk cancel ---- */
 
 struct osp_bulk_result {
-    int64_t matched;         /* dry run: jobs the filter takes now */
-    int64_t cancelled;       /* jobs cancelled in the ledger */
-    int64_t dropped;         /* their envelopes removed from the queue and the delayed set */
-    int64_t audit_id;        /* the opspool.audit row (0 on a dry run) */
+    int64_t matched;   /* dry run: jobs the filter takes now */
+    int64_t cancelled; /* jobs cancelled in the ledger */
+    int64_t dropped;   /* their envelopes removed from the queue and the delayed set */
+    int64_t audit_id;  /* the opspool.audit row (0 on a dry run) */
     double seconds;
     double ledger_s, redis_s, sweep_s; /* where the time went: ledger batches, flags, sweep */
 };

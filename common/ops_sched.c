@@ -46,7 +46,8 @@ int osp_op_schedule_put(const struct osp_ops *o, const struct osp_submit_policy 
     }
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)(uintptr_t)def, k, v) {
+    json_object_foreach((json_t *)(uintptr_t)def, k, v)
+    {
         bool known = false;
         for (size_t i = 0; schedule_fields[i] != NULL && !known; i++) {
             known = strcmp(k, schedule_fields[i]) == 0;
@@ -82,8 +83,8 @@ int osp_op_schedule_put(const struct osp_ops *o, const struct osp_submit_policy 
     if (json_is_null(payload)) {
         payload = NULL;
     }
-    struct osp_submit_req req = {.kind = str_field(def, "kind", NULL), .payload = payload,
-                                 .schedule = name};
+    struct osp_submit_req req = {
+        .kind = str_field(def, "kind", NULL), .payload = payload, .schedule = name};
     if (req.kind == NULL) {
         return osp_err_set(err, OSP_EINVAL, "kind: required, [a-z0-9_-]{1,32}");
     }
@@ -104,8 +105,8 @@ int osp_op_schedule_put(const struct osp_ops *o, const struct osp_submit_policy 
     } else if (cu != NULL && !json_is_null(cu) &&
                (!json_is_integer(cu) || json_integer_value(cu) < 0 ||
                 json_integer_value(cu) > OSP_SCHEDULE_MAX_CATCHUP_S)) {
-        rc = osp_err_set(err, OSP_EINVAL, "catchup_s: an integer 0..%d",
-                         OSP_SCHEDULE_MAX_CATCHUP_S);
+        rc =
+            osp_err_set(err, OSP_EINVAL, "catchup_s: an integer 0..%d", OSP_SCHEDULE_MAX_CATCHUP_S);
     } else if (en != NULL && !json_is_null(en) && !json_is_boolean(en)) {
         rc = osp_err_set(err, OSP_EINVAL, "enabled: true or false");
     }

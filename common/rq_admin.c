@@ -73,8 +73,9 @@ int osp_rqs_requeue(struct osp_rqs *c, const char *kind, const char *id, const v
     }
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)osp_now_ms());
-    const char *args[] = {osp_rqs_prefix(c), kind, id, rec_len > 0 ? "1" : "0",
-                          rec_len > 0 ? (const char *)rec : "", (const char *)env, now};
+    const char *args[] = {
+        osp_rqs_prefix(c), kind, id, rec_len > 0 ? "1" : "0", rec_len > 0 ? (const char *)rec : "",
+        (const char *)env, now};
     size_t lens[] = {strlen(args[0]), strlen(kind), strlen(id), 1, rec_len, env_len, strlen(now)};
     char *dkey = key2(c, "dead:", kind);
     json_t *r = rqs_script(c, RQ_REQUEUE, dkey, 7, args, lens, err);

@@ -19,7 +19,7 @@ enum rq_script {
     RQ_RECLAIM,
     RQ_SWEEP,
     RQ_STATS,
-    RQ_CANCEL,  /* control-plane scripts (rq_admin.c) */
+    RQ_CANCEL, /* control-plane scripts (rq_admin.c) */
     RQ_REQUEUE,
     RQ_PURGE,
     RQ_NSCRIPTS

@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/cron.h"
 #include "common/hmac.h"
+#include "common/jobstate.h"
 #include "common/log.h"
 #include "common/ops.h"
 #include "common/submit.h"
@@ -615,19 +616,6 @@ static void h_get_job(const struct osp_http_req *req, struct osp_http_resp *resp
 
 /* ---- GET /v1/jobs ---- */
 
-static const char *const job_states[] = {"queued",    "delayed", "running",   "retrying",
-                                         "succeeded", "dead",    "cancelled", NULL};
-
-static bool is_state(const char *st)
-{
-    for (size_t i = 0; job_states[i] != NULL; i++) {
-        if (strcmp(st, job_states[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static void h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
@@ -638,10 +626,10 @@ static void h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *re
     if (kind != NULL && kind_or_reply(kind, resp) == NULL) {
         return;
     }
-    if (state != NULL && !is_state(state)) {
-        osp_http_reply_error(resp, 400, "invalid_request",
-                             "state: one of queued, delayed, running, retrying, succeeded, dead, "
-                             "cancelled");
+    enum osp_job_state st;
+    if (state != NULL && osp_job_state_parse(state, &st) != 0) {
+        osp_http_reply_error(resp, 400, "invalid_request", "state: one of %s",
+                             osp_job_states_text());
         return;
     }
     long limit = API_LIST_DEFAULT;

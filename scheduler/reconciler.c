@@ -22,6 +22,7 @@
  * records older than the same age. Typed result tables are kept: they are the history that
  * benchmarks and backups are plotted from. */
 #include "common/alloc.h"
+#include "common/jobstate.h"
 #include "common/log.h"
 #include "scheduler/sched.h"
 
@@ -38,58 +39,23 @@
 #define RETAIN_BATCH    500
 #define RETAIN_ROUNDS   10 /* batches per round at most */
 
-static int64_t col_int(const json_t *row, const char *name)
-{
-    const char *v = json_string_value(json_object_get(row, name));
-    return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static char *col_dup(const json_t *row, const char *name)
-{
-    const char *v = json_string_value(json_object_get(row, name));
-    return osp_xstrdup(v ? v : "");
-}
-
 int sched_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err)
 {
-    const char *id = json_string_value(json_object_get(row, "id"));
-    const char *kind = json_string_value(json_object_get(row, "kind"));
     const char *state = json_string_value(json_object_get(row, "state"));
-    if (id == NULL || !osp_id_is_valid(id) || kind == NULL || !osp_kind_name_is_valid(kind) ||
-        state == NULL) {
-        return osp_err_set(err, OSP_EPROTO, "ledger row without id, kind or state");
+    if (state == NULL) {
+        return osp_err_set(err, OSP_EPROTO, "ledger row without a state");
     }
-    snprintf(j->id, sizeof(j->id), "%s", id);
-    snprintf(j->kind, sizeof(j->kind), "%s", kind);
-    const char *payload = json_string_value(json_object_get(row, "payload"));
-    json_decref(j->payload);
-    j->payload = payload ? json_loads(payload, 0, NULL) : NULL;
-    if (j->payload == NULL) {
-        j->payload = json_object();
+    int rc = osp_ledger_job_from_row(row, j, err);
+    if (rc != 0) {
+        return rc;
     }
-    int64_t attempt = col_int(row, "attempt");
     /* A running job was lost mid-attempt: deliver that attempt again (as the reaper does). */
-    j->attempt = (uint32_t)(strcmp(state, "running") == 0 && attempt > 0 ? attempt : attempt + 1);
-    int64_t max_attempts = col_int(row, "max_attempts");
-    j->max_attempts = (uint32_t)(max_attempts >= (int64_t)j->attempt ? max_attempts : j->attempt);
-    j->timeout_s = (uint32_t)col_int(row, "timeout_s");
-    j->enqueued_at = col_int(row, "created_ms");
-    int64_t run_ms = col_int(row, "run_ms");
-    j->run_at = run_ms > osp_now_ms() ? run_ms : 0;
-    free(j->idempotency_key);
-    j->idempotency_key = col_dup(row, "idempotency_key");
-    free(j->submitted_by);
-    j->submitted_by = col_dup(row, "submitted_by");
-    free(j->schedule);
-    j->schedule = col_dup(row, "schedule");
-    free(j->trace_id);
-    j->trace_id = col_dup(row, "trace_id");
+    uint32_t attempt = j->attempt;
+    j->attempt = strcmp(state, "running") == 0 && attempt > 0 ? attempt : attempt + 1;
+    if (j->max_attempts < j->attempt) {
+        j->max_attempts = j->attempt;
+    }
     return 0;
-}
-
-static bool final_state(const char *st)
-{
-    return strcmp(st, "succeeded") == 0 || strcmp(st, "dead") == 0 || strcmp(st, "cancelled") == 0;
 }
 
 /* One page of unfinished ledger rows against Redis, both ways, in one pipelined look:
@@ -130,7 +96,7 @@ static int reconcile_rows(struct sched *s, json_t *rows)
         json_t *row = json_array_get(rows, i);
         const char *lstate = json_string_value(json_object_get(row, "state"));
         if (states[i][0] != '\0') {
-            if (final_state(states[i])) {
+            if (osp_job_state_name_is_final(states[i])) {
                 char reason[160];
                 snprintf(reason, sizeof(reason),
                          "the ledger lost this job's outcome; redis recorded it as %s", states[i]);

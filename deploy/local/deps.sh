@@ -7,7 +7,7 @@ PKGS=(build-essential cmake pkg-config python3 curl
       libhiredis-dev libev-dev libmsgpack-dev libjansson-dev libcmocka-dev libmicrohttpd-dev
       libpq-dev postgresql-server-dev-15 libssl-dev libcurl4-openssl-dev
       redis-server postgresql-15 postgresql-client-15 wrk
-      python3-yaml yamllint docker-compose gnuplot-nox)
+      python3-yaml yamllint docker-compose gnuplot-nox clang-format)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* jobs_cmd.c — submit (with --wait), jobs, job, cancel, retry, migrate. Submission validates
- * the payload with the kind's own validator before anything is written, so bad input changes
- * nothing. Reads come from the ledger (PostgreSQL), the source of truth. */
+/* submit_cmd.c — submit (with --wait, --count), migrate. A submission gets every check the
+ * API gives it (common/ops.h osp_op_submit_check) before anything is written, so bad input
+ * changes nothing; --wait follows the job in the ledger, the source of truth. */
 #include "cli/ctl.h"
 #include "common/alloc.h"
+#include "common/jobstate.h"
 #include "common/submit.h"
 #include "jobs/job.h"
 #include "jobs/targets.h"
@@ -31,18 +32,6 @@ static json_t *load_payload(const char *arg)
     return p;
 }
 
-static const char *const terminal[] = {"succeeded", "dead", "cancelled", NULL};
-
-static bool is_terminal(const char *state)
-{
-    for (size_t i = 0; state != NULL && terminal[i] != NULL; i++) {
-        if (strcmp(state, terminal[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Follow a job until it ends: print each new event as it is recorded. */
 int ctl_wait_job(struct ctl *c, const char *id, long timeout_s)
 {
@@ -65,7 +54,7 @@ int ctl_wait_job(struct ctl *c, const char *id, long timeout_s)
             free(data);
         }
         const char *state = json_string_value(json_object_get(j, "state"));
-        if (is_terminal(state)) {
+        if (osp_job_state_name_is_final(state)) {
             int rc = strcmp(state, "succeeded") == 0 ? CTL_OK : CTL_JOB_FAILED;
             if (c->json) {
                 json_dumpf(j, stdout, JSON_INDENT(2));
