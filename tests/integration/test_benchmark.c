@@ -181,7 +181,12 @@ static void test_stall_open_vs_closed(void **state)
     assert_true(closed_p99 < 50.0);
     assert_true(closed_max >= 150.0);
     assert_true(open_p99 > 3.0 * closed_p99);
-    assert_true(open_u_p99 < open_p99);
+    /* Latency measured from the intended send time is never below the one measured from the
+     * actual send, and on average it is above it: a stall of 200 ms at 1,000 requests/s
+     * needs more than the lane's 32 connections, so sends wait. (The p99s may coincide when
+     * both fall inside the stall, which a loaded machine makes likely: compare the means.) */
+    assert_true(open_u_p99 <= open_p99);
+    assert_true(num(open, "latency_uncorrected_ms", "mean") < num(open, "latency_ms", "mean"));
     /* Rows and events: one per lane. */
     assert_int_equal(json_array_size(rep.rows), 2);
     const json_t *row = json_object_get(json_array_get(rep.rows, 0), "row");
