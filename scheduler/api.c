@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* api.c — the scheduler's HTTP API (docs/api.md is the user contract; DESIGN.md §5).
+/* api.c — the scheduler's HTTP API (docs/api.md is the user contract; DESIGN.md §5): tokens,
+ * scopes and routing, the helpers every handler shares (scheduler/api.h), health and metrics.
+ * The handlers are adapters by resource: api_jobs.c, api_queues.c (queues, bulk cancel, dead
+ * letters), api_schedules.c; each parses, calls one operation of common/ops.h, renders.
  *
  * Every handler validates all input before it changes anything, so a rejected request has
  * no effect. Errors are {"error": {"code", "message"}} with stable codes:
@@ -18,6 +21,7 @@
 #include "common/ops.h"
 #include "common/submit.h"
 #include "jobs/job.h"
+#include "scheduler/api.h"
 #include "scheduler/sched.h"
 
 #include <errno.h>
@@ -25,14 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define API_LIST_DEFAULT 50
-#define API_LIST_MAX     500
-#define API_DEAD_DEFAULT 100
-#define API_DEAD_MAX     1000
-#define API_BULK_DEFAULT 10000  /* bulk cancel: jobs per request (the API's loop is shared) */
-#define API_BULK_MAX     100000
-#define API_STR_MAX      OSP_SUBMIT_TEXT_MAX /* idempotency keys, submitted_by, trace ids */
 
 /* ---- Tokens and scopes ---- */
 
@@ -290,8 +286,8 @@ static void h_scoped(const struct osp_http_req *req, struct osp_http_resp *resp,
 
 /* An audit line (always written, whatever OSP_LOG_LEVEL): who did what to which object.
  * Job-scoped actions also write a job_events row of type 'audit' in the same statement as
- * the change itself (see h_cancel, h_dead_retry). */
-static void audit_log(struct sched *s, const char *action, const char *object, const char *job_id,
+ * the change itself (see api_h_cancel, api_h_dead_retry). */
+void api_audit_log(struct sched *s, const char *action, const char *object, const char *job_id,
                       const char *detail)
 {
     const char *fields[] = {"audit",  action, "who",    s->who[0] ? s->who : "unknown",
@@ -306,7 +302,7 @@ static void audit_log(struct sched *s, const char *action, const char *object, c
 
 /* ---- Helpers ---- */
 
-static void reply_unavailable(struct osp_http_resp *resp, const struct osp_err *err)
+void api_reply_unavailable(struct osp_http_resp *resp, const struct osp_err *err)
 {
     /* Every 503 leaves a line: an operator sees why the API said "unavailable". */
     osp_warn("API request answered 503: %s", err->msg[0] ? err->msg : "backend unavailable");
@@ -315,7 +311,7 @@ static void reply_unavailable(struct osp_http_resp *resp, const struct osp_err *
 }
 
 /* Turn text columns into integers / booleans / JSON in place (osp_pgs_query returns text). */
-static void row_ints(json_t *row, const char *const *names)
+void api_row_ints(json_t *row, const char *const *names)
 {
     for (size_t i = 0; names[i] != NULL; i++) {
         json_t *v = json_object_get(row, names[i]);
@@ -326,7 +322,7 @@ static void row_ints(json_t *row, const char *const *names)
     }
 }
 
-static void row_bool(json_t *row, const char *name)
+void api_row_bool(json_t *row, const char *name)
 {
     json_t *v = json_object_get(row, name);
     if (json_is_string(v)) {
@@ -336,7 +332,7 @@ static void row_bool(json_t *row, const char *name)
     }
 }
 
-static void row_json(json_t *row, const char *name)
+void api_row_json(json_t *row, const char *name)
 {
     json_t *v = json_object_get(row, name);
     if (json_is_string(v)) {
@@ -345,7 +341,7 @@ static void row_json(json_t *row, const char *name)
     }
 }
 
-static bool fields_ok(const json_t *o, const char *const *allowed, struct osp_http_resp *resp)
+bool api_fields_ok(const json_t *o, const char *const *allowed, struct osp_http_resp *resp)
 {
     const char *k;
     json_t *v;
@@ -364,7 +360,7 @@ static bool fields_ok(const json_t *o, const char *const *allowed, struct osp_ht
 }
 
 /* Optional string field: 0 (value or NULL in *out) or -1 after replying 400. */
-static int opt_str(const json_t *o, const char *name, size_t maxlen, const char **out,
+int api_opt_str(const json_t *o, const char *name, size_t maxlen, const char **out,
                    struct osp_http_resp *resp)
 {
     const json_t *v = json_object_get(o, name);
@@ -382,7 +378,7 @@ static int opt_str(const json_t *o, const char *name, size_t maxlen, const char 
     return 0;
 }
 
-static int opt_int(const json_t *o, const char *name, json_int_t lo, json_int_t hi, json_int_t dflt,
+int api_opt_int(const json_t *o, const char *name, json_int_t lo, json_int_t hi, json_int_t dflt,
                    json_int_t *out, struct osp_http_resp *resp)
 {
     const json_t *v = json_object_get(o, name);
@@ -411,7 +407,7 @@ static const char *known_kinds(char *buf, size_t cap)
 }
 
 /* Kind by name or reply 400 unknown_kind / invalid_request. */
-static const struct job_kind *kind_or_reply(const char *name, struct osp_http_resp *resp)
+const struct job_kind *api_kind_or_reply(const char *name, struct osp_http_resp *resp)
 {
     char names[256];
     if (name == NULL || !osp_kind_name_is_valid(name)) {
@@ -426,259 +422,10 @@ static const struct job_kind *kind_or_reply(const char *name, struct osp_http_re
     return k;
 }
 
-/* ---- POST /v1/jobs ---- */
-
-struct osp_ops;
-static bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp);
-static void reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
-                           const struct osp_err *err);
-
-static const char *const submit_fields[] = {"kind",         "payload",   "idempotency_key",
-                                            "max_attempts", "timeout_s", "run_at",
-                                            "submitted_by", "trace_id",  NULL};
-
-/* An optional integer field, type only (the operation checks the bounds): 0 or -1 after
- * replying 400. */
-static int opt_integer(const json_t *o, const char *name, int64_t *out, struct osp_http_resp *resp)
-{
-    const json_t *v = json_object_get(o, name);
-    *out = 0;
-    if (v == NULL || json_is_null(v)) {
-        return 0;
-    }
-    if (!json_is_integer(v)) {
-        osp_http_reply_error(resp, 400, "invalid_request", "%s: must be an integer", name);
-        return -1;
-    }
-    *out = json_integer_value(v);
-    return 0;
-}
-
-/* The request's fields, by type, into req (borrowed from body); the domain checks the rest
- * (common/ops.h osp_op_submit_check). Replies and returns -1 on a type error. */
-static int submit_req_from_body(const json_t *body, struct osp_submit_req *req,
-                                struct osp_http_resp *resp)
-{
-    memset(req, 0, sizeof(*req));
-    if (!fields_ok(body, submit_fields, resp)) {
-        return -1;
-    }
-    const json_t *kv = json_object_get(body, "kind");
-    if (!json_is_string(kv)) {
-        osp_http_reply_error(resp, 400, "invalid_request", "kind: required, a string");
-        return -1;
-    }
-    req->kind = json_string_value(kv);
-    req->payload = json_object_get(body, "payload");
-    if (req->payload != NULL && !json_is_object(req->payload)) {
-        osp_http_reply_error(resp, 400, "invalid_payload", "payload: must be a JSON object");
-        return -1;
-    }
-    if (opt_str(body, "idempotency_key", API_STR_MAX, &req->idempotency_key, resp) != 0 ||
-        opt_str(body, "submitted_by", API_STR_MAX, &req->submitted_by, resp) != 0 ||
-        opt_str(body, "trace_id", API_STR_MAX, &req->trace_id, resp) != 0 ||
-        opt_integer(body, "max_attempts", &req->max_attempts, resp) != 0 ||
-        opt_integer(body, "timeout_s", &req->timeout_s, resp) != 0) {
-        return -1;
-    }
-    if (json_object_get(body, "max_attempts") != NULL && req->max_attempts == 0) {
-        req->max_attempts = -1; /* an explicit 0 is out of range, not "the default" */
-    }
-    const json_t *ra = json_object_get(body, "run_at");
-    int64_t run_at = 0;
-    if (json_is_string(ra)) {
-        if (osp_time_parse_rfc3339(json_string_value(ra), &run_at) != 0) {
-            osp_http_reply_error(resp, 400, "invalid_request",
-                                 "run_at: expected RFC 3339 (2026-01-02T03:04:05Z) or epoch ms");
-            return -1;
-        }
-    } else if (json_is_integer(ra)) {
-        run_at = json_integer_value(ra);
-        if (run_at > 0 && run_at < 100000000000LL) {
-            /* Before 1973 in ms, but a plausible date in seconds: almost surely a unit mistake. */
-            osp_http_reply_error(resp, 400, "invalid_request",
-                                 "run_at: epoch milliseconds expected (%lld looks like seconds)",
-                                 (long long)run_at);
-            return -1;
-        }
-    } else if (ra != NULL && !json_is_null(ra)) {
-        osp_http_reply_error(resp, 400, "invalid_request",
-                             "run_at: expected RFC 3339 (2026-01-02T03:04:05Z) or epoch ms");
-        return -1;
-    }
-    req->run_at_ms = run_at;
-    return 0;
-}
-
-static void h_submit(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    json_t *body = osp_http_body_object(req, resp);
-    if (body == NULL) {
-        return;
-    }
-    struct osp_job j;
-    osp_job_init(&j);
-    struct osp_err err = {0, ""};
-    struct osp_submit_req sr;
-    struct osp_ops o;
-    if (submit_req_from_body(body, &sr, resp) != 0 || !api_ops(s, &o, resp)) {
-        goto out;
-    }
-    struct osp_submit_policy pol = {s->set.default_max_attempts,
-                                    s->have_targets ? &s->targets : NULL};
-    const char *what = NULL;
-    int rc = osp_op_submit_check(&o, &pol, &sr, &j, &what, &err);
-    if (rc != 0) {
-        osp_http_reply_error(resp, strcmp(what, "too_large") == 0 ? 413 : 400, what, "%s",
-                             err.msg);
-        goto out;
-    }
-    char ids[1][OSP_ID_LEN + 1];
-    bool dup = false;
-    rc = osp_op_submit(&o, &j, 1, ids, &dup, &err);
-    if (rc == OSP_EPG) {
-        sched_pg_failed(s, &err);
-        reply_unavailable(resp, &err);
-        goto out;
-    }
-    if (rc == OSP_EINVAL) {
-        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err.msg);
-        goto out;
-    }
-    if (dup) {
-        char kind[OSP_KIND_MAX + 1], state[16];
-        if (osp_op_job_brief(&o, ids[0], kind, state, &err) != 0) {
-            reply_unavailable(resp, &err);
-        } else if (strcmp(kind, j.kind) != 0) {
-            osp_http_reply_error(resp, 409, "conflict",
-                                 "idempotency_key already used by job %s of kind %s", ids[0], kind);
-        } else {
-            osp_http_reply_json(resp, 200,
-                                json_pack("{s:s,s:s,s:s,s:b}", "id", ids[0], "kind", kind, "state",
-                                          state, "duplicate", 1));
-        }
-        goto out;
-    }
-    const char *kv[] = {j.kind};
-    osp_metric_add(s->m_submitted, kv, 1);
-    json_t *out = json_pack("{s:s,s:s,s:s}", "id", ids[0], "kind", j.kind, "state",
-                            j.run_at > 0 ? "delayed" : "queued");
-    if (rc == OSP_EREDIS) {
-        /* The ledger holds the job; the reconciler enqueues it once Redis is back. */
-        sched_redis_failed(s, &err);
-        OSP_LOG_JOB(OSP_LOG_WARN, ids[0], j.kind, "accepted, not yet enqueued: %s", err.msg);
-        json_object_set_new(out, "warning",
-                            json_string("stored in the ledger; Redis is unavailable, the "
-                                        "reconciler will enqueue it"));
-    }
-    osp_http_reply_json(resp, 202, out);
-out:
-    osp_job_deinit(&j);
-    json_decref(body);
-}
-
-/* ---- GET /v1/jobs/{id} ---- */
-
-/* The live Redis hash of a job as an object, or NULL. */
-static json_t *live_state(struct sched *s, const char *id)
-{
-    struct osp_err err = {0, ""};
-    return osp_rqs_job_hash(s->rqs, id, &err);
-}
-
-static void h_get_job(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    const char *id = req->params[0]; /* a valid id: h_scoped checked it */
-    struct osp_pgs *pg = sched_pg(s);
-    struct osp_err err = {0, ""};
-    if (pg == NULL) {
-        osp_http_reply_error(resp, 503, "unavailable", "postgresql unavailable");
-        return;
-    }
-    json_t *job = osp_ledger_get_job(pg, id, &err);
-    if (job == NULL) {
-        if (err.code == OSP_ENOTFOUND) {
-            osp_http_reply_error(resp, 404, "not_found", "no job %s", id);
-        } else {
-            sched_pg_failed(s, &err);
-            reply_unavailable(resp, &err);
-        }
-        return;
-    }
-    json_t *live = live_state(s, id);
-    if (live != NULL) {
-        json_object_set_new(job, "live", live);
-    }
-    osp_http_reply_json(resp, 200, job);
-}
-
-/* ---- GET /v1/jobs ---- */
-
-static void h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    const char *kind = osp_http_query(req, "kind");
-    const char *state = osp_http_query(req, "state");
-    const char *limit_s = osp_http_query(req, "limit");
-    const char *before = osp_http_query(req, "before");
-    if (kind != NULL && kind_or_reply(kind, resp) == NULL) {
-        return;
-    }
-    enum osp_job_state st;
-    if (state != NULL && osp_job_state_parse(state, &st) != 0) {
-        osp_http_reply_error(resp, 400, "invalid_request", "state: one of %s",
-                             osp_job_states_text());
-        return;
-    }
-    long limit = API_LIST_DEFAULT;
-    if (limit_s != NULL) {
-        char *end = NULL;
-        limit = strtol(limit_s, &end, 10);
-        if (limit_s[0] == '\0' || *end != '\0' || limit < 1 || limit > API_LIST_MAX) {
-            osp_http_reply_error(resp, 400, "invalid_request", "limit: an integer 1..%d",
-                                 API_LIST_MAX);
-            return;
-        }
-    }
-    if (before != NULL && !osp_id_is_valid(before)) {
-        osp_http_reply_error(resp, 400, "invalid_request", "before: a job id");
-        return;
-    }
-    char states[32] = "";
-    if (state != NULL) {
-        snprintf(states, sizeof(states), "{%s}", state);
-    }
-    struct osp_job_filter f = {kind, state != NULL ? states : NULL, 0, before, (int)limit};
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    json_t *rows = osp_op_jobs(&o, &f, &err);
-    if (rows == NULL) {
-        reply_op_error(s, resp, err.code != 0 ? err.code : OSP_EPG, &err);
-        return;
-    }
-    static const char *const ints[] = {"attempt", "max_attempts", "recoveries", NULL};
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        row_ints(row, ints);
-    }
-    json_t *next = json_null();
-    if (json_array_size(rows) == (size_t)limit) {
-        next = json_incref(json_object_get(json_array_get(rows, json_array_size(rows) - 1), "id"));
-    }
-    osp_http_reply_json(resp, 200, json_pack("{s:o,s:o}", "jobs", rows, "next_before", next));
-}
-
 /* ---- Operations (common/ops.h): parse, call, render ---- */
 
 /* The operation context for this request, or false after replying 503. */
-static bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp)
+bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp)
 {
     memset(o, 0, sizeof(*o));
     o->pg = sched_pg(s);
@@ -696,7 +443,7 @@ static bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *re
 }
 
 /* Reply for an operation's error code. */
-static void reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
+void api_reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
                            const struct osp_err *err)
 {
     switch (rc) {
@@ -705,534 +452,14 @@ static void reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
     case OSP_EINVAL: osp_http_reply_error(resp, 400, "invalid_request", "%s", err->msg); break;
     case OSP_EPG:
         sched_pg_failed(s, err);
-        reply_unavailable(resp, err);
+        api_reply_unavailable(resp, err);
         break;
     case OSP_EREDIS:
         sched_redis_failed(s, err);
-        reply_unavailable(resp, err);
+        api_reply_unavailable(resp, err);
         break;
-    default: reply_unavailable(resp, err); break;
+    default: api_reply_unavailable(resp, err); break;
     }
-}
-
-/* ---- POST /v1/jobs/{id}/cancel ---- */
-
-static void h_cancel(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    const char *id = req->params[0]; /* a valid id: h_scoped checked it */
-    struct osp_ops o;
-    struct osp_cancel_result r;
-    struct osp_err err = {0, ""};
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    int rc = osp_op_cancel(&o, id, &r, &err);
-    if (rc != 0) {
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    audit_log(s, "job.cancel", r.kind, id, r.prev);
-    if (r.outcome == OSP_CANCEL_REQUESTED) {
-        OSP_LOG_JOB(OSP_LOG_INFO, id, r.kind, "cancel requested (running)");
-        osp_http_reply_json(resp, 202,
-                            json_pack("{s:s,s:s,s:b,s:s}", "id", id, "state", "running",
-                                      "cancel_requested", 1, "previous_state", r.prev));
-        return;
-    }
-    OSP_LOG_JOB(OSP_LOG_INFO, id, r.kind, "cancelled (was %s)", r.prev);
-    osp_http_reply_json(resp, 200,
-                        json_pack("{s:s,s:s,s:s,s:b}", "id", id, "state", "cancelled",
-                                  "previous_state", r.prev, "already",
-                                  r.outcome == OSP_CANCEL_ALREADY));
-}
-
-/* ---- POST /v1/jobs/{id}/retry ---- */
-
-static const char *const retry_fields[] = {"max_attempts", NULL};
-
-static void h_retry(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    const char *id = req->params[0];
-    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
-    json_int_t budget = 0;
-    if (body == NULL) {
-        return;
-    }
-    if (!fields_ok(body, retry_fields, resp) ||
-        opt_int(body, "max_attempts", 1, 100, 0, &budget, resp) != 0) {
-        json_decref(body);
-        return;
-    }
-    json_decref(body);
-    struct osp_ops o;
-    struct osp_retry_result r;
-    struct osp_err err = {0, ""};
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    int rc = osp_op_retry(&o, id, NULL, (unsigned)budget, &r, &err);
-    if (rc != 0) {
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    OSP_LOG_JOB(OSP_LOG_INFO, id, r.kind, "retried (was %s): attempt %u of %u", r.prev, r.attempt,
-                r.max_attempts);
-    audit_log(s, "job.retry", r.kind, id, r.prev);
-    osp_http_reply_json(resp, 200,
-                        json_pack("{s:s,s:s,s:s,s:i,s:i,s:b}", "id", id, "state", "queued",
-                                  "previous_state", r.prev, "attempt", (int)r.attempt,
-                                  "max_attempts", (int)r.max_attempts, "from_dead", r.from_dead));
-}
-
-/* ---- POST /v1/queues/{kind}/cancel (bulk) ---- */
-
-static const char *const bulk_fields[] = {"states",         "submitted_by",  "schedule",
-                                          "created_before", "created_after", "dry_run",
-                                          "limit",          NULL};
-
-/* An optional RFC 3339 time field as ms (0 when absent); -1 after replying 400. */
-static int opt_time(const json_t *o, const char *name, int64_t *ms, struct osp_http_resp *resp)
-{
-    const json_t *v = json_object_get(o, name);
-    *ms = 0;
-    if (v == NULL || json_is_null(v)) {
-        return 0;
-    }
-    if (!json_is_string(v) || osp_time_parse_rfc3339(json_string_value(v), ms) != 0 || *ms <= 0) {
-        osp_http_reply_error(resp, 400, "invalid_request",
-                             "%s: expected RFC 3339 (2026-01-02T03:04:05Z)", name);
-        return -1;
-    }
-    return 0;
-}
-
-static void h_bulk_cancel(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    const struct job_kind *k = kind_or_reply(req->params[0], resp);
-    if (k == NULL) {
-        return;
-    }
-    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
-    if (body == NULL) {
-        return;
-    }
-    struct osp_bulk_filter f = {.kind = k->name, .states = OSP_BULK_QUEUED | OSP_BULK_DELAYED |
-                                                           OSP_BULK_RETRYING};
-    const json_t *dry = json_object_get(body, "dry_run");
-    const json_t *states = json_object_get(body, "states");
-    json_int_t limit = 0;
-    if (!fields_ok(body, bulk_fields, resp) ||
-        opt_str(body, "submitted_by", 256, &f.submitted_by, resp) != 0 ||
-        opt_str(body, "schedule", 128, &f.schedule, resp) != 0 ||
-        opt_time(body, "created_before", &f.created_before_ms, resp) != 0 ||
-        opt_time(body, "created_after", &f.created_after_ms, resp) != 0 ||
-        opt_int(body, "limit", 1, API_BULK_MAX, API_BULK_DEFAULT, &limit, resp) != 0) {
-        json_decref(body);
-        return;
-    }
-    if (dry != NULL && !json_is_boolean(dry)) {
-        osp_http_reply_error(resp, 400, "invalid_request", "dry_run: true or false");
-        json_decref(body);
-        return;
-    }
-    if (states != NULL) {
-        size_t i;
-        json_t *v;
-        f.states = 0;
-        json_array_foreach(states, i, v) {
-            unsigned b = json_is_string(v) ? osp_bulk_states_parse(json_string_value(v)) : 0;
-            if (b == 0 || strchr(json_string_value(v), ',') != NULL) {
-                f.states = 0;
-                break;
-            }
-            f.states |= b;
-        }
-        if (!json_is_array(states) || f.states == 0) {
-            osp_http_reply_error(resp, 400, "invalid_request",
-                                 "states: an array of queued, delayed, retrying");
-            json_decref(body);
-            return;
-        }
-    }
-    f.limit = limit;
-    struct osp_ops o;
-    struct osp_bulk_result r;
-    struct osp_err err = {0, ""};
-    if (!api_ops(s, &o, resp)) {
-        json_decref(body);
-        return;
-    }
-    bool dry_run = json_is_true(dry);
-    int rc = osp_op_bulk_cancel(&o, &f, dry_run, &r, &err);
-    json_decref(body);
-    if (rc != 0) {
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    if (dry_run) {
-        osp_http_reply_json(resp, 200, json_pack("{s:s,s:b,s:I}", "kind", k->name, "dry_run", 1,
-                                                 "would_cancel", (json_int_t)r.matched));
-        return;
-    }
-    char detail[64];
-    snprintf(detail, sizeof(detail), "%lld cancelled", (long long)r.cancelled);
-    audit_log(s, "queue.cancel", k->name, NULL, detail);
-    osp_http_reply_json(resp, 200,
-                        json_pack("{s:s,s:I,s:b,s:I}", "kind", k->name, "cancelled",
-                                  (json_int_t)r.cancelled, "more", r.cancelled >= limit, "audit_id",
-                                  (json_int_t)r.audit_id));
-}
-
-/* ---- Queues ---- */
-
-static void h_queues(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    (void)req;
-    struct sched *s = arg;
-    json_t *arr = json_array();
-    const struct job_kind *const *all = job_kinds_all();
-    int64_t now = osp_now_ms();
-    for (size_t i = 0; all[i] != NULL; i++) {
-        struct osp_rq_stats st;
-        struct osp_err err = {0, ""};
-        if (osp_rqs_stats(s->rqs, all[i]->name, &st, &err) != 0) {
-            sched_redis_failed(s, &err);
-            json_decref(arr);
-            reply_unavailable(resp, &err);
-            return;
-        }
-        double age = st.oldest_pending_ms > 0 && now > st.oldest_pending_ms
-                         ? (double)(now - st.oldest_pending_ms) / 1000.0
-                         : 0.0;
-        json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:f}", "kind", all[i]->name,
-                                             "pending", (json_int_t)st.pending, "running",
-                                             (json_int_t)st.running, "delayed",
-                                             (json_int_t)st.delayed, "dead", (json_int_t)st.dead,
-                                             "paused", st.paused, "oldest_age_s", age));
-    }
-    osp_http_reply_json(resp, 200, json_pack("{s:o}", "queues", arr));
-}
-
-static void pause_resume(const struct osp_http_req *req, struct osp_http_resp *resp,
-                         struct sched *s, bool pause)
-{
-    const struct job_kind *k = kind_or_reply(req->params[0], resp);
-    if (k == NULL) {
-        return;
-    }
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    bool changed = false;
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    int rc = osp_op_pause(&o, k->name, pause, &changed, &err);
-    if (rc != 0) {
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    osp_info("queue %s %s via API", k->name, pause ? "paused" : "resumed");
-    audit_log(s, pause ? "queue.pause" : "queue.resume", k->name, NULL, NULL);
-    osp_http_reply_json(resp, 200, json_pack("{s:s,s:b,s:b}", "kind", k->name, "paused", pause,
-                                             "changed", changed));
-}
-
-static void h_pause(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    pause_resume(req, resp, arg, true);
-}
-
-static void h_resume(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    pause_resume(req, resp, arg, false);
-}
-
-/* ---- Schedules ---- */
-
-static void schedule_row(json_t *row)
-{
-    static const char *const ints[] = {"catchup_s", NULL};
-    row_ints(row, ints);
-    row_bool(row, "enabled");
-    row_json(row, "payload");
-}
-
-static struct osp_submit_policy api_policy(struct sched *s)
-{
-    struct osp_submit_policy p = {s->set.default_max_attempts,
-                                  s->have_targets ? &s->targets : NULL};
-    return p;
-}
-
-static void h_list_schedules(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    (void)req;
-    struct sched *s = arg;
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    json_t *rows = osp_op_schedules(&o, NULL, &err);
-    if (rows == NULL) {
-        reply_op_error(s, resp, err.code, &err);
-        return;
-    }
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) {
-        schedule_row(row);
-    }
-    osp_http_reply_json(resp, 200, json_pack("{s:o}", "schedules", rows));
-}
-
-/* Reply with one schedule (and its latest firings). */
-static void reply_schedule(struct sched *s, struct osp_ops *o, const char *name, int status,
-                           struct osp_http_resp *resp)
-{
-    struct osp_err err = {0, ""};
-    json_t *row = osp_op_schedules(o, name, &err);
-    if (row == NULL) {
-        reply_op_error(s, resp, err.code, &err);
-        return;
-    }
-    schedule_row(row);
-    osp_http_reply_json(resp, status, row);
-}
-
-static void h_get_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct osp_ops o;
-    if (api_ops(arg, &o, resp)) {
-        reply_schedule(arg, &o, req->params[0], 200, resp);
-    }
-}
-
-static void h_put_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    json_t *body = osp_http_body_object(req, resp);
-    if (body == NULL) {
-        return;
-    }
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    bool created = false;
-    const char *what = "invalid_request";
-    if (!api_ops(s, &o, resp)) {
-        json_decref(body);
-        return;
-    }
-    struct osp_submit_policy pol = api_policy(s);
-    int rc = osp_op_schedule_put(&o, &pol, body, &created, &what, &err);
-    if (rc == OSP_EINVAL) {
-        osp_http_reply_error(resp, 400, what, "%s", err.msg);
-    } else if (rc != 0) {
-        reply_op_error(s, resp, rc, &err);
-    } else {
-        const char *sname = json_string_value(json_object_get(body, "name"));
-        audit_log(s, created ? "schedule.create" : "schedule.update", sname, NULL, NULL);
-        reply_schedule(s, &o, sname, created ? 201 : 200, resp);
-    }
-    json_decref(body);
-}
-
-static void h_delete_schedule(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    int rc = osp_op_schedule_delete(&o, req->params[0], &err);
-    if (rc != 0) {
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    osp_info("schedule %s deleted via API", req->params[0]);
-    audit_log(s, "schedule.delete", req->params[0], NULL, NULL);
-    osp_http_reply_json(resp, 200, json_pack("{s:s}", "deleted", req->params[0]));
-}
-
-static void schedule_enable(const struct osp_http_req *req, struct osp_http_resp *resp,
-                            struct sched *s, bool enable)
-{
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    char next[40];
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    int rc = osp_op_schedule_enable(&o, req->params[0], enable, next, &err);
-    if (rc != 0) {
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    audit_log(s, enable ? "schedule.enable" : "schedule.disable", req->params[0], NULL, NULL);
-    reply_schedule(s, &o, req->params[0], 200, resp);
-}
-
-static void h_enable_schedule(const struct osp_http_req *req, struct osp_http_resp *resp,
-                              void *arg)
-{
-    schedule_enable(req, resp, arg, true);
-}
-
-static void h_disable_schedule(const struct osp_http_req *req, struct osp_http_resp *resp,
-                               void *arg)
-{
-    schedule_enable(req, resp, arg, false);
-}
-
-static void h_trigger_schedule(const struct osp_http_req *req, struct osp_http_resp *resp,
-                               void *arg)
-{
-    struct sched *s = arg;
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    char id[OSP_ID_LEN + 1];
-    if (!api_ops(s, &o, resp)) {
-        return;
-    }
-    struct osp_submit_policy pol = api_policy(s);
-    int rc = osp_op_schedule_trigger(&o, &pol, req->params[0], id, &err);
-    if (rc != 0 && rc != OSP_EREDIS) {
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    audit_log(s, "schedule.trigger", req->params[0], id, NULL);
-    json_t *out = json_pack("{s:s,s:s,s:s}", "schedule", req->params[0], "id", id, "state",
-                            "queued");
-    if (rc == OSP_EREDIS) {
-        sched_redis_failed(s, &err);
-        json_object_set_new(out, "warning",
-                            json_string("stored in the ledger; Redis is unavailable, the "
-                                        "reconciler will enqueue it"));
-    }
-    osp_http_reply_json(resp, 202, out);
-}
-
-/* ---- POST /v1/dead/{kind}/retry, /purge ---- */
-
-static const char *const dead_fields[] = {"limit", "ids", "max_attempts", NULL};
-static const char *const purge_fields[] = {"ids", "dry_run", NULL};
-
-/* The optional "ids" field: 0 (array of valid ids, or NULL) or -1 after replying 400. */
-static int opt_ids(const json_t *body, const json_t **ids, struct osp_http_resp *resp)
-{
-    *ids = json_object_get(body, "ids");
-    if (*ids == NULL) {
-        return 0;
-    }
-    size_t i;
-    json_t *v;
-    bool ok = json_is_array(*ids) && json_array_size(*ids) <= API_DEAD_MAX;
-    json_array_foreach(*ids, i, v) {
-        ok = ok && json_is_string(v) && osp_id_is_valid(json_string_value(v));
-    }
-    if (!ok) {
-        osp_http_reply_error(resp, 400, "invalid_request", "ids: an array of up to %d job ids",
-                             API_DEAD_MAX);
-        return -1;
-    }
-    return 0;
-}
-
-static void h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    const struct job_kind *k = kind_or_reply(req->params[0], resp);
-    if (k == NULL) {
-        return;
-    }
-    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
-    if (body == NULL) {
-        return;
-    }
-    json_int_t limit, budget;
-    const json_t *ids = NULL;
-    if (!fields_ok(body, dead_fields, resp) ||
-        opt_int(body, "limit", 1, API_DEAD_MAX, API_DEAD_DEFAULT, &limit, resp) != 0 ||
-        opt_int(body, "max_attempts", 1, 100, 0, &budget, resp) != 0 || /* 0: as before */
-        opt_ids(body, &ids, resp) != 0) {
-        json_decref(body);
-        return;
-    }
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    json_t *rep = NULL;
-    if (!api_ops(s, &o, resp)) {
-        json_decref(body);
-        return;
-    }
-    int rc = osp_op_dead_retry(&o, k->name, ids, limit, (unsigned)budget, &rep, &err);
-    json_decref(body);
-    json_t *retried = json_object_get(rep, "retried");
-    json_t *idlist = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(retried, i, v) {
-        const char *id = json_string_value(json_object_get(v, "id"));
-        json_array_append_new(idlist, json_string(id));
-        audit_log(s, "dead.retry", k->name, id, NULL);
-    }
-    if (rc != 0) {
-        json_decref(idlist);
-        json_decref(rep);
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    osp_http_reply_json(resp, 200,
-                        json_pack("{s:s,s:I,s:o,s:O}", "kind", k->name, "retried",
-                                  (json_int_t)json_array_size(idlist), "ids", idlist, "skipped",
-                                  json_object_get(rep, "skipped")));
-    json_decref(rep);
-}
-
-static void h_dead_purge(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
-{
-    struct sched *s = arg;
-    const struct job_kind *k = kind_or_reply(req->params[0], resp);
-    if (k == NULL) {
-        return;
-    }
-    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
-    if (body == NULL) {
-        return;
-    }
-    const json_t *ids = NULL;
-    const json_t *dry = json_object_get(body, "dry_run");
-    if (!fields_ok(body, purge_fields, resp) || opt_ids(body, &ids, resp) != 0) {
-        json_decref(body);
-        return;
-    }
-    if (dry != NULL && !json_is_boolean(dry)) {
-        osp_http_reply_error(resp, 400, "invalid_request", "dry_run: true or false");
-        json_decref(body);
-        return;
-    }
-    struct osp_ops o;
-    struct osp_err err = {0, ""};
-    json_t *rep = NULL;
-    if (!api_ops(s, &o, resp)) {
-        json_decref(body);
-        return;
-    }
-    int rc = osp_op_dead_purge(&o, k->name, ids, json_is_true(dry), &rep, &err);
-    json_decref(body);
-    if (rc != 0) {
-        json_decref(rep);
-        reply_op_error(s, resp, rc, &err);
-        return;
-    }
-    if (!json_is_true(dry)) {
-        audit_log(s, "dead.purge", k->name, NULL, NULL);
-    }
-    osp_http_reply_json(resp, 200, rep);
 }
 
 /* ---- Metrics and health ---- */
@@ -1301,7 +528,7 @@ static void scoped_route(struct sched *s, const char *method, const char *patter
     osp_http_router_add(osp_http_router(s->http), method, pattern, OSP_HTTP_AUTH, h_scoped, rt);
 }
 
-static const char *const list_jobs_query[] = {"kind", "state", "limit", "before", NULL};
+const char *const api_list_jobs_query[] = {"kind", "state", "limit", "before", NULL};
 
 /* Endpoint → scope (docs/api.md "Authentication") and accepted query parameters (none but
  * GET /v1/jobs's: any other is a 400). */
@@ -1312,25 +539,25 @@ void sched_api_routes(struct sched *s)
     osp_http_router_add(r, "GET", "/healthz", 0, h_healthz, s);
     osp_http_router_add(r, "GET", "/readyz", 0, h_readyz, s);
     osp_http_router_add(r, "GET", "/metrics", 0, h_metrics, s);
-    scoped_route(s, "POST", "/v1/jobs", SCHED_SCOPE_SUBMIT, h_submit, NULL);
-    scoped_route(s, "GET", "/v1/jobs", SCHED_SCOPE_READ, h_list_jobs, list_jobs_query);
-    scoped_route(s, "GET", "/v1/jobs/{id}", SCHED_SCOPE_READ, h_get_job, NULL);
-    scoped_route(s, "POST", "/v1/jobs/{id}/cancel", SCHED_SCOPE_OPERATE, h_cancel, NULL);
-    scoped_route(s, "POST", "/v1/jobs/{id}/retry", SCHED_SCOPE_OPERATE, h_retry, NULL);
-    scoped_route(s, "GET", "/v1/queues", SCHED_SCOPE_READ, h_queues, NULL);
-    scoped_route(s, "POST", "/v1/queues/{kind}/pause", SCHED_SCOPE_OPERATE, h_pause, NULL);
-    scoped_route(s, "POST", "/v1/queues/{kind}/resume", SCHED_SCOPE_OPERATE, h_resume, NULL);
-    scoped_route(s, "POST", "/v1/queues/{kind}/cancel", SCHED_SCOPE_OPERATE, h_bulk_cancel, NULL);
-    scoped_route(s, "GET", "/v1/schedules", SCHED_SCOPE_READ, h_list_schedules, NULL);
-    scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, h_put_schedule, NULL);
-    scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, h_get_schedule, NULL);
-    scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, h_delete_schedule, NULL);
-    scoped_route(s, "POST", "/v1/schedules/{name}/trigger", SCHED_SCOPE_OPERATE, h_trigger_schedule,
+    scoped_route(s, "POST", "/v1/jobs", SCHED_SCOPE_SUBMIT, api_h_submit, NULL);
+    scoped_route(s, "GET", "/v1/jobs", SCHED_SCOPE_READ, api_h_list_jobs, api_list_jobs_query);
+    scoped_route(s, "GET", "/v1/jobs/{id}", SCHED_SCOPE_READ, api_h_get_job, NULL);
+    scoped_route(s, "POST", "/v1/jobs/{id}/cancel", SCHED_SCOPE_OPERATE, api_h_cancel, NULL);
+    scoped_route(s, "POST", "/v1/jobs/{id}/retry", SCHED_SCOPE_OPERATE, api_h_retry, NULL);
+    scoped_route(s, "GET", "/v1/queues", SCHED_SCOPE_READ, api_h_queues, NULL);
+    scoped_route(s, "POST", "/v1/queues/{kind}/pause", SCHED_SCOPE_OPERATE, api_h_pause, NULL);
+    scoped_route(s, "POST", "/v1/queues/{kind}/resume", SCHED_SCOPE_OPERATE, api_h_resume, NULL);
+    scoped_route(s, "POST", "/v1/queues/{kind}/cancel", SCHED_SCOPE_OPERATE, api_h_bulk_cancel, NULL);
+    scoped_route(s, "GET", "/v1/schedules", SCHED_SCOPE_READ, api_h_list_schedules, NULL);
+    scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, api_h_put_schedule, NULL);
+    scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, api_h_get_schedule, NULL);
+    scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, api_h_delete_schedule, NULL);
+    scoped_route(s, "POST", "/v1/schedules/{name}/trigger", SCHED_SCOPE_OPERATE, api_h_trigger_schedule,
                  NULL);
-    scoped_route(s, "POST", "/v1/schedules/{name}/enable", SCHED_SCOPE_OPERATE, h_enable_schedule,
+    scoped_route(s, "POST", "/v1/schedules/{name}/enable", SCHED_SCOPE_OPERATE, api_h_enable_schedule,
                  NULL);
     scoped_route(s, "POST", "/v1/schedules/{name}/disable", SCHED_SCOPE_OPERATE,
-                 h_disable_schedule, NULL);
-    scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, h_dead_retry, NULL);
-    scoped_route(s, "POST", "/v1/dead/{kind}/purge", SCHED_SCOPE_OPERATE, h_dead_purge, NULL);
+                 api_h_disable_schedule, NULL);
+    scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, api_h_dead_retry, NULL);
+    scoped_route(s, "POST", "/v1/dead/{kind}/purge", SCHED_SCOPE_OPERATE, api_h_dead_purge, NULL);
 }
