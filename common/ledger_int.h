@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* ledger_int.h — shared by the ledger's files (ledger.c: write batches and the async client;
+ * ledger_pgs.c: the sync client, migrations, reads). Not for use outside common/ledger*.c. */
+#ifndef OSP_LEDGER_INT_H
+#define OSP_LEDGER_INT_H
+
+#include "common/ledger.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One statement ready to send: SQL text and its text parameters (all owned). */
+struct ledger_stmt {
+    char *sql; /* NULL for an empty batch: nothing to send */
+    char **params;
+    int nparams;
+};
+
+void ledger_stmt_deinit(struct ledger_stmt *st);
+/* Turn batch b into one statement (st->sql NULL when there is nothing to write); b is cleared. */
+void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st);
+/* The first line of libpq's error text into dst. */
+void ledger_pq_msg(char *dst, size_t cap, const char *msg);
+/* A PGconn with opspool's connection defaults in front of dsn (nonblocking or not). */
+PGconn *ledger_pq_open(const char *dsn, bool async);
+
+#endif
