@@ -208,11 +208,13 @@ int osp_op_cancel(const struct osp_ops *o, const char *id, struct osp_cancel_res
     }
     const char *ids[] = {id};
     if (osp_rqs_cancel(o->rq, ids, &mode, 1, o->job_ttl_s, err) != 0) {
+        char cause[sizeof(err->msg)];
+        snprintf(cause, sizeof(cause), "%s", err->msg); /* err->msg is rewritten below */
         return osp_err_set(err, OSP_EREDIS,
                            "job %s: %s in the ledger, but the flag that stops workers could not "
                            "be set (%s): cancel it again once Redis answers",
                            id, r->outcome == OSP_CANCEL_REQUESTED ? "cancel recorded" : "cancelled",
-                           err->msg);
+                           cause);
     }
     if (mode == OSP_RQ_CANCEL_FINAL) {
         /* Best effort, bounded: so the queue's length is right at once. An envelope further in
@@ -377,10 +379,12 @@ static int retry_one(const struct osp_ops *o, const char *id, const char *kind, 
     rc = osp_rqs_requeue(o->rq, r->kind, id, has_rec ? rec.data : NULL, has_rec ? rec.len : 0,
                          env.data, env.len, &removed, err);
     if (rc != 0) {
+        char cause[sizeof(err->msg)];
+        snprintf(cause, sizeof(cause), "%s", err->msg);
         rc = osp_err_set(err, OSP_EREDIS,
                          "job %s is queued again in the ledger, but Redis failed (%s): retry it "
                          "again once Redis answers",
-                         id, err->msg);
+                         id, cause);
         goto out;
     }
     r->attempt = job.attempt;
@@ -844,10 +848,12 @@ int osp_op_bulk_cancel(const struct osp_ops *o, const struct osp_bulk_filter *f,
     osp_ledger_audit_update(o->pg, r->audit_id, data, &e2);
     json_decref(data);
     if (rc != 0) {
+        char cause[sizeof(err->msg)];
+        snprintf(cause, sizeof(cause), "%s", err->msg);
         return osp_err_set(err, rc,
                            "stopped after %lld job(s) cancelled (%s); the batch in hand was %s; "
                            "run the same command again to take the rest (audit row %lld)",
-                           (long long)r->cancelled, err->msg,
+                           (long long)r->cancelled, cause,
                            commit_unknown ? "flagged in Redis but its commit went unanswered "
                                             "(the reconciler settles it)"
                                           : "rolled back",

@@ -202,8 +202,10 @@ int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_pol
     json_decref(row);
     if (rc != 0) {
         osp_job_deinit(&j);
+        char cause[sizeof(err->msg)];
+        snprintf(cause, sizeof(cause), "%s", err->msg); /* err->msg is rewritten below */
         return osp_err_set(err, OSP_ECONFLICT, "schedule %s cannot submit its job: %s", name,
-                           err->msg);
+                           cause);
     }
     char ids[1][OSP_ID_LEN + 1];
     bool dup = false;
