@@ -272,5 +272,7 @@ int osp_ledger_reconcile_finals(struct osp_pgs *c, const json_t *finals, struct 
 int osp_ledger_retain_jobs(struct osp_pgs *c, int days, int batch, int64_t *deleted,
                            struct osp_err *err);
 int osp_ledger_retain_firings(struct osp_pgs *c, int days, int batch, struct osp_err *err);
+/* Audit rows (opspool.audit) older than days, up to batch. */
+int osp_ledger_retain_audit(struct osp_pgs *c, int days, int batch, struct osp_err *err);
 
 #endif

@@ -206,3 +206,21 @@ int osp_ledger_retain_firings(struct osp_pgs *c, int days, int batch, struct osp
     json_decref(r);
     return 0;
 }
+
+int osp_ledger_retain_audit(struct osp_pgs *c, int days, int batch, struct osp_err *err)
+{
+    char d[16], b[16];
+    snprintf(d, sizeof(d), "%d", days);
+    snprintf(b, sizeof(b), "%d", batch);
+    const char *params[] = {d, b};
+    json_t *r = osp_pgs_query(c,
+                              "DELETE FROM opspool.audit WHERE id IN (SELECT id FROM opspool.audit "
+                              "WHERE ts < now() - make_interval(days => $1::int) ORDER BY id "
+                              "LIMIT $2::int) RETURNING 1",
+                              2, params, err);
+    if (r == NULL) {
+        return err->code != 0 ? err->code : OSP_EPG;
+    }
+    json_decref(r);
+    return 0;
+}

@@ -19,7 +19,7 @@
  * OSP_LEDGER_RETENTION_DAYS, with their attempts (ON DELETE CASCADE) and events (no foreign
  * key: deleted in the same statement), in batches
  * of RETAIN_BATCH (FOR UPDATE SKIP LOCKED: replicas take disjoint batches), and cron firing
- * records older than the same age. Typed result tables are kept: they are the history that
+ * records and audit rows older than the same age. Typed result tables are kept: they are the history that
  * benchmarks and backups are plotted from. */
 #include "common/alloc.h"
 #include "common/jobstate.h"
@@ -309,7 +309,8 @@ static void retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
             break;
         }
     }
-    if (pg != NULL && osp_ledger_retain_firings(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0) {
+    if (pg != NULL && (osp_ledger_retain_firings(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
+                       osp_ledger_retain_audit(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0)) {
         sched_pg_failed(s, &err);
     }
     if (total > 0) {

@@ -24,11 +24,17 @@ q "INSERT INTO opspool.jobs (id, kind, state, finished_at, updated_at) VALUES
    ('01890000-0000-7000-8000-000000000002', 'noop', 'dead', now() - interval '30 days', now() - interval '30 days'),
    ('01890000-0000-7000-8000-000000000003', 'noop', 'succeeded', now() - interval '6 days', now() - interval '6 days')" >/dev/null
 q "INSERT INTO opspool.job_events (job_id, type) VALUES ('01890000-0000-7000-8000-000000000001', 'x')" >/dev/null
+q "INSERT INTO opspool.audit (ts, who, via, action, object) VALUES
+   (now() - interval '8 days', 'test', 'test', 'old.action', 'x'),
+   (now() - interval '1 day', 'test', 'test', 'recent.action', 'x')" >/dev/null
 wait_eq 75 1 q "SELECT count(*) FROM opspool.jobs WHERE id::text LIKE '01890000-%'" || fail "retention did not prune: $WAIT_GOT"
 assert_eq 000000000003 "$(q "SELECT right(id::text, 12) FROM opspool.jobs WHERE id::text LIKE '01890000-%'")" \
     "retention kept the job younger than OSP_LEDGER_RETENTION_DAYS"
 assert_eq 0 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '01890000-0000-7000-8000-000000000001'")" \
     "pruned jobs' events went with them"
+wait_eq 30 "recent.action" q "SELECT string_agg(action, ',') FROM opspool.audit WHERE who = 'test'" ||
+    fail "retention did not prune the old audit row: $WAIT_GOT"
+ok "retention pruned the audit row older than OSP_LEDGER_RETENTION_DAYS and kept the recent one"
 
 for i in $(seq 1 12); do
     assert_eq 202 "$(post_json /v1/jobs "{\"kind\": \"noop\", \"payload\": {\"result\": {\"i\": $i}}}")" "submit queued job $i" >/dev/null
