@@ -72,12 +72,11 @@ static const char *rq_script_src(enum rq_script s)
 #define RQ_SWEEP_EVERY_MS  60000   /* the in-flight sweep SCANs the keyspace: not every tick */
 #define RQ_SWEEP_LIMIT     1000    /* in-flight entries examined per kind per sweep */
 #define RQ_STATS_SCAN      10000   /* delayed entries examined by osp_rqs_stats */
-#define RQS_TIMEOUT_MS     10000   /* sync client: connect and per-command timeout */
 
 /* ---- Small helpers ---- */
 
 /* Kinds become key names and the "<kind>|" prefix of delayed members: [a-z0-9_-]{1,32}. */
-static bool rq_kind_ok(const char *k)
+bool rq_kind_ok(const char *k)
 {
     size_t n = k != NULL ? strlen(k) : 0;
     if (n == 0 || n > OSP_KIND_MAX) {
@@ -123,14 +122,6 @@ static bool reply_int(const redisReply *r, int64_t *out)
 
 /* ---- Commands: binary-safe argv with owned copies ---- */
 
-struct rq_cmd {
-    int argc;
-    int cap;
-    char **own;         /* owned copies */
-    const char **argv;  /* the same pointers, in the type hiredis takes */
-    size_t *lens;
-    int script;   /* enum rq_script for EVALSHA (argv[1] is the sha), -1 otherwise */
-};
 
 static void cmd_clear(struct rq_cmd *c)
 {
@@ -141,7 +132,7 @@ static void cmd_clear(struct rq_cmd *c)
     c->script = -1;
 }
 
-static void cmd_deinit(struct rq_cmd *c)
+void rq_cmd_deinit(struct rq_cmd *c)
 {
     cmd_clear(c);
     free(c->own);
@@ -151,7 +142,7 @@ static void cmd_deinit(struct rq_cmd *c)
     c->script = -1;
 }
 
-static void cmd_add(struct rq_cmd *c, const void *p, size_t n)
+void rq_cmd_add(struct rq_cmd *c, const void *p, size_t n)
 {
     if (c->argc == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 16;
@@ -170,9 +161,9 @@ static void cmd_add(struct rq_cmd *c, const void *p, size_t n)
     c->argc++;
 }
 
-static void cmd_adds(struct rq_cmd *c, const char *s)
+void rq_cmd_adds(struct rq_cmd *c, const char *s)
 {
-    cmd_add(c, s, strlen(s));
+    rq_cmd_add(c, s, strlen(s));
 }
 
 static void cmd_addf(struct rq_cmd *c, const char *fmt, ...) OSP_PRINTF(2, 3);
@@ -187,7 +178,7 @@ static void cmd_addf(struct rq_cmd *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    cmd_add(c, s, (size_t)n);
+    rq_cmd_add(c, s, (size_t)n);
     free(s);
 }
 
@@ -205,14 +196,8 @@ static void cmd_swap(struct rq_cmd *a, struct rq_cmd *b)
 
 /* ---- State shared by both clients ---- */
 
-struct rq_base {
-    char *prefix;                      /* owned, e.g. "{opspool}" */
-    char *worker_id;                   /* owned, NULL for non-workers */
-    char sha[RQ_NSCRIPTS][41];         /* from SCRIPT LOAD */
-    int64_t last_sweep_ms;             /* last in-flight sweep of the reaper */
-};
 
-static int rq_base_init(struct rq_base *b, const struct osp_rq_opts *o, struct osp_err *err)
+int rq_base_init(struct rq_base *b, const struct osp_rq_opts *o, struct osp_err *err)
 {
     memset(b, 0, sizeof(*b));
     if (o->prefix == NULL || o->prefix[0] == '\0') {
@@ -226,7 +211,7 @@ static int rq_base_init(struct rq_base *b, const struct osp_rq_opts *o, struct o
     return 0;
 }
 
-static void rq_base_deinit(struct rq_base *b)
+void rq_base_deinit(struct rq_base *b)
 {
     free(b->prefix);
     free(b->worker_id);
@@ -234,25 +219,25 @@ static void rq_base_deinit(struct rq_base *b)
 }
 
 /* EVALSHA <sha> 1 <key1>; the caller appends ARGV. */
-static void cmd_evalsha(struct rq_cmd *c, const struct rq_base *b, enum rq_script s)
+void rq_cmd_evalsha(struct rq_cmd *c, const struct rq_base *b, enum rq_script s)
 {
     cmd_clear(c);
     c->script = (int)s;
-    cmd_adds(c, "EVALSHA");
-    cmd_adds(c, b->sha[s][0] != '\0' ? b->sha[s] : "0000000000000000000000000000000000000000");
-    cmd_adds(c, "1");
+    rq_cmd_adds(c, "EVALSHA");
+    rq_cmd_adds(c, b->sha[s][0] != '\0' ? b->sha[s] : "0000000000000000000000000000000000000000");
+    rq_cmd_adds(c, "1");
 }
 
-static void cmd_script_load(struct rq_cmd *c, enum rq_script s)
+void rq_cmd_script_load(struct rq_cmd *c, enum rq_script s)
 {
     cmd_clear(c);
-    cmd_adds(c, "SCRIPT");
-    cmd_adds(c, "LOAD");
-    cmd_adds(c, rq_script_src(s));
+    rq_cmd_adds(c, "SCRIPT");
+    rq_cmd_adds(c, "LOAD");
+    rq_cmd_adds(c, rq_script_src(s));
 }
 
 /* Store the sha of a SCRIPT LOAD reply. */
-static bool rq_store_sha(struct rq_base *b, enum rq_script s, const redisReply *r)
+bool rq_store_sha(struct rq_base *b, enum rq_script s, const redisReply *r)
 {
     if (r == NULL || r->type != REDIS_REPLY_STRING || r->len != 40) {
         return false;
@@ -415,7 +400,7 @@ void osp_rq_op_requeue(struct osp_rq_ops *ops, const char *kind, const char *id,
 }
 
 /* Check a batch against the client before any command is built. */
-static int rq_ops_check(const struct rq_base *b, const struct osp_rq_ops *ops, struct osp_err *err)
+int rq_ops_check(const struct rq_base *b, const struct osp_rq_ops *ops, struct osp_err *err)
 {
     if (ops->nops == 0) {
         return osp_err_set(err, OSP_EINVAL, "rq apply: empty batch");
@@ -431,20 +416,7 @@ static int rq_ops_check(const struct rq_base *b, const struct osp_rq_ops *ops, s
 
 /* ---- Tasks ---- */
 
-enum rq_task_type {
-    RQ_T_LOAD,      /* SCRIPT LOAD every script (async connect) */
-    RQ_T_APPLY,     /* settle.lua */
-    RQ_T_FETCH,     /* fetch.lua */
-    RQ_T_WAIT,      /* BLMOVE */
-    RQ_T_HEARTBEAT, /* heartbeat.lua */
-    RQ_T_FORGET,    /* forget.lua, unconditional (unregister) */
-    RQ_T_PROMOTE,   /* promote.lua */
-    RQ_T_REAP,      /* the reaper loop */
-    RQ_T_STATS,     /* stats.lua */
-    RQ_T_HELD,      /* LRANGE of this worker's processing list */
-};
 
-enum { RQ_DONE = 0, RQ_MORE = 1 };
 
 enum rq_reap_phase {
     REAP_WORKERS, /* ZRANGEBYSCORE P:workers */
@@ -483,37 +455,8 @@ struct rq_reap {
     size_t nrecs, caprecs;
 };
 
-struct rq_task {
-    enum rq_task_type type;
-    struct rq_base *base;  /* borrowed: prefix, worker id, script shas */
-    struct rq_cmd cmd;     /* the command to send next */
-    struct rq_cmd saved;   /* the EVALSHA waiting for its script to be reloaded */
-    bool reloading;        /* cmd is the SCRIPT LOAD for `saved` */
-    bool reloaded;         /* NOSCRIPT already handled for the current EVALSHA */
-    int status;
-    bool lost;             /* failed because the connection went away */
-    char errmsg[256];
-    /* apply */
-    size_t nops;
-    int64_t *results;      /* owned, nops entries */
-    /* fetch / wait */
-    char **kinds;          /* owned copies */
-    size_t nkinds;
-    struct osp_rq_item *items; /* owned array; env borrowed from the reply being fed */
-    size_t nitems;
-    uint64_t paused;
-    /* counts: heartbeat, forget, promote, reap */
-    int64_t count;
-    /* load */
-    int load_next;
-    /* reap */
-    struct rq_reap *reap;
-    /* stats */
-    struct osp_rq_stats stats;
-    struct osp_buf oldest; /* copy of the right-most pending envelope */
-};
 
-static void task_init(struct rq_task *t, enum rq_task_type type, struct rq_base *b)
+void rq_task_init(struct rq_task *t, enum rq_task_type type, struct rq_base *b)
 {
     memset(t, 0, sizeof(*t));
     t->type = type;
@@ -544,10 +487,10 @@ static void reap_free(struct rq_reap *r)
     free(r);
 }
 
-static void task_deinit(struct rq_task *t)
+void rq_task_deinit(struct rq_task *t)
 {
-    cmd_deinit(&t->cmd);
-    cmd_deinit(&t->saved);
+    rq_cmd_deinit(&t->cmd);
+    rq_cmd_deinit(&t->saved);
     free(t->results);
     for (size_t i = 0; i < t->nkinds; i++) {
         free(t->kinds[i]);
@@ -603,28 +546,28 @@ static int load_step(struct rq_task *t, const redisReply *r)
     if (t->load_next == RQ_NSCRIPTS) {
         return RQ_DONE;
     }
-    cmd_script_load(&t->cmd, (enum rq_script)t->load_next);
+    rq_cmd_script_load(&t->cmd, (enum rq_script)t->load_next);
     t->load_next++;
     return RQ_MORE;
 }
 
 /* -- apply -- */
 
-static void apply_build(struct rq_task *t, const struct osp_rq_ops *ops)
+void rq_apply_build(struct rq_task *t, const struct osp_rq_ops *ops)
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
-    cmd_evalsha(c, b, RQ_SETTLE);
+    rq_cmd_evalsha(c, b, RQ_SETTLE);
     if (b->worker_id != NULL) {
         cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
     } else {
         cmd_addf(c, "%s:delayed", b->prefix);
     }
-    cmd_adds(c, b->prefix);
-    cmd_adds(c, b->worker_id != NULL ? b->worker_id : "");
+    rq_cmd_adds(c, b->prefix);
+    rq_cmd_adds(c, b->worker_id != NULL ? b->worker_id : "");
     cmd_addi(c, osp_now_ms());
     for (size_t i = 0; i < ops->nops * RQ_OP_FIELDS; i++) {
-        cmd_add(c, ops->f[i].p, ops->f[i].n);
+        rq_cmd_add(c, ops->f[i].p, ops->f[i].n);
     }
     t->nops = ops->nops;
 }
@@ -649,13 +592,13 @@ static void fetch_build(struct rq_task *t, size_t max, size_t start)
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
-    cmd_evalsha(c, b, RQ_FETCH);
+    rq_cmd_evalsha(c, b, RQ_FETCH);
     cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
-    cmd_adds(c, b->prefix);
+    rq_cmd_adds(c, b->prefix);
     cmd_addi(c, (int64_t)max);
     cmd_addi(c, (int64_t)start);
     for (size_t i = 0; i < t->nkinds; i++) {
-        cmd_adds(c, t->kinds[i]);
+        rq_cmd_adds(c, t->kinds[i]);
     }
 }
 
@@ -695,11 +638,11 @@ static void wait_build(struct rq_task *t, int timeout_ms)
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
     cmd_clear(c);
-    cmd_adds(c, "BLMOVE");
+    rq_cmd_adds(c, "BLMOVE");
     cmd_addf(c, "%s:queue:%s", b->prefix, t->kinds[0]);
     cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
-    cmd_adds(c, "RIGHT");
-    cmd_adds(c, "LEFT");
+    rq_cmd_adds(c, "RIGHT");
+    rq_cmd_adds(c, "LEFT");
     cmd_addf(c, "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
 }
 
@@ -726,10 +669,10 @@ static void held_build(struct rq_task *t)
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
     cmd_clear(c);
-    cmd_adds(c, "LRANGE");
+    rq_cmd_adds(c, "LRANGE");
     cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
-    cmd_adds(c, "0");
-    cmd_adds(c, "-1");
+    rq_cmd_adds(c, "0");
+    rq_cmd_adds(c, "-1");
 }
 
 static int held_done(struct rq_task *t, const redisReply *r)
@@ -774,14 +717,14 @@ static int heartbeat_build(struct rq_task *t, const char *const *fields)
         }
         nf += 2;
     }
-    cmd_evalsha(c, b, RQ_HEARTBEAT);
+    rq_cmd_evalsha(c, b, RQ_HEARTBEAT);
     cmd_addf(c, "%s:workers", b->prefix);
-    cmd_adds(c, b->prefix);
-    cmd_adds(c, b->worker_id);
+    rq_cmd_adds(c, b->prefix);
+    rq_cmd_adds(c, b->worker_id);
     cmd_addi(c, osp_now_ms());
     cmd_addi(c, ttl_s);
     for (size_t i = 0; i < nf; i++) {
-        cmd_adds(c, fields[i]);
+        rq_cmd_adds(c, fields[i]);
     }
     return RQ_MORE;
 }
@@ -790,20 +733,20 @@ static void forget_build(struct rq_task *t, const char *worker, const char *cuto
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
-    cmd_evalsha(c, b, RQ_FORGET);
+    rq_cmd_evalsha(c, b, RQ_FORGET);
     cmd_addf(c, "%s:processing:%s", b->prefix, worker);
-    cmd_adds(c, b->prefix);
-    cmd_adds(c, worker);
-    cmd_adds(c, cutoff);
+    rq_cmd_adds(c, b->prefix);
+    rq_cmd_adds(c, worker);
+    rq_cmd_adds(c, cutoff);
 }
 
-static void promote_build(struct rq_task *t, int64_t now_ms, int max)
+void rq_promote_build(struct rq_task *t, int64_t now_ms, int max)
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
-    cmd_evalsha(c, b, RQ_PROMOTE);
+    rq_cmd_evalsha(c, b, RQ_PROMOTE);
     cmd_addf(c, "%s:delayed", b->prefix);
-    cmd_adds(c, b->prefix);
+    rq_cmd_adds(c, b->prefix);
     cmd_addi(c, now_ms);
     cmd_addi(c, max);
 }
@@ -818,14 +761,14 @@ static int count_done(struct rq_task *t, const char *what, const redisReply *r)
 
 /* -- stats -- */
 
-static void stats_build(struct rq_task *t, const char *kind)
+void rq_stats_build(struct rq_task *t, const char *kind)
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
-    cmd_evalsha(c, b, RQ_STATS);
+    rq_cmd_evalsha(c, b, RQ_STATS);
     cmd_addf(c, "%s:queue:%s", b->prefix, kind);
-    cmd_adds(c, b->prefix);
-    cmd_adds(c, kind);
+    rq_cmd_adds(c, b->prefix);
+    rq_cmd_adds(c, kind);
     cmd_addi(c, RQ_STATS_SCAN);
 }
 
@@ -873,7 +816,7 @@ static void reap_begin_own(struct rq_task *t, int max_rec)
     (void)reap_next_worker(t);
 }
 
-static void reap_begin(struct rq_task *t, int lease_ms, int max_rec)
+void rq_reap_begin(struct rq_task *t, int lease_ms, int max_rec)
 {
     struct rq_reap *r = osp_xcalloc(1, sizeof(*r));
     r->lease_ms = lease_ms;
@@ -886,14 +829,23 @@ static void reap_begin(struct rq_task *t, int lease_ms, int max_rec)
     t->reap = r;
     struct rq_cmd *c = &t->cmd;
     cmd_clear(c);
-    cmd_adds(c, "ZRANGEBYSCORE");
+    rq_cmd_adds(c, "ZRANGEBYSCORE");
     cmd_addf(c, "%s:workers", t->base->prefix);
-    cmd_adds(c, "-inf");
+    rq_cmd_adds(c, "-inf");
     cmd_addf(c, "(%lld", (long long)r->cutoff);
-    cmd_adds(c, "LIMIT");
-    cmd_adds(c, "0");
+    rq_cmd_adds(c, "LIMIT");
+    rq_cmd_adds(c, "0");
     cmd_addi(c, RQ_REAP_WORKERS);
     r->phase = REAP_WORKERS;
+}
+
+void rq_reap_take_recs(struct rq_task *t, struct osp_rq_recovery **recs, size_t *n)
+{
+    *recs = t->reap != NULL ? t->reap->recs : NULL;
+    *n = t->reap != NULL ? t->reap->nrecs : 0;
+    if (t->reap != NULL) {
+        t->reap->recs = NULL;
+    }
 }
 
 static void reap_build_reclaim(struct rq_task *t)
@@ -902,15 +854,15 @@ static void reap_build_reclaim(struct rq_task *t)
     const struct rq_base *b = t->base;
     const struct rq_field *it = &r->items[r->ii];
     struct rq_cmd *c = &t->cmd;
-    cmd_evalsha(c, b, RQ_RECLAIM);
+    rq_cmd_evalsha(c, b, RQ_RECLAIM);
     cmd_addf(c, "%s:processing:%s", b->prefix, r->workers[r->wi]);
-    cmd_adds(c, b->prefix);
-    cmd_add(c, it->p, it->n);
-    cmd_adds(c, r->kind);
-    cmd_adds(c, r->id);
+    rq_cmd_adds(c, b->prefix);
+    rq_cmd_add(c, it->p, it->n);
+    rq_cmd_adds(c, r->kind);
+    rq_cmd_adds(c, r->id);
     cmd_addi(c, r->max_rec);
     cmd_addi(c, r->expected);
-    cmd_add(c, r->dead.data, r->dead.len);
+    rq_cmd_add(c, r->dead.data, r->dead.len);
     cmd_addi(c, r->now);
     cmd_addi(c, RQ_DEAD_JOB_TTL_S);
     r->phase = REAP_RECLAIM;
@@ -921,9 +873,9 @@ static void reap_build_recov(struct rq_task *t)
     struct rq_reap *r = t->reap;
     struct rq_cmd *c = &t->cmd;
     cmd_clear(c);
-    cmd_adds(c, "HGET");
+    rq_cmd_adds(c, "HGET");
     cmd_addf(c, "%s:job:%s", t->base->prefix, r->id);
-    cmd_adds(c, "recoveries");
+    rq_cmd_adds(c, "recoveries");
     r->phase = REAP_RECOV;
 }
 
@@ -1004,10 +956,10 @@ static int reap_next_worker(struct rq_task *t)
     }
     struct rq_cmd *c = &t->cmd;
     cmd_clear(c);
-    cmd_adds(c, "LRANGE");
+    rq_cmd_adds(c, "LRANGE");
     cmd_addf(c, "%s:processing:%s", t->base->prefix, r->workers[r->wi]);
-    cmd_adds(c, "0");
-    cmd_adds(c, "-1");
+    rq_cmd_adds(c, "0");
+    rq_cmd_adds(c, "-1");
     r->phase = REAP_LRANGE;
     return RQ_MORE;
 }
@@ -1034,12 +986,12 @@ static int reap_scan(struct rq_task *t)
     osp_buf_append(&pat, ":inflight:*", 11);
     struct rq_cmd *c = &t->cmd;
     cmd_clear(c);
-    cmd_adds(c, "SCAN");
-    cmd_adds(c, r->cursor);
-    cmd_adds(c, "MATCH");
-    cmd_add(c, pat.data, pat.len);
-    cmd_adds(c, "COUNT");
-    cmd_adds(c, "1000");
+    rq_cmd_adds(c, "SCAN");
+    rq_cmd_adds(c, r->cursor);
+    rq_cmd_adds(c, "MATCH");
+    rq_cmd_add(c, pat.data, pat.len);
+    rq_cmd_adds(c, "COUNT");
+    rq_cmd_adds(c, "1000");
     osp_buf_deinit(&pat);
     r->phase = REAP_SCAN;
     return RQ_MORE;
@@ -1056,9 +1008,9 @@ static int reap_next_key(struct rq_task *t)
         return reap_scan(t);
     }
     struct rq_cmd *c = &t->cmd;
-    cmd_evalsha(c, t->base, RQ_SWEEP);
-    cmd_adds(c, r->keys[r->ki]);
-    cmd_adds(c, t->base->prefix);
+    rq_cmd_evalsha(c, t->base, RQ_SWEEP);
+    rq_cmd_adds(c, r->keys[r->ki]);
+    rq_cmd_adds(c, t->base->prefix);
     cmd_addi(c, r->cutoff);
     cmd_addi(c, RQ_SWEEP_LIMIT);
     r->phase = REAP_SWEEP;
@@ -1185,14 +1137,14 @@ static int reap_step(struct rq_task *t, const redisReply *rep)
 
 /* -- the shared reply path -- */
 
-static bool is_noscript(const redisReply *r)
+bool rq_is_noscript(const redisReply *r)
 {
     return reply_is_error(r) && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
 /* Feed the reply to t->cmd. Returns RQ_MORE with t->cmd set to the next command, or
  * RQ_DONE with t->status set. */
-static int task_feed(struct rq_task *t, const redisReply *r)
+int rq_task_feed(struct rq_task *t, const redisReply *r)
 {
     if (r == NULL) {
         t->lost = true;
@@ -1213,12 +1165,12 @@ static int task_feed(struct rq_task *t, const redisReply *r)
         t->cmd.lens[1] = 40;
         return RQ_MORE;
     }
-    if (is_noscript(r) && t->cmd.script >= 0 && !t->reloaded) {
+    if (rq_is_noscript(r) && t->cmd.script >= 0 && !t->reloaded) {
         t->reloaded = true;
         t->reloading = true;
         int s = t->cmd.script;
         cmd_swap(&t->cmd, &t->saved);
-        cmd_script_load(&t->cmd, (enum rq_script)s);
+        rq_cmd_script_load(&t->cmd, (enum rq_script)s);
         return RQ_MORE;
     }
     t->reloaded = false;
@@ -1315,7 +1267,7 @@ static void rq_unlink(struct osp_rq *rq, struct rq_req *q)
 
 static void req_free(struct rq_req *q)
 {
-    task_deinit(&q->task);
+    rq_task_deinit(&q->task);
     free(q);
 }
 
@@ -1367,7 +1319,7 @@ static void req_on_reply(struct osp_redis *conn, redisReply *reply, void *arg)
         return;
     }
     struct rq_task *t = &q->task;
-    if (task_feed(t, reply) == RQ_MORE) {
+    if (rq_task_feed(t, reply) == RQ_MORE) {
         if (osp_redis_command(conn, t->cmd.argc, t->cmd.argv, t->cmd.lens,
                               req_on_reply, q) == 0) {
             return;
@@ -1425,7 +1377,7 @@ static void rq_on_conn_state(struct osp_redis *conn, bool up, void *arg)
         rq->scripts_loaded = false;
         if (up) {
             struct rq_req *q = osp_xcalloc(1, sizeof(*q));
-            task_init(&q->task, RQ_T_LOAD, &rq->base);
+            rq_task_init(&q->task, RQ_T_LOAD, &rq->base);
             load_step(&q->task, NULL);
             if (rq_start(rq, q, conn) != 0) {
                 osp_redis_reset(conn, "cannot send SCRIPT LOAD");
@@ -1533,7 +1485,7 @@ static int rq_check(struct osp_rq *rq, const char *what, bool needs_worker)
 static struct rq_req *rq_req_new(struct osp_rq *rq, enum rq_task_type type)
 {
     struct rq_req *q = osp_xcalloc(1, sizeof(*q));
-    task_init(&q->task, type, &rq->base);
+    rq_task_init(&q->task, type, &rq->base);
     return q;
 }
 
@@ -1617,7 +1569,7 @@ int osp_rq_apply(struct osp_rq *rq, const struct osp_rq_ops *ops, osp_rq_apply_c
         return rc;
     }
     struct rq_req *q = rq_req_new(rq, RQ_T_APPLY);
-    apply_build(&q->task, ops);
+    rq_apply_build(&q->task, ops);
     q->apply_cb = cb;
     q->arg = arg;
     return rq_start(rq, q, rq->cmd);
@@ -1670,7 +1622,7 @@ int osp_rq_promote(struct osp_rq *rq, int64_t now_ms, int max, osp_rq_count_cb *
         return rc;
     }
     struct rq_req *q = rq_req_new(rq, RQ_T_PROMOTE);
-    promote_build(&q->task, now_ms, max);
+    rq_promote_build(&q->task, now_ms, max);
     q->count_cb = cb;
     q->arg = arg;
     return rq_start(rq, q, rq->cmd);
@@ -1687,7 +1639,7 @@ int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_reap
         return rc;
     }
     struct rq_req *q = rq_req_new(rq, RQ_T_REAP);
-    reap_begin(&q->task, lease_ms, max_recoveries);
+    rq_reap_begin(&q->task, lease_ms, max_recoveries);
     q->reap_cb = cb;
     q->arg = arg;
     return rq_start(rq, q, rq->cmd);
@@ -1707,385 +1659,4 @@ int osp_rq_reclaim_own(struct osp_rq *rq, int max_recoveries, osp_rq_reap_cb *cb
     q->reap_cb = cb;
     q->arg = arg;
     return rq_start(rq, q, rq->cmd);
-}
-
-/* ---- Synchronous client ---- */
-
-struct osp_rqs {
-    struct rq_base base;
-    struct osp_redis_url url;
-    redisContext *ctx; /* NULL after an I/O error: the next call reconnects */
-};
-
-static void rqs_drop(struct osp_rqs *c)
-{
-    if (c->ctx != NULL) {
-        redisFree(c->ctx);
-        c->ctx = NULL;
-    }
-}
-
-/* Connect (again) when needed and load the scripts, pipelined. */
-static int rqs_ensure(struct osp_rqs *c, struct osp_err *err)
-{
-    if (c->ctx != NULL && c->ctx->err == 0) {
-        return 0;
-    }
-    rqs_drop(c);
-    c->ctx = osp_redis_connect_sync(&c->url, RQS_TIMEOUT_MS, err);
-    if (c->ctx == NULL) {
-        return OSP_EREDIS;
-    }
-    struct rq_cmd cmd = {.script = -1};
-    int rc = 0;
-    for (int s = 0; s < RQ_NSCRIPTS; s++) {
-        cmd_script_load(&cmd, (enum rq_script)s);
-        redisAppendCommandArgv(c->ctx, cmd.argc, cmd.argv, cmd.lens);
-    }
-    for (int s = 0; s < RQ_NSCRIPTS; s++) {
-        void *rep = NULL;
-        if (redisGetReply(c->ctx, &rep) != REDIS_OK) {
-            rc = osp_err_set(err, OSP_EREDIS, "redis SCRIPT LOAD: %s", c->ctx->errstr);
-            break;
-        }
-        if (!rq_store_sha(&c->base, (enum rq_script)s, rep) && rc == 0) {
-            const redisReply *r = rep;
-            rc = osp_err_set(err, OSP_EREDIS, "redis SCRIPT LOAD: %.*s",
-                             r->type == REDIS_REPLY_ERROR ? (int)r->len : 16,
-                             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        }
-        freeReplyObject(rep);
-    }
-    cmd_deinit(&cmd);
-    if (rc != 0) {
-        rqs_drop(c);
-    }
-    return rc;
-}
-
-/* Run a task to completion. */
-static int rqs_run(struct osp_rqs *c, struct rq_task *t, struct osp_err *err)
-{
-    int st = RQ_MORE;
-    while (st == RQ_MORE) {
-        if (rqs_ensure(c, err) != 0) {
-            return OSP_EREDIS;
-        }
-        redisReply *rep =
-            redisCommandArgv(c->ctx, t->cmd.argc, t->cmd.argv, t->cmd.lens);
-        if (rep == NULL) {
-            osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
-            rqs_drop(c);
-            return OSP_EREDIS;
-        }
-        st = task_feed(t, rep);
-        freeReplyObject(rep);
-    }
-    if (t->status != 0) {
-        return osp_err_set(err, t->status, "%s", t->errmsg);
-    }
-    return 0;
-}
-
-struct osp_rqs *osp_rqs_connect(const struct osp_rq_opts *opts, struct osp_err *err)
-{
-    struct osp_rqs *c = osp_xcalloc(1, sizeof(*c));
-    if (rq_base_init(&c->base, opts, err) != 0) {
-        goto fail;
-    }
-    if (osp_redis_url_parse(opts->url, &c->url, err) != 0) {
-        goto fail;
-    }
-    osp_redis_url_set_auth(&c->url, opts->username, opts->password);
-    if (rqs_ensure(c, err) != 0) {
-        goto fail;
-    }
-    return c;
-fail:
-    osp_rqs_free(c);
-    return NULL;
-}
-
-void osp_rqs_free(struct osp_rqs *c)
-{
-    if (c == NULL) {
-        return;
-    }
-    rqs_drop(c);
-    osp_redis_url_deinit(&c->url);
-    rq_base_deinit(&c->base);
-    free(c);
-}
-
-int osp_rqs_apply(struct osp_rqs *c, const struct osp_rq_ops *ops, int64_t *results,
-                  struct osp_err *err)
-{
-    int rc = rq_ops_check(&c->base, ops, err);
-    if (rc != 0) {
-        return rc;
-    }
-    struct rq_task t;
-    task_init(&t, RQ_T_APPLY, &c->base);
-    apply_build(&t, ops);
-    rc = rqs_run(c, &t, err);
-    if (rc == 0 && results != NULL) {
-        memcpy(results, t.results, t.nops * sizeof(*results));
-    }
-    task_deinit(&t);
-    return rc;
-}
-
-/* The right-most envelope's enqueued_at. Decoding needs no key: with nkeys == 0 the
- * signature is not checked (see oldest_pending_ms in rq.h and envelope.c). */
-static int64_t rqs_enqueued_at(const struct osp_buf *env)
-{
-    if (env->len == 0) {
-        return 0;
-    }
-    struct osp_env_keys keys = {.nkeys = 0, .allow_unsigned = true};
-    struct osp_job j; /* an output only: decode overwrites it, deinit is always safe */
-    int64_t at = 0;
-    if (osp_env_decode(env->data, env->len, &keys, env->len, &j, NULL) == 0) {
-        at = j.enqueued_at;
-    }
-    osp_job_deinit(&j);
-    return at;
-}
-
-int osp_rqs_stats(struct osp_rqs *c, const char *kind, struct osp_rq_stats *st, struct osp_err *err)
-{
-    if (!rq_kind_ok(kind)) {
-        return osp_err_set(err, OSP_EINVAL, "stats: invalid kind");
-    }
-    struct rq_task t;
-    task_init(&t, RQ_T_STATS, &c->base);
-    stats_build(&t, kind);
-    int rc = rqs_run(c, &t, err);
-    if (rc == 0) {
-        *st = t.stats;
-        st->oldest_pending_ms = rqs_enqueued_at(&t.oldest);
-    }
-    task_deinit(&t);
-    return rc;
-}
-
-static json_t *reply_to_json(const redisReply *r)
-{
-    switch (r->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-        return json_stringn_nocheck(r->str, r->len);
-    case REDIS_REPLY_INTEGER:
-        return json_integer((json_int_t)r->integer);
-    case REDIS_REPLY_NIL:
-        return json_null();
-    case REDIS_REPLY_ARRAY: {
-        json_t *a = json_array();
-        for (size_t i = 0; i < r->elements; i++) {
-            json_array_append_new(a, reply_to_json(r->element[i]));
-        }
-        return a;
-    }
-    default:
-        return json_null();
-    }
-}
-
-json_t *osp_rqs_command(struct osp_rqs *c, int argc, const char **argv, const size_t *lens,
-                        struct osp_err *err)
-{
-    if (argc <= 0 || argv == NULL) {
-        osp_err_set(err, OSP_EINVAL, "command: empty argv");
-        return NULL;
-    }
-    if (rqs_ensure(c, err) != 0) {
-        return NULL;
-    }
-    redisReply *rep = redisCommandArgv(c->ctx, argc, argv, lens);
-    if (rep == NULL) {
-        osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
-        rqs_drop(c);
-        return NULL;
-    }
-    json_t *out = NULL;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        osp_err_set(err, OSP_EREDIS, "redis %s: %.*s", argv[0], (int)rep->len, rep->str);
-    } else {
-        out = reply_to_json(rep);
-    }
-    freeReplyObject(rep);
-    return out;
-}
-
-int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved, struct osp_err *err)
-{
-    if (max <= 0) {
-        return osp_err_set(err, OSP_EINVAL, "promote: max must be positive");
-    }
-    struct rq_task t;
-    task_init(&t, RQ_T_PROMOTE, &c->base);
-    promote_build(&t, now_ms, max);
-    int rc = rqs_run(c, &t, err);
-    if (rc == 0 && moved != NULL) {
-        *moved = t.count;
-    }
-    task_deinit(&t);
-    return rc;
-}
-
-int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *handed_back,
-                 struct osp_rq_recovery **recs_out, size_t *nrecs_out, struct osp_err *err)
-{
-    if (lease_ms <= 0 || max_recoveries < 0) {
-        return osp_err_set(err, OSP_EINVAL, "reap: lease_ms must be positive");
-    }
-    struct rq_task t;
-    task_init(&t, RQ_T_REAP, &c->base);
-    reap_begin(&t, lease_ms, max_recoveries);
-    int rc = rqs_run(c, &t, err);
-    if (handed_back != NULL) {
-        *handed_back = t.count;
-    }
-    if (recs_out != NULL) {
-        *recs_out = t.reap->recs;
-        *nrecs_out = t.reap->nrecs;
-        t.reap->recs = NULL;
-    }
-    task_deinit(&t);
-    return rc;
-}
-
-int osp_rqs_epoch(struct osp_rqs *c, char out[OSP_ID_LEN + 1], bool *created,
-                  struct osp_err *err)
-{
-    int rc = rqs_ensure(c, err);
-    if (rc != 0) {
-        return rc;
-    }
-    char mine[OSP_ID_LEN + 1];
-    osp_id_new(mine);
-    /* SET NX, then GET: the first caller's token wins and everyone reads it (two plain
-     * commands: the scheduler's ACL user needs no EVAL). */
-    redisReply *set = redisCommand(c->ctx, "SET %s:epoch %s NX", c->base.prefix, mine);
-    redisReply *get = set != NULL ? redisCommand(c->ctx, "GET %s:epoch", c->base.prefix) : NULL;
-    if (set == NULL || get == NULL) {
-        rc = osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
-        rqs_drop(c);
-    } else if (set->type == REDIS_REPLY_ERROR || get->type != REDIS_REPLY_STRING) {
-        rc = osp_err_set(err, OSP_EREDIS, "redis epoch: %.*s",
-                         set->type == REDIS_REPLY_ERROR ? (int)set->len : 0,
-                         set->type == REDIS_REPLY_ERROR ? set->str : "");
-    } else {
-        *created = set->type == REDIS_REPLY_STATUS && get->len == strlen(mine) &&
-                   memcmp(get->str, mine, get->len) == 0;
-        snprintf(out, OSP_ID_LEN + 1, "%.*s", (int)get->len, get->str);
-    }
-    if (set != NULL) {
-        freeReplyObject(set);
-    }
-    if (get != NULL) {
-        freeReplyObject(get);
-    }
-    return rc;
-}
-
-int osp_rqs_job_states(struct osp_rqs *c, const char *const *ids, size_t n,
-                       char (*states)[OSP_RQ_STATE_MAX], struct osp_err *err)
-{
-    if (n == 0) {
-        return 0;
-    }
-    int rc = rqs_ensure(c, err);
-    if (rc != 0) {
-        return rc;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!osp_id_is_valid(ids[i])) {
-            return osp_err_set(err, OSP_EINVAL, "job_states: invalid job id");
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (redisAppendCommand(c->ctx, "HGET %s:job:%s state", c->base.prefix, ids[i]) != REDIS_OK) {
-            rc = osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
-            rqs_drop(c);
-            return rc;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(c->ctx, (void **)&rep) != REDIS_OK || rep == NULL) {
-            rc = osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
-            rqs_drop(c);
-            return rc;
-        }
-        states[i][0] = '\0';
-        if (rep->type == REDIS_REPLY_STRING) {
-            snprintf(states[i], OSP_RQ_STATE_MAX, "%.*s", (int)rep->len, rep->str);
-        } else if (rep->type == REDIS_REPLY_ERROR && rc == 0) {
-            rc = osp_err_set(err, OSP_EREDIS, "redis HGET: %.*s", (int)rep->len, rep->str);
-        }
-        freeReplyObject(rep);
-    }
-    return rc;
-}
-
-/* EVALSHA of a control-plane script on the sync client: KEYS[1] = key, then args. NOSCRIPT
- * (a restarted or flushed server) reloads the source and retries once. */
-json_t *rqs_script(struct osp_rqs *c, int script, const char *key, int nargs, const char **args,
-                   const size_t *lens, struct osp_err *err)
-{
-    enum rq_script s = (enum rq_script)script;
-    OSP_ASSERT(script >= RQ_CANCEL && script < RQ_NSCRIPTS);
-    for (int round = 0; round < 2; round++) {
-        if (rqs_ensure(c, err) != 0) {
-            return NULL;
-        }
-        struct rq_cmd cmd = {.script = -1};
-        cmd_evalsha(&cmd, &c->base, s);
-        cmd_adds(&cmd, key);
-        for (int i = 0; i < nargs; i++) {
-            cmd_add(&cmd, args[i], lens != NULL ? lens[i] : strlen(args[i]));
-        }
-        redisReply *rep = redisCommandArgv(c->ctx, cmd.argc, cmd.argv, cmd.lens);
-        cmd_deinit(&cmd);
-        if (rep == NULL) {
-            osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
-            rqs_drop(c);
-            return NULL;
-        }
-        if (is_noscript(rep) && round == 0) {
-            freeReplyObject(rep);
-            struct rq_cmd load = {.script = -1};
-            cmd_script_load(&load, s);
-            redisReply *lr = redisCommandArgv(c->ctx, load.argc, load.argv, load.lens);
-            cmd_deinit(&load);
-            bool stored = lr != NULL && rq_store_sha(&c->base, s, lr);
-            if (lr != NULL) {
-                freeReplyObject(lr);
-            } else {
-                rqs_drop(c);
-            }
-            if (!stored) {
-                osp_err_set(err, OSP_EREDIS, "redis SCRIPT LOAD failed");
-                return NULL;
-            }
-            continue;
-        }
-        json_t *out = NULL;
-        if (rep->type == REDIS_REPLY_ERROR) {
-            osp_err_set(err, OSP_EREDIS, "redis script: %.*s", (int)rep->len, rep->str);
-        } else {
-            out = reply_to_json(rep);
-        }
-        freeReplyObject(rep);
-        return out;
-    }
-    osp_err_set(err, OSP_EREDIS, "redis: script not loaded");
-    return NULL;
-}
-
-const char *osp_rqs_prefix(const struct osp_rqs *c)
-{
-    return c->base.prefix;
 }
