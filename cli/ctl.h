@@ -88,8 +88,6 @@ void ctl_check_kind(const char *cmd, const char *kind, bool registered);
 /* The operation context (common/ops.h) for this run: both stores (exits CTL_UNAVAILABLE when
  * one is unreachable), signing keys, actor user:<login> via opspoolctl. */
 void ctl_ops(struct ctl *c, struct osp_ops *o);
-/* OSP_DEFAULT_MAX_ATTEMPTS (1..100, default 3), as the scheduler reads it. */
-int ctl_default_max_attempts(void);
 /* Exit code for an operation's error code. */
 int ctl_op_exit(int rc);
 /* Parse an RFC 3339 time option or exit CTL_USAGE naming it. */

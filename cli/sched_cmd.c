@@ -22,7 +22,7 @@ static struct osp_submit_policy policy(struct ctl *c, struct osp_targets *t, boo
     if (*have && osp_targets_load(t, c->cfg.targets_file, &err) != 0) {
         ctl_die(CTL_USAGE, "OSP_TARGETS_FILE: %s", err.msg);
     }
-    struct osp_submit_policy p = {ctl_default_max_attempts(), *have ? t : NULL};
+    struct osp_submit_policy p = {c->cfg.default_max_attempts, *have ? t : NULL};
     return p;
 }
 

@@ -163,7 +163,7 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
         .run_at_ms = delay_ms > 0 ? osp_now_ms() + delay_ms : 0,
         .submitted_by = "opspoolctl",
     };
-    struct osp_submit_policy pol = {ctl_default_max_attempts(), have_targets ? &targets : NULL};
+    struct osp_submit_policy pol = {c->cfg.default_max_attempts, have_targets ? &targets : NULL};
     struct osp_job tmpl;
     osp_job_init(&tmpl);
     const char *what = NULL;

@@ -160,13 +160,3 @@ int64_t ctl_parse_time(const char *opt, const char *v)
     return ms;
 }
 
-int ctl_default_max_attempts(void)
-{
-    const char *v = getenv("OSP_DEFAULT_MAX_ATTEMPTS");
-    char *end = NULL;
-    long n = v != NULL ? strtol(v, &end, 10) : 3;
-    if (v != NULL && (v[0] == '\0' || *end != '\0' || n < 1 || n > 100)) {
-        ctl_die(CTL_USAGE, "OSP_DEFAULT_MAX_ATTEMPTS: an integer 1..100, got \"%.32s\"", v);
-    }
-    return (int)n;
-}

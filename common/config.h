@@ -58,6 +58,14 @@ struct osp_config {
     char *config_file;        /* OSP_CONFIG_FILE */
     /* scheduler */
     char *api_tokens_file;    /* OSP_API_TOKENS_FILE: one bearer token per line */
+    bool api_insecure;        /* OSP_API_INSECURE: serve the API without tokens (development) */
+    int api_max_body;         /* OSP_API_MAX_BODY: largest accepted request body, bytes */
+    char *schedules_file;     /* OSP_SCHEDULES_FILE: cron schedules upserted at start-up */
+    int retention_days;       /* OSP_LEDGER_RETENTION_DAYS: finished jobs pruned after; 0 = keep */
+    int reconcile_grace_s;    /* OSP_RECONCILE_GRACE_S: unfinished rows untouched this long */
+    int reconcile_period_s;   /* OSP_RECONCILE_PERIOD_S: between reconciler rounds */
+    int sched_pg_timeout_ms;  /* OSP_SCHED_PG_TIMEOUT_MS: the scheduler session's timeout */
+    int default_max_attempts; /* OSP_DEFAULT_MAX_ATTEMPTS: for API, CLI and cron jobs */
     char *backup_root;        /* OSP_BACKUP_ROOT: where backup jobs write */
 };
 

@@ -24,20 +24,10 @@
 
 #define SCHED_STARTUP_WAIT_S 30.0
 
-/* Extra settings read with getenv (not in the shared config table yet). */
+/* Testing-only settings, read with getenv (never part of a deployment's configuration). */
 static const struct {
     const char *name, *dflt, *help;
 } extra_settings[] = {
-    {"OSP_API_INSECURE", "0", "1 = serve the API without bearer tokens (development only)"},
-    {"OSP_API_MAX_BODY", "1048576", "largest accepted request body, bytes (larger: 413)"},
-    {"OSP_SCHEDULES_FILE", "", "JSON file of cron schedules upserted at start-up"},
-    {"OSP_LEDGER_RETENTION_DAYS", "30",
-     "finished ledger jobs older than this are pruned; 0 = keep"},
-    {"OSP_RECONCILE_GRACE_S", "60",
-     "unfinished ledger jobs untouched this long are checked in Redis"},
-    {"OSP_RECONCILE_PERIOD_S", "30", "seconds between reconciler rounds"},
-    {"OSP_SCHED_PG_TIMEOUT_MS", "5000", "statement_timeout of the scheduler's PostgreSQL session"},
-    {"OSP_DEFAULT_MAX_ATTEMPTS", "3", "max_attempts of API and cron jobs that set none"},
     {"OSP_TEST_CLOCK_OFFSET_MS", "0", "testing only: shift the scheduler's clock by this many ms"},
     {"OSP_TEST_CLOCK_RATE", "1", "testing only: run the clock this many times faster"},
     {"OSP_TEST_CLOCK_ANCHOR_MS", "", "testing only: epoch ms from which the fast clock runs"},
@@ -53,7 +43,7 @@ static void usage(FILE *out)
           "\nSettings (environment):\n",
           out);
     osp_config_help(OSP_CFG_SCHEDULER, out);
-    fputs("\nScheduler settings (environment):\n", out);
+    fputs("\nTesting-only settings (environment):\n", out);
     for (size_t i = 0; i < OSP_ARRAY_LEN(extra_settings); i++) {
         fprintf(out, "  %-28s %s (default: %s)\n", extra_settings[i].name, extra_settings[i].help,
                 extra_settings[i].dflt[0] ? extra_settings[i].dflt : "\"\"");
@@ -79,37 +69,17 @@ static int env_int(const char *name, long long dflt, long long lo, long long hi,
     return 0;
 }
 
-static int settings_load(struct sched_settings *st)
+/* The scheduler's settings, from the common configuration table (common/config.c). */
+static int settings_load(struct sched_settings *st, const struct osp_config *cfg)
 {
-    long long v;
-    const char *ins = getenv("OSP_API_INSECURE");
-    st->api_insecure = ins != NULL && (strcmp(ins, "1") == 0 || strcmp(ins, "true") == 0);
-    const char *sf = getenv("OSP_SCHEDULES_FILE");
-    st->schedules_file = sf ? sf : "";
-    if (env_int("OSP_API_MAX_BODY", 1048576, 1024, 64LL * 1024 * 1024, &v) != 0) {
-        return -1;
-    }
-    st->api_max_body = (size_t)v;
-    if (env_int("OSP_LEDGER_RETENTION_DAYS", 30, 0, 36500, &v) != 0) {
-        return -1;
-    }
-    st->retention_days = (int)v;
-    if (env_int("OSP_RECONCILE_GRACE_S", 60, 1, 86400, &v) != 0) {
-        return -1;
-    }
-    st->reconcile_grace_s = (int)v;
-    if (env_int("OSP_RECONCILE_PERIOD_S", 30, 1, 3600, &v) != 0) {
-        return -1;
-    }
-    st->reconcile_period_s = (int)v;
-    if (env_int("OSP_SCHED_PG_TIMEOUT_MS", 5000, 100, 600000, &v) != 0) {
-        return -1;
-    }
-    st->pg_timeout_ms = (int)v;
-    if (env_int("OSP_DEFAULT_MAX_ATTEMPTS", 3, 1, 100, &v) != 0) {
-        return -1;
-    }
-    st->default_max_attempts = (int)v;
+    st->api_insecure = cfg->api_insecure;
+    st->schedules_file = cfg->schedules_file;
+    st->api_max_body = (size_t)cfg->api_max_body;
+    st->retention_days = cfg->retention_days;
+    st->reconcile_grace_s = cfg->reconcile_grace_s;
+    st->reconcile_period_s = cfg->reconcile_period_s;
+    st->pg_timeout_ms = cfg->sched_pg_timeout_ms;
+    st->default_max_attempts = cfg->default_max_attempts;
     return 0;
 }
 
@@ -416,7 +386,7 @@ int main(int argc, char **argv)
     int rc = 1;
     struct sched *s = osp_xcalloc(1, sizeof(*s));
     s->cfg = &cfg;
-    if (osp_log_init("scheduler", cfg.log_level) != 0 || settings_load(&s->set) != 0 ||
+    if (osp_log_init("scheduler", cfg.log_level) != 0 || settings_load(&s->set, &cfg) != 0 ||
         test_clock_init() != 0) {
         rc = 2;
         goto out;

@@ -15,6 +15,18 @@ grep -q OSP_API_INSECURE "$TMP/notoken.log" || fail "start-up error does not nam
 "$SCHED" --help >"$TMP/help"
 grep -q OSP_LEDGER_RETENTION_DAYS "$TMP/help" || fail "--help lacks scheduler settings"
 ok "--help lists the scheduler's own settings"
+# The scheduler's settings come from the common configuration table: bounds checked at start,
+# shown by --print-config, settable in OSP_CONFIG_FILE like every other setting.
+rc=0
+OSP_RECONCILE_PERIOD_S=0 "$SCHED" --print-config >"$TMP/badcfg.log" 2>&1 || rc=$?
+assert_eq 2 "$rc" "an out-of-range scheduler setting is refused at start"
+grep -q "OSP_RECONCILE_PERIOD_S" "$TMP/badcfg.log" || fail "the refusal does not name the setting: $(cat "$TMP/badcfg.log")"
+OSP_LEDGER_RETENTION_DAYS=9 "$SCHED" --print-config | grep -qx "OSP_LEDGER_RETENTION_DAYS=9" ||
+    fail "--print-config does not show the scheduler's settings"
+printf '{"default_max_attempts": 7}' >"$TMP/cfg.json"
+OSP_CONFIG_FILE=$TMP/cfg.json "$SCHED" --print-config | grep -qx "OSP_DEFAULT_MAX_ATTEMPTS=7" ||
+    fail "OSP_CONFIG_FILE does not set a scheduler setting"
+ok "scheduler settings: checked, printed, settable from the config file"
 
 # OSP_API_INSECURE=1 without a tokens file: no authentication (development).
 start_scheduler insecure OSP_API_TOKENS_FILE= OSP_API_INSECURE=1 OSP_RECONCILE_GRACE_S=3600
