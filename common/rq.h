@@ -252,8 +252,6 @@ struct json_t *osp_rqs_dead_range(struct osp_rqs *c, const char *kind, int64_t s
 /* Remove one dead record (exact bytes); *removed tells whether it was there. */
 int osp_rqs_dead_remove(struct osp_rqs *c, const char *kind, const void *rec, size_t len,
                         bool *removed, struct osp_err *err);
-/* Remove the n oldest dead records of kind (the right end); newer ones stay. */
-int osp_rqs_dead_trim_oldest(struct osp_rqs *c, const char *kind, int64_t n, struct osp_err *err);
 /* Add kind to (pause) or remove it from (resume) P:paused; *changed false when it already
  * was (may be NULL). */
 int osp_rqs_pause(struct osp_rqs *c, const char *kind, bool pause, bool *changed,

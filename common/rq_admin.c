@@ -215,27 +215,6 @@ int osp_rqs_dead_remove(struct osp_rqs *c, const char *kind, const void *rec, si
     return 0;
 }
 
-int osp_rqs_dead_trim_oldest(struct osp_rqs *c, const char *kind, int64_t n, struct osp_err *err)
-{
-    if (!kind_ok(kind) || n < 0) {
-        return osp_err_set(err, OSP_EINVAL, "dead: invalid kind or count");
-    }
-    if (n == 0) {
-        return 0;
-    }
-    char stop[24];
-    snprintf(stop, sizeof(stop), "%lld", (long long)(-(n + 1)));
-    char *d = key2(c, "dead:", kind);
-    const char *argv[] = {"LTRIM", d, "0", stop};
-    json_t *r = cmd(c, 4, argv, NULL, err);
-    free(d);
-    if (r == NULL) {
-        return err->code != 0 ? err->code : OSP_EREDIS;
-    }
-    json_decref(r);
-    return 0;
-}
-
 int osp_rqs_pause(struct osp_rqs *c, const char *kind, bool pause, bool *changed,
                   struct osp_err *err)
 {

@@ -173,6 +173,12 @@ wait_eq 10 1 rq LLEN "$P:dead:noop" || fail "no dead record after the retry"
 ctl_as "${OP[@]}" dead purge noop --yes >/dev/null || fail "opspoolctl dead purge as opspool_operator"
 assert_eq 0 "$(rq LLEN "$P:dead:noop")" "dead list purged"
 assert_eq "$who" "$(q "SELECT data->>'who' FROM opspool.job_events WHERE job_id = '$J3' AND type = 'audit' AND data->>'action' = 'dead.purge'")" "opspoolctl dead purge wrote an audit event per purged job"
+# Bulk cancel as the operator: ledger batches, cancel.lua's flags, purge.lua's sweep (RPOP)
+# and the opspool.audit row all within the operator's grants and ACL.
+J8=$(submit '{"kind":"noop","run_at":"2999-01-01T00:00:00Z"}')
+ctl_as "${OP[@]}" cancel --kind noop --state delayed --yes >"$TMP/bulk.out" 2>&1 || fail "opspoolctl cancel --kind as opspool_operator: $(cat "$TMP/bulk.out")"
+assert_eq cancelled "$(job_state "$J8")" "opspoolctl bulk cancel as opspool_operator"
+assert_eq "$who|done" "$(q "SELECT who || '|' || (data->>'status') FROM opspool.audit WHERE action = 'queue.cancel' ORDER BY id DESC LIMIT 1")" "the bulk cancel's audit row names the OS user"
 
 # ---- forbidden: PostgreSQL ----
 denied() { # denied ROLE SQL WHAT
