@@ -86,6 +86,18 @@ static const char *const bulk_fields[] = {
     "states",        "submitted_by", "schedule", "created_before",
     "created_after", "dry_run",      "limit",    NULL};
 
+/* The route's {kind} and the optional JSON body ({} when there is none); NULL after replying
+ * 400 (unknown kind, bad JSON). */
+static json_t *kind_and_body(const struct osp_http_req *req, struct osp_http_resp *resp,
+                             const struct job_kind **k)
+{
+    *k = api_kind_or_reply(req->params[0], resp);
+    if (*k == NULL) {
+        return NULL;
+    }
+    return req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+}
+
 /* An optional RFC 3339 time field as ms (0 when absent); -1 after replying 400. */
 static int opt_time(const json_t *o, const char *name, int64_t *ms, struct osp_http_resp *resp)
 {
@@ -105,11 +117,8 @@ static int opt_time(const json_t *o, const char *name, int64_t *ms, struct osp_h
 void api_h_bulk_cancel(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
-    const struct job_kind *k = api_kind_or_reply(req->params[0], resp);
-    if (k == NULL) {
-        return;
-    }
-    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+    const struct job_kind *k = NULL;
+    json_t *body = kind_and_body(req, resp, &k);
     if (body == NULL) {
         return;
     }
@@ -212,11 +221,8 @@ static int opt_ids(const json_t *body, const json_t **ids, struct osp_http_resp 
 void api_h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
-    const struct job_kind *k = api_kind_or_reply(req->params[0], resp);
-    if (k == NULL) {
-        return;
-    }
-    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+    const struct job_kind *k = NULL;
+    json_t *body = kind_and_body(req, resp, &k);
     if (body == NULL) {
         return;
     }
@@ -264,11 +270,8 @@ void api_h_dead_retry(const struct osp_http_req *req, struct osp_http_resp *resp
 void api_h_dead_purge(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
-    const struct job_kind *k = api_kind_or_reply(req->params[0], resp);
-    if (k == NULL) {
-        return;
-    }
-    json_t *body = req->body_len > 0 ? osp_http_body_object(req, resp) : json_object();
+    const struct job_kind *k = NULL;
+    json_t *body = kind_and_body(req, resp, &k);
     if (body == NULL) {
         return;
     }

@@ -155,8 +155,9 @@ void sched_api_routes(struct sched *s);
  * loaded tokens are unchanged on failure. */
 int sched_tokens_load(struct sched *s, struct osp_err *err);
 
-/* ---- jobs built from ledger rows / API input ---- */
-/* Parse a row of opspool.jobs (as returned by sched_query, text values) into j. */
+/* ---- jobs rebuilt from ledger rows (reconciler.c) ---- */
+/* A reconciler page row (osp_ledger_reconcile_page) into j through osp_ledger_job_from_row,
+ * with the attempt the re-enqueued envelope carries: a running job's own, else the next. */
 int sched_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err);
 
 /* ---- cronfire.c ---- */
