@@ -42,10 +42,10 @@ gen=$(curl -sS -X POST "$URL/api/urls" -d '{"target": "https://example.com/gen",
 ok "generated code $gen"
 assert_eq 404 "$(curl -sS -o /dev/null -w '%{http_code}' "$URL/r/nope")" "unknown code is 404"
 h1=$(curl -sS -o /dev/null -D - "$URL/r/k1" | tr -d '\r')
-echo "$h1" | grep -q '^X-Cache: MISS' || fail "first redirect should miss: $h1"
-echo "$h1" | grep -q '^Location: https://example.com/1$' || fail "location: $h1"
+grep -q '^X-Cache: MISS' <<<"$h1" || fail "first redirect should miss: $h1"
+grep -q '^Location: https://example.com/1$' <<<"$h1" || fail "location: $h1"
 h2=$(curl -sS -o /dev/null -D - "$URL/r/k1" | tr -d '\r')
-echo "$h2" | grep -q '^X-Cache: HIT' || fail "second redirect should hit: $h2"
+grep -q '^X-Cache: HIT' <<<"$h2" || fail "second redirect should hit: $h2"
 ok "redirect misses, then hits the cache"
 
 # The benchmark kind against it.

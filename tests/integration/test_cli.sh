@@ -20,7 +20,7 @@ attempts() { q "SELECT count(*) FROM opspool.job_attempts WHERE job_id = '$1'"; 
 has_cols() {
     local head; head=$(printf '%s\n' "$1" | head -n 1); shift
     for col in "$@"; do
-        printf '%s\n' "$head" | grep -qw -- "$col" || fail "column $col missing in: $head"
+        grep -qw -- "$col" <<<"$head" || fail "column $col missing in: $head"
     done
 }
 
@@ -29,11 +29,12 @@ assert_eq true "$("$CTL" migrate --json | js "str(d['migrated']).lower()")" "mig
 # ---- help and usage ----
 for cmd in queues jobs job cancel retry dead workers schedules pause resume submit migrate; do
     out=$("$CTL" "$cmd" --help) || fail "$cmd --help failed"
-    printf '%s\n' "$out" | grep -q "^usage: opspoolctl \[--json\] $cmd" || fail "$cmd --help: $out"
-    printf '%s\n' "$out" | grep -q "exit codes" || fail "$cmd --help lists no exit codes"
+    grep -q "^usage: opspoolctl \[--json\] $cmd" <<<"$out" || fail "$cmd --help: $out"
+    grep -q "exit codes" <<<"$out" || fail "$cmd --help lists no exit codes"
 done
 ok "every command has --help with its usage and the exit codes"
-"$CTL" --help | grep -q "6  the job's state does not allow it" || fail "global help: no exit codes"
+help=$("$CTL" --help)
+grep -q "6  the job's state does not allow it" <<<"$help" || fail "global help: no exit codes"
 ok "global --help documents the exit codes"
 assert_eq 2 "$(rc "$CTL" frobnicate)" "unknown command exits 2"
 assert_eq 2 "$(rc "$CTL" jobs --state bogus)" "jobs --state with an unknown state exits 2"
@@ -46,7 +47,7 @@ queued=$("$CTL" submit noop)
 delayed=$("$CTL" submit noop --delay-ms 3600000)
 tocancel=$("$CTL" submit noop)
 out=$("$CTL" cancel "$tocancel")
-printf '%s\n' "$out" | grep -q "cancelled (it was queued)" || fail "cancel queued: $out"
+grep -q "cancelled (it was queued)" <<<"$out" || fail "cancel queued: $out"
 assert_eq cancelled "$(state "$tocancel")" "cancel of a queued job ends it cancelled in the ledger"
 assert_eq 1 "$(rcli HGET "$P:job:$tocancel" cancel)" "cancel sets the job hash's cancel flag for workers"
 assert_eq 0 "$(rc "$CTL" cancel "$tocancel")" "cancelling a cancelled job again succeeds"
@@ -57,8 +58,8 @@ js_states=$("$CTL" --json jobs | js "' '.join(sorted(j['state'] for j in d))")
 assert_eq "cancelled delayed queued" "$js_states" "jobs --json lists queued, delayed, cancelled"
 out=$("$CTL" jobs --state active)
 has_cols "$out" ID KIND STATE ATTEMPT AGE DURATION WORKER ERROR
-printf '%s\n' "$out" | grep -q "$queued" || fail "jobs --state active misses the queued job"
-printf '%s\n' "$out" | grep -q "$tocancel" && fail "jobs --state active lists a cancelled job"
+grep -q "$queued" <<<"$out" || fail "jobs --state active misses the queued job"
+grep -q "$tocancel" <<<"$out" && fail "jobs --state active lists a cancelled job"
 ok "jobs table has its columns and --state active filters"
 assert_eq "$delayed" "$("$CTL" --json jobs --state delayed | js "d[0]['id']")" "jobs --state delayed"
 out=$("$CTL" --json queues noop)
@@ -85,8 +86,8 @@ ok "jobs in every state: queued, delayed, running, succeeded, dead, cancelled"
 wait_until 10 is 1 busy || fail "worker not busy 1"
 out=$("$CTL" workers)
 has_cols "$out" ID HOST PID KINDS BUSY STATE HEARTBEAT UPTIME JOBS
-printf '%s\n' "$out" | grep -q " 1/2 " || fail "workers table lacks busy 1/2: $out"
-printf '%s\n' "$out" | grep -q "$running" || fail "workers table lacks the running job: $out"
+grep -q " 1/2 " <<<"$out" || fail "workers table lacks busy 1/2: $out"
+grep -q "$running" <<<"$out" || fail "workers table lacks the running job: $out"
 ok "workers lists the worker with busy 1/2 and its current job"
 wj=$("$CTL" --json workers)
 assert_eq "$W 2 running noop" "$(printf '%s' "$wj" | js "d[0]['pid'], d[0]['slots'], d[0]['state'], ','.join(d[0]['kinds'])" | tr -d "(),'")" \
@@ -96,7 +97,7 @@ assert_eq "$running" "$(printf '%s' "$wj" | js "d[0]['jobs'][0]['id']")" "worker
 # ---- queues ----
 out=$("$CTL" queues)
 has_cols "$out" KIND PENDING RUNNING DELAYED DEAD PAUSED WORKERS OLDEST JOBS/MIN
-printf '%s\n' "$out" | grep -q $'\033' && fail "colour escapes in a pipe"
+grep -q $'\033' <<<"$out" && fail "colour escapes in a pipe"
 ok "queues table has its columns and no colour in a pipe"
 qj=$("$CTL" --json queues noop)
 assert_eq "1 1 2 1" "$(printf '%s' "$qj" | js "d[0]['running'], d[0]['delayed'], d[0]['dead'], d[0]['workers']" | tr -d '(),')" \
@@ -110,9 +111,9 @@ assert_eq 2 "$("$CTL" --json queues --watch --count 2 --interval 1 noop | wc -l)
 # ---- job (describe) ----
 out=$("$CTL" job "$doomed")
 for f in "ID:" "Kind:" "State:" "Attempt:" "Payload:" "Error:" "Attempts:" "Events:" "Result:"; do
-    printf '%s\n' "$out" | grep -q "^$f" || fail "job view lacks $f: $out"
+    grep -q "^$f" <<<"$out" || fail "job view lacks $f: $out"
 done
-printf '%s\n' "$out" | grep -q "failed on request" || fail "job view lacks the error"
+grep -q "failed on request" <<<"$out" || fail "job view lacks the error"
 ok "job shows envelope fields, attempts, events and result"
 assert_eq "dead 1" "$("$CTL" job --json "$doomed" | js "d['state'], len(d['attempts'])" | tr -d "(),'")" "job --json is the ledger record"
 out=$("$CTL" jobs --kind noop --since 1h --limit 2 --json)
@@ -121,7 +122,7 @@ assert_eq 2 "$(printf '%s' "$out" | js "len(d)")" "jobs --kind --since --limit"
 # ---- dead letters ----
 out=$("$CTL" dead noop)
 has_cols "$(printf '%s\n' "$out" | sed -n 2p)" JOB AGE ATTEMPTS REASON
-printf '%s\n' "$out" | grep -q "$doomed.*failed on request" || fail "dead list lacks the reason: $out"
+grep -q "$doomed.*failed on request" <<<"$out" || fail "dead list lacks the reason: $out"
 ok "dead KIND lists records with reasons"
 assert_eq 2 "$("$CTL" --json dead noop | js "d['total']")" "dead --json total"
 assert_eq 2 "$(rc "$CTL" dead purge noop)" "dead purge without --yes exits 2"

@@ -184,7 +184,7 @@ assert_eq "$who|done" "$(q "SELECT who || '|' || (data->>'status') FROM opspool.
 denied() { # denied ROLE SQL WHAT
     local out
     if out=$(sec_psql "$1" opspool -c "$2" 2>&1); then fail "$3: allowed ($out)"; fi
-    echo "$out" | grep -q "permission denied\|must be owner" || fail "$3: $out"
+    grep -q "permission denied\|must be owner" <<<"$out" || fail "$3: $out"
     ok "$3: refused ($(echo "$out" | head -1 | cut -c1-60))"
 }
 denied opspool_worker "DELETE FROM opspool.jobs" "worker DELETE FROM opspool.jobs"
@@ -207,7 +207,7 @@ ok "worker cannot create a schema"
 noperm() { # noperm USER WHAT CMD...
     local u=$1 what=$2; shift 2
     local out; out=$(as_user "$u" "$@" 2>&1)
-    echo "$out" | grep -q NOPERM || fail "$what: not refused ($out)"
+    grep -q NOPERM <<<"$out" || fail "$what: not refused ($out)"
     ok "$what: NOPERM"
 }
 noperm opspool-worker "worker FLUSHALL" FLUSHALL
@@ -228,7 +228,7 @@ assert_eq 0 "$(as_user keda EVAL "return redis.call('LLEN', KEYS[1])" 1 "$P:queu
 # A script cannot launder a forbidden command: ACLs apply inside EVALSHA too.
 sha=$(radmin SCRIPT LOAD "return redis.call('FLUSHALL')")
 out=$(as_user opspool-worker EVALSHA "$sha" 0 2>&1)
-echo "$out" | grep -q "NOPERM\|can't run this command" || fail "worker EVALSHA of a FLUSHALL script: $out"
+grep -q "NOPERM\|can't run this command" <<<"$out" || fail "worker EVALSHA of a FLUSHALL script: $out"
 ok "worker EVALSHA of a script calling FLUSHALL: refused inside the script"
 assert_eq 1 "$(rq EXISTS "$P:workers")" "nothing was flushed"
 

@@ -53,7 +53,7 @@ BADCA_DSN="host=127.0.0.1 port=$SEC_PGPORT dbname=opspool user=postgres sslmode=
 # psql sanity: the server's rules as configured.
 assert_eq t "$(psql "$TLS_DSN" -qAtX -c 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')" "verify-full over TLS works (psql)"
 out=$(psql "$PLAIN_DSN" -qAtX -c 'SELECT 1' 2>&1) && fail "plain TCP accepted: $out"
-echo "$out" | grep -q 'no pg_hba.conf entry.*no encryption' || fail "plain TCP refusal: $out"
+grep -q 'no pg_hba.conf entry.*no encryption' <<<"$out" || fail "plain TCP refusal: $out"
 ok "plain TCP refused by pg_hba (no encryption)"
 
 # ---- the programs over TLS ----

@@ -18,7 +18,7 @@ wait_eq 60 dead job_state "$doomed" || fail "doomed job: $(job_state "$doomed")"
 ok "job that always fails ends dead after max_attempts"
 assert_eq 2 "$(q "SELECT count(*) FROM opspool.job_attempts WHERE job_id = '$doomed'")" "two attempts recorded"
 rec=$(rcli LRANGE "$P:dead:noop" 0 -1 | tr -d '\0')
-echo "$rec" | grep -q "failed on request" || fail "dead record has no reason: $rec"
+grep -q "failed on request" <<<"$rec" || fail "dead record has no reason: $rec"
 ok "dead record carries the failure reason"
 
 wait_eq 60 succeeded job_state "$crashy" || fail "crashy job: $(job_state "$crashy")"

@@ -20,8 +20,8 @@ wait_eq 30 succeeded job_state "$b" || fail "new-key job: $WAIT_GOT"
 ok "overlap: an envelope signed with the new key runs"
 wait_eq 30 2 rcli LLEN "$P:dead:noop" || fail "unsigned + forged not dead-lettered (dead list: $WAIT_GOT)"
 dead=$(rcli LRANGE "$P:dead:noop" 0 -1 | tr -c '[:print:]\n' '.')
-echo "$dead" | grep -q "bad signature" || fail "no 'bad signature' reason: $dead"
-echo "$dead" | grep -qi "unsigned" || fail "no 'unsigned' reason: $dead"
+grep -q "bad signature" <<<"$dead" || fail "no 'bad signature' reason: $dead"
+grep -qi "unsigned" <<<"$dead" || fail "no 'unsigned' reason: $dead"
 [ "$(q "SELECT count(*) FROM opspool.job_attempts WHERE job_id IN ('$c', '$d')")" = 0 ] || fail "an unverified envelope reached the ledger"
 ok "unsigned and forged envelopes were dead-lettered and never ran"
 kill -TERM "$W1"; wait_exit "$W1" 30
