@@ -22,6 +22,9 @@ void ledger_stmt_deinit(struct ledger_stmt *st);
 void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st);
 /* The first line of libpq's error text into dst. */
 void ledger_pq_msg(char *dst, size_t cap, const char *msg);
+/* Run a statement whose rows are not needed: 0, or the error code (err filled). */
+int ledger_exec(struct osp_pgs *c, const char *sql, int nparams, const char *const *params,
+                struct osp_err *err);
 /* A PGconn with opspool's connection defaults in front of dsn (nonblocking or not). */
 PGconn *ledger_pq_open(const char *dsn, bool async);
 

@@ -7,6 +7,7 @@
 #include "common/base.h"
 #include "common/id.h"
 #include "common/ledger.h"
+#include "common/ledger_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -487,14 +488,20 @@ json_t *osp_ledger_schedules(struct osp_pgs *c, const char *name, struct osp_err
 
 /* ---- transactions ---- */
 
-static int tx_stmt(struct osp_pgs *c, const char *sql, struct osp_err *err)
+int ledger_exec(struct osp_pgs *c, const char *sql, int nparams, const char *const *params,
+                struct osp_err *err)
 {
-    json_t *r = osp_pgs_query(c, sql, 0, NULL, err);
+    json_t *r = osp_pgs_query(c, sql, nparams, params, err);
     if (r == NULL) {
         return err->code != 0 ? err->code : OSP_EPG;
     }
     json_decref(r);
     return 0;
+}
+
+static int tx_stmt(struct osp_pgs *c, const char *sql, struct osp_err *err)
+{
+    return ledger_exec(c, sql, 0, NULL, err);
 }
 
 int osp_pgs_tx_begin(struct osp_pgs *c, struct osp_err *err)

@@ -5,6 +5,7 @@
  * operators' operations (ledger_ops.c). */
 #include "common/alloc.h"
 #include "common/ledger.h"
+#include "common/ledger_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,7 @@ int osp_ledger_cron_record(struct osp_pgs *c, const char *name, int64_t tick, in
     snprintf(ts, sizeof(ts), "%lld", (long long)tick);
     snprintf(ns, sizeof(ns), "%lld", (long long)next);
     const char *params[] = {name, ts, status, job_id, reason, ns};
-    json_t *r = osp_pgs_query(
+    return ledger_exec(
         c,
         "WITH f AS (UPDATE opspool.schedule_firings SET status = $3, job_id = $4::uuid, "
         "           reason = coalesce($5, reason) "
@@ -66,11 +67,6 @@ int osp_ledger_cron_record(struct osp_pgs *c, const char *name, int64_t tick, in
         "  last_job_id = coalesce($4::uuid, last_job_id) "
         "WHERE name = $1 RETURNING name",
         6, params, err);
-    if (r == NULL) {
-        return err->code != 0 ? err->code : OSP_EPG;
-    }
-    json_decref(r);
-    return 0;
 }
 
 json_t *osp_ledger_cron_enabled(struct osp_pgs *c, struct osp_err *err)
@@ -194,17 +190,12 @@ int osp_ledger_retain_firings(struct osp_pgs *c, int days, int batch, struct osp
     snprintf(d, sizeof(d), "%d", days);
     snprintf(b, sizeof(b), "%d", batch);
     const char *params[] = {d, b};
-    json_t *r = osp_pgs_query(
+    return ledger_exec(
         c,
         "DELETE FROM opspool.schedule_firings WHERE ctid IN (SELECT ctid FROM "
         "opspool.schedule_firings WHERE claimed_at < now() - make_interval(days => $1::int) "
         "LIMIT $2::int) RETURNING 1",
         2, params, err);
-    if (r == NULL) {
-        return err->code != 0 ? err->code : OSP_EPG;
-    }
-    json_decref(r);
-    return 0;
 }
 
 int osp_ledger_retain_audit(struct osp_pgs *c, int days, int batch, struct osp_err *err)
@@ -213,14 +204,9 @@ int osp_ledger_retain_audit(struct osp_pgs *c, int days, int batch, struct osp_e
     snprintf(d, sizeof(d), "%d", days);
     snprintf(b, sizeof(b), "%d", batch);
     const char *params[] = {d, b};
-    json_t *r = osp_pgs_query(c,
-                              "DELETE FROM opspool.audit WHERE id IN (SELECT id FROM opspool.audit "
-                              "WHERE ts < now() - make_interval(days => $1::int) ORDER BY id "
-                              "LIMIT $2::int) RETURNING 1",
-                              2, params, err);
-    if (r == NULL) {
-        return err->code != 0 ? err->code : OSP_EPG;
-    }
-    json_decref(r);
-    return 0;
+    return ledger_exec(c,
+                       "DELETE FROM opspool.audit WHERE id IN (SELECT id FROM opspool.audit "
+                       "WHERE ts < now() - make_interval(days => $1::int) ORDER BY id "
+                       "LIMIT $2::int) RETURNING 1",
+                       2, params, err);
 }
