@@ -119,6 +119,17 @@ static const struct setting settings[] = {
      OFF(default_max_attempts), "max_attempts of API, opspoolctl and cron jobs that set none"},
     {"OSP_BACKUP_ROOT", CFG_STR, "/var/lib/opspool/backups", 0, 0, 0, W, OFF(backup_root),
      "directory backup jobs write to"},
+    {"OSP_POD_NAME", CFG_STR, "", 0, 0, 0, W, OFF(pod_name),
+     "this worker's pod (Downward API metadata.name): keeps its pod-deletion-cost annotation "
+     "at the busy slots' worth; empty = off"},
+    {"OSP_POD_NAMESPACE", CFG_STR, "", 0, 0, 0, W, OFF(pod_namespace),
+     "the pod's namespace (Downward API metadata.namespace)"},
+    {"OSP_K8S_API", CFG_STR, "", 0, 0, 0, W, OFF(k8s_api),
+     "Kubernetes API base URL; empty = in-cluster (KUBERNETES_SERVICE_HOST/_PORT)"},
+    {"OSP_K8S_TOKEN_FILE", CFG_STR, OSP_K8S_SA_DIR "/token", 0, 0, 0, W, OFF(k8s_token_file),
+     "bearer token file for the Kubernetes API (re-read on 401)"},
+    {"OSP_K8S_CA_FILE", CFG_STR, OSP_K8S_SA_DIR "/ca.crt", 0, 0, 0, W, OFF(k8s_ca_file),
+     "CA bundle for the Kubernetes API; empty = the system's CAs"},
 };
 
 #undef W
@@ -580,6 +591,17 @@ out:
         osp_config_deinit(cfg);
     }
     return rc;
+}
+
+void osp_config_defaults(struct osp_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < OSP_ARRAY_LEN(settings); i++) {
+        int rc = apply_text(cfg, &settings[i], settings[i].env, settings[i].def, NULL);
+        OSP_ASSERT(rc == 0); /* the table's defaults parse: test_config checks each */
+    }
+    int rc = parse_kinds(cfg, NULL);
+    OSP_ASSERT(rc == 0);
 }
 
 void osp_config_deinit(struct osp_config *cfg)

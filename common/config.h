@@ -19,6 +19,8 @@ enum { OSP_CFG_WORKER = 1u, OSP_CFG_SCHEDULER = 2u, OSP_CFG_CLI = 4u, OSP_CFG_AL
 
 #define OSP_MAX_KINDS 16
 #define OSP_SCHED_HTTP_ADDR "127.0.0.1:8080" /* the scheduler's OSP_HTTP_ADDR when unset */
+/* A pod's service account: token and CA of the in-cluster Kubernetes API. */
+#define OSP_K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 struct osp_config {
     /* connections */
@@ -67,6 +69,11 @@ struct osp_config {
     int sched_pg_timeout_ms;  /* OSP_SCHED_PG_TIMEOUT_MS: the scheduler session's timeout */
     int default_max_attempts; /* OSP_DEFAULT_MAX_ATTEMPTS: for API, CLI and cron jobs */
     char *backup_root;        /* OSP_BACKUP_ROOT: where backup jobs write */
+    char *pod_name;           /* OSP_POD_NAME: this worker's pod; empty = no pod-deletion-cost */
+    char *pod_namespace;      /* OSP_POD_NAMESPACE */
+    char *k8s_api;            /* OSP_K8S_API: API base URL; empty = in-cluster */
+    char *k8s_token_file;     /* OSP_K8S_TOKEN_FILE */
+    char *k8s_ca_file;        /* OSP_K8S_CA_FILE: empty = the system's CAs */
 };
 
 /* Fill cfg from the environment, the JSON file and defaults, validate every setting that
@@ -75,6 +82,9 @@ struct osp_config {
  * file are an error (typos must not pass silently). */
 int osp_config_load(struct osp_config *cfg, unsigned scope, struct osp_err *err);
 void osp_config_deinit(struct osp_config *cfg);
+/* Fill cfg with every setting's default (no environment, no file): for tools that run a kind
+ * outside a worker. */
+void osp_config_defaults(struct osp_config *cfg);
 /* Print every setting for scope as NAME=value, secrets as "<redacted>" (or "<unset>"). */
 void osp_config_print(const struct osp_config *cfg, unsigned scope, FILE *out);
 /* Print the settings table (name, default, meaning) for --help. */

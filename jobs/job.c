@@ -24,6 +24,7 @@ struct job_ctx {
     const struct job_kind *kind;
     const struct osp_job *job;
     const struct osp_targets *targets;
+    const struct osp_config *cfg;
     int64_t deadline_ns;
     int fd;                   /* child mode: pipe to the parent; -1 inline */
     struct job_report *report; /* inline mode: where frames go */
@@ -102,6 +103,11 @@ const json_t *job_payload(const struct job_ctx *ctx)
 const struct osp_targets *job_targets(const struct job_ctx *ctx)
 {
     return ctx->targets;
+}
+
+const struct osp_config *job_config(const struct job_ctx *ctx)
+{
+    return ctx->cfg;
 }
 
 void job_emit(struct job_ctx *ctx, const char *type, json_t *data)
@@ -220,10 +226,12 @@ static int run_kind(struct job_ctx *ctx)
 }
 
 void job_run_inline(const struct job_kind *kind, const struct osp_job *job,
-                    const struct osp_targets *targets, int64_t deadline_ns, struct job_report *out)
+                    const struct osp_targets *targets, const struct osp_config *cfg,
+                    int64_t deadline_ns, struct job_report *out)
 {
-    struct job_ctx ctx = {.kind = kind, .job = job, .targets = targets, .deadline_ns = deadline_ns,
-                          .fd = -1, .report = out};
+    OSP_ASSERT(cfg != NULL);
+    struct job_ctx ctx = {.kind = kind, .job = job, .targets = targets, .cfg = cfg,
+                          .deadline_ns = deadline_ns, .fd = -1, .report = out};
     out->status = run_kind(&ctx);
     out->finished = true;
     json_decref(out->result);
@@ -233,8 +241,10 @@ void job_run_inline(const struct job_kind *kind, const struct osp_job *job,
 }
 
 _Noreturn void job_child_main(const struct job_kind *kind, const struct osp_job *job,
-                              const struct osp_targets *targets, int fd, int64_t deadline_ns)
+                              const struct osp_targets *targets, const struct osp_config *cfg,
+                              int fd, int64_t deadline_ns)
 {
+    OSP_ASSERT(cfg != NULL);
     /* The parent ignores SIGPIPE and handles signals through its loop; the child starts from
      * default dispositions with an empty mask, and SIGTERM only requests cancellation. */
     sigset_t none;
@@ -253,8 +263,8 @@ _Noreturn void job_child_main(const struct job_kind *kind, const struct osp_job 
     signal(SIGPIPE, SIG_IGN);
     job_cancel_flag = 0;
 
-    struct job_ctx ctx = {.kind = kind, .job = job, .targets = targets, .deadline_ns = deadline_ns,
-                          .fd = fd, .report = NULL};
+    struct job_ctx ctx = {.kind = kind, .job = job, .targets = targets, .cfg = cfg,
+                          .deadline_ns = deadline_ns, .fd = fd, .report = NULL};
     int rc = run_kind(&ctx);
 
     msgpack_sbuffer sb;

@@ -11,6 +11,7 @@
 #ifndef OSP_JOB_H
 #define OSP_JOB_H
 
+#include "common/config.h"
 #include "common/envelope.h"
 #include "common/err.h"
 
@@ -48,6 +49,9 @@ const struct job_kind *const *job_kinds_all(void);
 const struct osp_job *job_info(const struct job_ctx *ctx);
 const json_t *job_payload(const struct job_ctx *ctx);
 const struct osp_targets *job_targets(const struct job_ctx *ctx);
+/* The worker's settings (common/config.h), e.g. backup_root: kinds read configuration here,
+ * never from the environment. */
+const struct osp_config *job_config(const struct job_ctx *ctx);
 /* Append an event to the job's timeline: type like "phase", "progress", "lane"; data is
  * stolen (may be NULL). Cheap; sent to the parent and stored in job_events. */
 void job_emit(struct job_ctx *ctx, const char *type, json_t *data);

@@ -29,14 +29,17 @@ struct job_report {
 void job_report_init(struct job_report *r);
 void job_report_deinit(struct job_report *r);
 
-/* Run kind in the calling process (inline mode, tests, `opspool-worker --run`). */
+/* Run kind in the calling process (inline mode, tests, `opspool-worker --run`). cfg (not NULL)
+ * is what job_config() returns to the kind; it must outlive the call. */
 void job_run_inline(const struct job_kind *kind, const struct osp_job *job,
-                    const struct osp_targets *targets, int64_t deadline_ns, struct job_report *out);
+                    const struct osp_targets *targets, const struct osp_config *cfg,
+                    int64_t deadline_ns, struct job_report *out);
 
 /* Child side after fork(): resets signal dispositions, makes SIGTERM request cancellation,
  * runs the kind, streams frames to fd, and _exit()s. Never returns. */
 _Noreturn void job_child_main(const struct job_kind *kind, const struct osp_job *job,
-                              const struct osp_targets *targets, int fd, int64_t deadline_ns);
+                              const struct osp_targets *targets, const struct osp_config *cfg,
+                              int fd, int64_t deadline_ns);
 
 /* Parent side: feed bytes read from the pipe. Parses every complete frame in buf (consuming
  * it) into r. Returns 0, or OSP_EPROTO when the child sent something malformed or too big

@@ -33,8 +33,7 @@ static void usage(FILE *out)
     osp_config_help(OSP_CFG_WORKER, out);
     fputs("\nOn Kubernetes (docs/deploy.md, \"Scale-in and busy workers\"): OSP_POD_NAME and\n"
           "OSP_POD_NAMESPACE (Downward API) make the worker keep its pod's\n"
-          "controller.kubernetes.io/pod-deletion-cost at busy slots x 100; OSP_K8S_API,\n"
-          "OSP_K8S_TOKEN_FILE, OSP_K8S_CA_FILE override the in-cluster API server and credentials.\n",
+          "controller.kubernetes.io/pod-deletion-cost at busy slots x 100.\n",
           out);
 }
 
@@ -60,6 +59,11 @@ static int run_one(const char *kind_name, const char *payload, const char *targe
         return 2;
     }
     int rc = 2;
+    struct osp_config cfg; /* the kind's settings (job_config), as a serving worker has them */
+    if (osp_config_load(&cfg, OSP_CFG_WORKER, &err) != 0) {
+        fprintf(stderr, "opspool-worker: %s\n", err.msg);
+        goto out_targets;
+    }
     if (k->validate(p, &t, &err) != 0) {
         fprintf(stderr, "opspool-worker: invalid payload: %s\n", err.msg);
         goto out;
@@ -73,10 +77,10 @@ static int run_one(const char *kind_name, const char *payload, const char *targe
     job.timeout_s = k->default_timeout_s ? k->default_timeout_s : 3600;
     struct job_report r;
     job_report_init(&r);
-    job_run_inline(k, &job, &t, osp_mono_ns() + (int64_t)job.timeout_s * 1000000000, &r);
-    json_t *out = json_pack("{s:s, s:b, s:O?, s:s?, s:O, s:O}", "id", job.id, "succeeded",
-                            r.status == 0, "result", r.result, "error", r.error, "events", r.events,
-                            "rows", r.rows);
+    job_run_inline(k, &job, &t, &cfg, osp_mono_ns() + (int64_t)job.timeout_s * 1000000000, &r);
+    json_t *out =
+        json_pack("{s:s, s:b, s:O?, s:s?, s:O, s:O}", "id", job.id, "succeeded", r.status == 0,
+                  "result", r.result, "error", r.error, "events", r.events, "rows", r.rows);
     json_dumpf(out, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(out);
@@ -84,6 +88,8 @@ static int run_one(const char *kind_name, const char *payload, const char *targe
     job_report_deinit(&r);
     osp_job_deinit(&job);
 out:
+    osp_config_deinit(&cfg);
+out_targets:
     osp_targets_deinit(&t);
     json_decref(p);
     return rc;
@@ -201,7 +207,8 @@ int main(int argc, char **argv)
     if (cfg.worker_id != NULL && cfg.worker_id[0] != '\0') {
         snprintf(w.id, sizeof(w.id), "%s", cfg.worker_id);
     } else {
-        snprintf(w.id, sizeof(w.id), "%s-%ld-%04lx", w.host, (long)getpid(), (unsigned long)(random() & 0xffff));
+        snprintf(w.id, sizeof(w.id), "%s-%ld-%04lx", w.host, (long)getpid(),
+                 (unsigned long)(random() & 0xffff));
     }
     int rc = 1;
     if (osp_targets_load(&w.targets, cfg.targets_file, &err) != 0) {
@@ -215,8 +222,10 @@ int main(int argc, char **argv)
 
     w.loop = EV_DEFAULT;
     ev_set_userdata(w.loop, &w);
-    struct osp_rq_opts ro = {.url = cfg.redis_url, .username = cfg.redis_username,
-                             .password = cfg.redis_password, .prefix = cfg.prefix,
+    struct osp_rq_opts ro = {.url = cfg.redis_url,
+                             .username = cfg.redis_username,
+                             .password = cfg.redis_password,
+                             .prefix = cfg.prefix,
                              .worker_id = w.id};
     w.rq = osp_rq_new(w.loop, &ro, &err);
     if (w.rq == NULL) {

@@ -48,7 +48,6 @@
 #define PODCOST_KILL_S         12.0  /* the child's whole life: two requests + the token read */
 #define PODCOST_RELOG_S        600.0 /* repeat an unchanged error after this long */
 #define PODCOST_REPLY_MAX      (1u << 20)
-#define PODCOST_SA_DIR         "/var/run/secrets/kubernetes.io/serviceaccount"
 #define PODCOST_ANNOTATION     "controller.kubernetes.io/pod-deletion-cost"
 
 struct wrk_podcost {
@@ -396,6 +395,7 @@ static bool podcost_name_ok(const char *s, size_t max, bool dots)
     return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
 }
 
+/* Kubernetes' own in-cluster variables (not opspool settings); unset or empty = def. */
 static const char *podcost_env(const char *name, const char *def)
 {
     const char *v = getenv(name);
@@ -404,11 +404,12 @@ static const char *podcost_env(const char *name, const char *def)
 
 void wrk_podcost_start(struct wrk *w)
 {
-    const char *name = podcost_env("OSP_POD_NAME", NULL);
-    if (name == NULL) {
+    const struct osp_config *cfg = w->cfg;
+    const char *name = cfg->pod_name;
+    if (name[0] == '\0') {
         return; /* off: no watcher, no allocation, no call */
     }
-    const char *ns = podcost_env("OSP_POD_NAMESPACE", NULL);
+    const char *ns = cfg->pod_namespace;
     if (!podcost_name_ok(name, 253, true) || !podcost_name_ok(ns, 63, false)) {
         osp_warn("pod deletion cost disabled: OSP_POD_NAME and OSP_POD_NAMESPACE must both be "
                  "set to a pod name and a namespace (Downward API metadata.name, "
@@ -416,9 +417,8 @@ void wrk_podcost_start(struct wrk *w)
         return;
     }
     char *api = NULL;
-    const char *base = podcost_env("OSP_K8S_API", NULL);
-    if (base != NULL) {
-        api = osp_xstrdup(base);
+    if (cfg->k8s_api[0] != '\0') {
+        api = osp_xstrdup(cfg->k8s_api);
     } else {
         const char *host = podcost_env("KUBERNETES_SERVICE_HOST", NULL);
         const char *port = podcost_env("KUBERNETES_SERVICE_PORT",
@@ -439,10 +439,9 @@ void wrk_podcost_start(struct wrk *w)
     pc->w = w;
     pc->url = osp_xasprintf("%s/api/v1/namespaces/%s/pods/%s", api, ns, name);
     pc->where = osp_xasprintf("%s/%s", ns, name);
-    pc->token_file = osp_xstrdup(podcost_env("OSP_K8S_TOKEN_FILE", PODCOST_SA_DIR "/token"));
-    /* An empty OSP_K8S_CA_FILE means the system's CAs; unset means the service account's. */
-    const char *ca = getenv("OSP_K8S_CA_FILE");
-    pc->ca_file = osp_xstrdup(ca != NULL ? ca : PODCOST_SA_DIR "/ca.crt");
+    pc->token_file =
+        osp_xstrdup(cfg->k8s_token_file[0] != '\0' ? cfg->k8s_token_file : OSP_K8S_SA_DIR "/token");
+    pc->ca_file = osp_xstrdup(cfg->k8s_ca_file); /* empty: the system's CAs */
     pc->applied = -1;
     pc->pipe_fd = -1;
     pc->want = w->busy * PODCOST_PER_SLOT;

@@ -232,7 +232,7 @@ static int slot_fork(struct wrk *w, struct slot *s)
     if (pid == 0) {
         close(fds[0]);
         child_setup(w);
-        job_child_main(s->jk, &s->job, &w->targets, fds[1], deadline_ns);
+        job_child_main(s->jk, &s->job, &w->targets, w->cfg, fds[1], deadline_ns);
     }
     close(fds[1]);
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
@@ -298,7 +298,7 @@ void slot_begin(struct wrk *w, struct slot *s, const char *kind, const uint8_t *
                                                     : (uint32_t)w->cfg->job_timeout_s;
     }
     if (s->jk->is_inline != NULL && s->jk->is_inline(s->job.payload)) {
-        job_run_inline(s->jk, &s->job, &w->targets,
+        job_run_inline(s->jk, &s->job, &w->targets, w->cfg,
                        s->started_ns + (int64_t)s->job.timeout_s * 1000000000, &s->report);
         slot_settle(s);
         return;

@@ -50,7 +50,6 @@
 
 extern char **environ;
 
-#define BACKUP_ROOT_DEFAULT     "/var/lib/opspool/backups"
 #define BACKUP_LOCK_WAIT_MS     60000
 #define BACKUP_LIST_MAX         (64u * 1024u * 1024u)
 #define BACKUP_PATH_MAX         4096
@@ -252,11 +251,8 @@ static int backup_resolve(struct backup_run *b)
     const json_t *bk = json_object_get(t, "backup");
     o->dsn = osp_target_str(t, "pg_dsn");
     o->root = osp_target_str(t, "backup_root");
-    if (o->root == NULL) {
-        o->root = getenv("OSP_BACKUP_ROOT");
-    }
     if (o->root == NULL || o->root[0] == '\0') {
-        o->root = BACKUP_ROOT_DEFAULT;
+        o->root = job_config(b->ctx)->backup_root; /* OSP_BACKUP_ROOT, default in the table */
     }
     o->pg_bin = json_string_value(json_object_get(bk, "pg_bin"));
     o->verify_file = json_string_value(json_object_get(p, "verify_file"));

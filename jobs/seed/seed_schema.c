@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* seed_schema.c — the reference workload's DDL, applied by the seed kind before loading.
  *
- * A byte-for-byte copy of deploy/workload/schema.sql kept as a C string, so the worker binary
+ * A byte-for-byte copy of tools/schema.sql kept as a C string, so the worker binary
  * needs no files at run time; tests/unit/jobs/seed/test_seed_schema.c fails when the two
  * differ (update this copy whenever schema.sql changes). The DDL is idempotent. The pgbench
  * layout's DDL follows pgbench 15's initCreateTables() and initCreatePKeys(). */
@@ -10,7 +10,7 @@
 const char seed_schema_sql[] =
     "-- SPDX-License-Identifier: MIT\n"
     "-- The reference workload's schema: a small URL shortener (users, their short URLs, clicks).\n"
-    "-- Used by the shortener service (deploy/workload/), the seed job (fills it), the backup job\n"
+    "-- Used by the shortener service (tools/), the seed job (fills it), the backup job\n"
     "-- (dumps it) and the local lab. Idempotent.\n"
     "CREATE TABLE IF NOT EXISTS users (\n"
     "    id          bigint      PRIMARY KEY,\n"

@@ -5,7 +5,7 @@
  * any row can be produced on its own, in any order, and the same (seed, scale, zipf_s, layout)
  * gives byte-identical COPY data on every run. Rows are emitted as PostgreSQL COPY data, in
  * text or binary format, for one of two layouts:
- *   workload: the reference workload's tables (deploy/workload/schema.sql): users, urls,
+ *   workload: the reference workload's tables (tools/schema.sql): users, urls,
  *             clicks; rows per scale unit 1,000, 10,000, 100,000.
  *   pgbench:  pgbench -i's tables (pgbench_branches, _tellers, _accounts; _history stays
  *             empty) with pgbench's row counts (1, 10, 100,000 per scale unit) and keys, but

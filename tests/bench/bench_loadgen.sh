@@ -30,7 +30,7 @@ if [ -z "${OSP_BENCH_BUILD:-}" ]; then
         { cat "$T/build.log" >&2; exit 1; }
 fi
 SERVER=$B/tests/support/osp-stallserver
-LOADGEN=$B/deploy/workload/opspool-loadgen
+LOADGEN=$B/tools/opspool-loadgen
 SPID=
 cleanup() {
     [ -n "$SPID" ] && kill "$SPID" 2>/dev/null || true

@@ -32,7 +32,7 @@ def main():
     if shutil.which("taskset") and os.cpu_count() >= 2:
         pin_s, pin_c = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     server = f"{a.build}/tests/support/osp-stallserver"
-    loadgen = f"{a.build}/deploy/workload/opspool-loadgen"
+    loadgen = f"{a.build}/tools/opspool-loadgen"
     port_file = f"/tmp/osp-openmodel.{os.getpid()}"
     sp = subprocess.Popen(pin_s + [server, "--stall-every-ms", "0"], stdout=open(port_file, "w"))
     try:

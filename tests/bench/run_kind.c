@@ -61,7 +61,10 @@ int main(int argc, char **argv)
     }
     long timeout_s = argc == 5 ? strtol(argv[4], NULL, 10) : 0;
     int64_t deadline = timeout_s > 0 ? osp_mono_ns() + (int64_t)timeout_s * 1000000000 : 0;
-    job_run_inline(kind, &job, &targets, deadline, &rep);
+    struct osp_config cfg;
+    osp_config_defaults(&cfg);
+    job_run_inline(kind, &job, &targets, &cfg, deadline, &rep);
+    osp_config_deinit(&cfg);
     size_t i;
     json_t *v;
     json_array_foreach(rep.events, i, v) {

@@ -434,7 +434,7 @@ def main():
     check(re.search(r'^ENTRYPOINT \["/usr/bin/tini", "--"\]', df, re.M) is not None and " tini " in df,
           "Dockerfile: tini is PID 1 and installed")
     check(re.search(r"^HEALTHCHECK .*\n?.*opspool-healthcheck", df, re.M) is not None, "Dockerfile: HEALTHCHECK")
-    cm = open(os.path.join(SRC, "CMakeLists.txt")).read() + open(os.path.join(SRC, "deploy/workload/CMakeLists.txt")).read()
+    cm = open(os.path.join(SRC, "CMakeLists.txt")).read() + open(os.path.join(SRC, "tools/CMakeLists.txt")).read()
     targets = set(re.findall(r"(?:add_executable\((opspool[-\w]*)|:(opspool[-\w]*)\b)", cm))
     targets = {a or b for a, b in targets}
     built = set(re.search(r"--target ([^\n\\]+)", df).group(1).split())
@@ -446,7 +446,7 @@ def main():
     pkgs = set(re.findall(r"\b(lib[a-z0-9.+-]+|postgresql-client-15|tini|curl|ca-certificates)\b", runtime))
     if BIN and shutil.which("ldd") and shutil.which("dpkg"):
         progs = [os.path.join(BIN, p) for p in ("opspool-scheduler", "opspool-worker", "opspoolctl")]
-        progs += [os.path.join(BIN, "deploy/workload", p) for p in ("opspool-shortener", "opspool-loadgen")]
+        progs += [os.path.join(BIN, "tools", p) for p in ("opspool-shortener", "opspool-loadgen")]
         direct = set()
         for p in progs:
             if not os.path.exists(p):
@@ -489,8 +489,8 @@ def main():
         return False
 
     need = ["CMakeLists.txt", "cmake/OspEmbed.cmake", "common/config.c", "common/lua/fetch.lua", "jobs/registry.c",
-            "worker/main.c", "worker/lean/pqdeps.c", "cmake/OspLeanWorker.cmake", "scheduler/main.c", "cli/main.c", "deploy/workload/CMakeLists.txt",
-            "deploy/workload/schema.sql", "deploy/docker/healthcheck.sh"]
+            "worker/main.c", "worker/lean/pqdeps.c", "cmake/OspLeanWorker.cmake", "scheduler/main.c", "cli/main.c", "tools/CMakeLists.txt",
+            "tools/schema.sql", "deploy/docker/healthcheck.sh"]
     check(not [n for n in need if ignored(n)], ".dockerignore keeps the build's inputs")
     check(ignored("deploy/docker/secrets/opspool_pg_dsn") and ignored(".git/config") and ignored("build/x"),
           ".dockerignore drops secrets, .git and build trees")

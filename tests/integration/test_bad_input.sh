@@ -110,14 +110,14 @@ for addr in 127.0.0.1:99999 127.0.0.1:65536 127.0.0.1:http 8080; do
 done
 ok "scheduler and worker refuse listen addresses outside host:0..65535 at start (exit 2, message names the range)"
 rc=0
-SHORTENER_ADDR=127.0.0.1:99999 SHORTENER_PG_DSN="$OSP_PG_DSN" timeout 20 "$BIN/deploy/workload/opspool-shortener" \
+SHORTENER_ADDR=127.0.0.1:99999 SHORTENER_PG_DSN="$OSP_PG_DSN" timeout 20 "$BIN/tools/opspool-shortener" \
     >"$TMP/addr.log" 2>&1 || rc=$?
 [ "$rc" != 0 ] && grep -q '0..65535' "$TMP/addr.log" || fail "shortener accepted port 99999: $(cat "$TMP/addr.log")"
 ok "shortener refuses port 99999"
 env -u OSP_HTTP_ADDR "$SCHED" --print-config | grep -qx 'OSP_HTTP_ADDR=127.0.0.1:8080' ||
     fail "--print-config does not show the address the scheduler listens on"
 ok "scheduler --print-config shows the effective OSP_HTTP_ADDR"
-for p in opspool-scheduler opspool-worker opspoolctl deploy/workload/opspool-loadgen deploy/workload/opspool-shortener; do
+for p in opspool-scheduler opspool-worker opspoolctl tools/opspool-loadgen tools/opspool-shortener; do
     "$BIN/$p" --help >"$TMP/help.out" 2>&1 || fail "$p --help exits non-zero"
     grep -qi usage "$TMP/help.out" || fail "$p --help prints no usage"
     "$BIN/$p" --print-config >"$TMP/pc.out" 2>&1 || fail "$p --print-config exits non-zero: $(cat "$TMP/pc.out")"

@@ -132,7 +132,10 @@ static void run_job(const char *payload_text, int port, double deadline_s, struc
     job.attempt = 1;
     job.max_attempts = 1;
     job_report_init(rep);
-    job_run_inline(kind, &job, &targets, osp_mono_ns() + (int64_t)(deadline_s * 1e9), rep);
+    struct osp_config cfg;
+    osp_config_defaults(&cfg);
+    job_run_inline(kind, &job, &targets, &cfg, osp_mono_ns() + (int64_t)(deadline_s * 1e9), rep);
+    osp_config_deinit(&cfg);
     json_decref(payload);
     osp_targets_deinit(&targets);
 }

@@ -9,8 +9,8 @@
 # shellcheck source=../support/lib.sh
 . "$(dirname "$0")/../support/lib.sh"
 
-SHORT=$BIN/deploy/workload/opspool-shortener
-LOADGEN=$BIN/deploy/workload/opspool-loadgen
+SHORT=$BIN/tools/opspool-shortener
+LOADGEN=$BIN/tools/opspool-loadgen
 [ -x "$SHORT" ] && [ -x "$LOADGEN" ] || { echo "binaries missing" >&2; exit 77; }
 command -v curl >/dev/null && command -v jq >/dev/null || { echo "curl/jq missing" >&2; exit 77; }
 

@@ -8,7 +8,7 @@
 pid_changed() { [ "$(cat "$PIDFILE" 2>/dev/null)" != "$1" ]; }  # re-read on every poll
 
 RUN=$BIN/osp-run-child
-SHORT=$BIN/deploy/workload/opspool-shortener
+SHORT=$BIN/tools/opspool-shortener
 [ -x "$RUN" ] && [ -x "$SHORT" ] || { echo "osp-run-child / opspool-shortener not built" >&2; exit 77; }
 command -v jq >/dev/null || { echo "jq not installed" >&2; exit 77; }
 

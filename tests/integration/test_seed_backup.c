@@ -41,6 +41,7 @@ static const char *super_dsn;
 static char tmpdir[2048];
 static char backup_dir[2200];
 static struct osp_targets targets;
+static struct osp_config cfg; /* what job_config() gives the kinds: the table's defaults */
 static PGconn *db;
 static char first_backup[512]; /* path of the verified backup made by test_backup_restores */
 
@@ -116,7 +117,7 @@ static void run_kind(const char *kind, const char *payload, long deadline_ms,
     make_job(&job, kind, payload);
     job_report_init(rep);
     int64_t deadline = deadline_ms > 0 ? osp_mono_ns() + deadline_ms * 1000000LL : 0;
-    job_run_inline(job_kind_find(kind), &job, &targets, deadline, rep);
+    job_run_inline(job_kind_find(kind), &job, &targets, &cfg, deadline, rep);
     if (id_out != NULL) {
         memcpy(id_out, job.id, OSP_ID_LEN + 1);
     }
@@ -203,6 +204,9 @@ static int setup(void **state)
     snprintf(root, sizeof(root), "%s/backups", tmpdir);
     json_object_set_new(json_object_get(json_object_get(doc, "targets"), "shop"), "backup_root",
                         json_string(root));
+    /* "shop2" names no backup_root: its archives go to the worker's OSP_BACKUP_ROOT. */
+    json_object_set_new(json_object_get(doc, "targets"), "shop2", json_pack("{s:s}", "pg_dsn", dsn));
+    osp_config_defaults(&cfg);
     char path[2100];
     snprintf(path, sizeof(path), "%s/targets.json", tmpdir);
     assert_int_equal(json_dump_file(doc, path, JSON_INDENT(2)), 0);
@@ -224,6 +228,7 @@ static int teardown(void **state)
     (void)state;
     PQfinish(db);
     osp_targets_deinit(&targets);
+    osp_config_deinit(&cfg);
     return 0;
 }
 
@@ -669,6 +674,30 @@ static void test_backup_lock_timeout(void **state)
     job_report_deinit(&r);
 }
 
+/* A target without backup_root writes under the worker's OSP_BACKUP_ROOT, which the kind reads
+ * from its settings (job_config), not from the environment. */
+static void test_backup_root_from_settings(void **state)
+{
+    (void)state;
+    char root[2100];
+    snprintf(root, sizeof(root), "%s/settings-root", tmpdir);
+    char *saved = cfg.backup_root;
+    cfg.backup_root = root;
+    setenv("OSP_BACKUP_ROOT", "/nonexistent/opspool-env-root", 1); /* must not be read */
+    struct job_report r;
+    run_kind("backup", "{\"target\": \"shop2\"}", 300000, &r, NULL);
+    unsetenv("OSP_BACKUP_ROOT");
+    cfg.backup_root = saved;
+    expect_ok(&r);
+    char want[2200];
+    snprintf(want, sizeof(want), "%s/shop2/", root);
+    const char *path = res_str(&r, "path");
+    assert_true(strncmp(path, want, strlen(want)) == 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    job_report_deinit(&r);
+}
+
 /* SIGTERM to the job's child while pg_dump runs (blocked behind a lock): pg_dump is killed,
  * the temp file removed, the attempt reports failure (the pool retries it). */
 static void test_backup_sigterm(void **state)
@@ -688,7 +717,7 @@ static void test_backup_sigterm(void **state)
     if (pid == 0) {
         /* The child must not touch the parent's connections (no PQfinish: it would end them). */
         close(fds[0]);
-        job_child_main(job_kind_find("backup"), &job, &targets, fds[1], 0);
+        job_child_main(job_kind_find("backup"), &job, &targets, &cfg, fds[1], 0);
     }
     close(fds[1]);
     /* Wait (bounded) until pg_dump is queued behind our lock and its temp file exists. */
@@ -767,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_backup_retention),
         cmocka_unit_test(test_backup_lock_timeout),
         cmocka_unit_test(test_backup_sigterm),
+        cmocka_unit_test(test_backup_root_from_settings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -75,6 +75,8 @@ int main(int argc, char **argv)
         json_decref(p);
         return 2;
     }
+    struct osp_config cfg; /* the table's defaults, as a worker without settings has them */
+    osp_config_defaults(&cfg);
     struct osp_job job;
     osp_job_init(&job);
     if (job_id != NULL) {
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
     if (inline_mode) {
         struct job_report ir;
         job_report_init(&ir);
-        job_run_inline(kind, &job, &t, osp_mono_ns() + timeout_s * 1000000000LL, &ir);
+        job_run_inline(kind, &job, &t, &cfg, osp_mono_ns() + timeout_s * 1000000000LL, &ir);
         json_t *o = json_pack("{s:i, s:b, s:i, s:O?, s:s?, s:O, s:O, s:I, s:b}", "status",
                               ir.status, "finished", ir.finished, "exit", 0, "result", ir.result,
                               "error", ir.error, "events", ir.events, "rows", ir.rows,
@@ -100,10 +102,12 @@ int main(int argc, char **argv)
         job_report_deinit(&ir);
         osp_job_deinit(&job);
         osp_targets_deinit(&t);
+        osp_config_deinit(&cfg);
         return 0;
     }
     int fds[2];
     if (pipe(fds) != 0) {
+        osp_config_deinit(&cfg);
         return 2;
     }
     int64_t start = osp_mono_ns();
@@ -112,7 +116,7 @@ int main(int argc, char **argv)
     if (pid == 0) {
         close(fds[0]);
         setpgid(0, 0);
-        job_child_main(kind, &job, &t, fds[1], deadline);
+        job_child_main(kind, &job, &t, &cfg, fds[1], deadline);
     }
     close(fds[1]);
     setpgid(pid, pid);
@@ -191,6 +195,7 @@ int main(int argc, char **argv)
     osp_buf_deinit(&buf);
     osp_job_deinit(&job);
     osp_targets_deinit(&t);
+    osp_config_deinit(&cfg);
     close(fds[0]);
     return rc;
 }

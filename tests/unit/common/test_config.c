@@ -128,9 +128,34 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.config_file, "");
     assert_string_equal(cfg.api_tokens_file, "");
     assert_string_equal(cfg.backup_root, "/var/lib/opspool/backups");
+    assert_string_equal(cfg.pod_name, "");
+    assert_string_equal(cfg.k8s_api, "");
+    assert_string_equal(cfg.k8s_token_file, OSP_K8S_SA_DIR "/token");
+    assert_string_equal(cfg.k8s_ca_file, OSP_K8S_SA_DIR "/ca.crt");
     osp_config_deinit(&cfg);
     assert_null(cfg.redis_url);
     osp_config_deinit(&cfg);
+}
+
+/* osp_config_defaults: the table's defaults, whatever the environment says. */
+static void test_defaults_ignore_environment(void **state)
+{
+    (void)state;
+    setenv("OSP_BACKUP_ROOT", "/from/env", 1);
+    setenv("OSP_WORKER_SLOTS", "not a number", 1);
+    struct osp_config cfg;
+    osp_config_defaults(&cfg);
+    assert_string_equal(cfg.backup_root, "/var/lib/opspool/backups");
+    assert_int_equal(cfg.worker_slots, 4);
+    assert_int_equal(cfg.nkinds, 1);
+    assert_string_equal(cfg.kinds[0], "noop");
+    osp_config_deinit(&cfg);
+    unsetenv("OSP_WORKER_SLOTS");
+    /* A setting the environment sets is read by osp_config_load. */
+    load_ok(&cfg, OSP_CFG_WORKER);
+    assert_string_equal(cfg.backup_root, "/from/env");
+    osp_config_deinit(&cfg);
+    unsetenv("OSP_BACKUP_ROOT");
 }
 
 static void test_env_override(void **state)
@@ -527,6 +552,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_ignore_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_override, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_and_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),

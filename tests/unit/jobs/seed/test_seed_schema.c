@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_seed_schema.c — the seed kind's built-in DDL (jobs/seed/seed_schema.c) must equal
- * deploy/workload/schema.sql byte for byte: the worker binary carries a copy so it needs no
+ * tools/schema.sql byte for byte: the worker binary carries a copy so it needs no
  * files at run time, and this test is what keeps the copy honest. */
 #include "jobs/seed/seed_schema.h"
 
@@ -23,7 +23,7 @@ static void test_schema_matches_file(void **state)
     if (src == NULL) {
         skip();
     }
-    snprintf(path, sizeof(path), "%s/deploy/workload/schema.sql", src);
+    snprintf(path, sizeof(path), "%s/tools/schema.sql", src);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     size_t n = fread(text, 1, sizeof(text) - 1, f);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* shortener.c — opspool-shortener, the reference workload: a small URL shortener on libev,
- * HTTP/1.1 keep-alive, PostgreSQL storage (deploy/workload/schema.sql, applied at start and
+ * HTTP/1.1 keep-alive, PostgreSQL storage (tools/schema.sql, applied at start and
  * on every reconnect: it is idempotent) and a Redis read cache for redirects.
  *
  *   GET  /health            200 {"status":"ok"} when PostgreSQL answers, else 503

@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: MIT
 -- The reference workload's schema: a small URL shortener (users, their short URLs, clicks).
--- Used by the shortener service (deploy/workload/), the seed job (fills it), the backup job
+-- Used by the shortener service (tools/), the seed job (fills it), the backup job
 -- (dumps it) and the local lab. Idempotent.
 CREATE TABLE IF NOT EXISTS users (
     id          bigint      PRIMARY KEY,

@@ -163,7 +163,11 @@ static int lgm_run_job(const char *payload_path, const char *targets_path, long 
     job.idempotency_key = job.submitted_by = job.schedule = job.trace_id = (char *)(uintptr_t)"";
     struct job_report rep;
     job_report_init(&rep);
-    job_run_inline(kind, &job, &targets, osp_mono_ns() + (int64_t)timeout_s * 1000000000LL, &rep);
+    struct osp_config cfg;
+    osp_config_defaults(&cfg);
+    job_run_inline(kind, &job, &targets, &cfg, osp_mono_ns() + (int64_t)timeout_s * 1000000000LL,
+                   &rep);
+    osp_config_deinit(&cfg);
     json_t *out = json_pack("{s:i, s:s?, s:O?, s:O, s:O}", "status", rep.status, "error",
                             rep.error, "result", rep.result, "events", rep.events, "rows",
                             rep.rows);
