@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* rq.c — the reliable Redis queue: operation batches, the async client (two hiredis
- * connections on libev), the sync client, and the Lua scripts that make every multi-step
- * transition atomic. Contract: common/rq.h; key layout and script routing:
+/* rq.c — the reliable Redis queue: operation batches, the task machines and the async client
+ * (two hiredis connections on libev); the reaper's machine is in rq_reap.c, the sync client in
+ * rq_sync.c, the control plane in rq_admin.c, and the Lua scripts that make every multi-step
+ * transition atomic in common/lua/. Contract: common/rq.h; key layout and script routing:
  * docs/decisions/0001-redis-scripts-and-keys.md.
  *
  * Design. Every operation, async or sync, is a small state machine ("task") that produces
@@ -66,11 +67,6 @@ static const char *rq_script_src(enum rq_script s)
 #define RQ_OP_FIELDS       7       /* op kind id env data n1 n2, as settle.lua reads them */
 #define RQ_MAX_FETCH_KINDS 64      /* paused_mask is a uint64_t */
 #define RQ_WORKER_TTL_S    300     /* P:worker:<id> lifetime: 10 leases of the default 30 s */
-#define RQ_DEAD_JOB_TTL_S  604800  /* job hash of a job the reaper dead-letters: 7 days */
-#define RQ_REAP_WORKERS    1000    /* stale workers handled per reap call */
-#define RQ_RECLAIM_TRIES   5       /* re-reads when recoveries moved under us */
-#define RQ_SWEEP_EVERY_MS  60000   /* the in-flight sweep SCANs the keyspace: not every tick */
-#define RQ_SWEEP_LIMIT     1000    /* in-flight entries examined per kind per sweep */
 #define RQ_STATS_SCAN      10000   /* delayed entries examined by osp_rqs_stats */
 
 /* ---- Small helpers ---- */
@@ -97,7 +93,7 @@ static bool reply_is_error(const redisReply *r)
 }
 
 /* Integer value of an integer reply, or of a numeric string reply (HGET). */
-static bool reply_int(const redisReply *r, int64_t *out)
+bool rq_reply_int(const redisReply *r, int64_t *out)
 {
     if (r == NULL) {
         return false;
@@ -122,8 +118,7 @@ static bool reply_int(const redisReply *r, int64_t *out)
 
 /* ---- Commands: binary-safe argv with owned copies ---- */
 
-
-static void cmd_clear(struct rq_cmd *c)
+void rq_cmd_clear(struct rq_cmd *c)
 {
     for (int i = 0; i < c->argc; i++) {
         free(c->own[i]);
@@ -134,7 +129,7 @@ static void cmd_clear(struct rq_cmd *c)
 
 void rq_cmd_deinit(struct rq_cmd *c)
 {
-    cmd_clear(c);
+    rq_cmd_clear(c);
     free(c->own);
     free(c->argv);
     free(c->lens);
@@ -166,8 +161,7 @@ void rq_cmd_adds(struct rq_cmd *c, const char *s)
     rq_cmd_add(c, s, strlen(s));
 }
 
-static void cmd_addf(struct rq_cmd *c, const char *fmt, ...) OSP_PRINTF(2, 3);
-static void cmd_addf(struct rq_cmd *c, const char *fmt, ...)
+void rq_cmd_addf(struct rq_cmd *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -182,9 +176,9 @@ static void cmd_addf(struct rq_cmd *c, const char *fmt, ...)
     free(s);
 }
 
-static void cmd_addi(struct rq_cmd *c, int64_t v)
+void rq_cmd_addi(struct rq_cmd *c, int64_t v)
 {
-    cmd_addf(c, "%lld", (long long)v);
+    rq_cmd_addf(c, "%lld", (long long)v);
 }
 
 static void cmd_swap(struct rq_cmd *a, struct rq_cmd *b)
@@ -195,7 +189,6 @@ static void cmd_swap(struct rq_cmd *a, struct rq_cmd *b)
 }
 
 /* ---- State shared by both clients ---- */
-
 
 int rq_base_init(struct rq_base *b, const struct osp_rq_opts *o, struct osp_err *err)
 {
@@ -221,7 +214,7 @@ void rq_base_deinit(struct rq_base *b)
 /* EVALSHA <sha> 1 <key1>; the caller appends ARGV. */
 void rq_cmd_evalsha(struct rq_cmd *c, const struct rq_base *b, enum rq_script s)
 {
-    cmd_clear(c);
+    rq_cmd_clear(c);
     c->script = (int)s;
     rq_cmd_adds(c, "EVALSHA");
     rq_cmd_adds(c, b->sha[s][0] != '\0' ? b->sha[s] : "0000000000000000000000000000000000000000");
@@ -230,7 +223,7 @@ void rq_cmd_evalsha(struct rq_cmd *c, const struct rq_base *b, enum rq_script s)
 
 void rq_cmd_script_load(struct rq_cmd *c, enum rq_script s)
 {
-    cmd_clear(c);
+    rq_cmd_clear(c);
     rq_cmd_adds(c, "SCRIPT");
     rq_cmd_adds(c, "LOAD");
     rq_cmd_adds(c, rq_script_src(s));
@@ -248,11 +241,6 @@ bool rq_store_sha(struct rq_base *b, enum rq_script s, const redisReply *r)
 }
 
 /* ---- Operation batches ---- */
-
-struct rq_field {
-    char *p; /* owned, NUL-terminated for convenience */
-    size_t n;
-};
 
 struct osp_rq_ops {
     struct rq_field *f; /* RQ_OP_FIELDS per op */
@@ -292,7 +280,7 @@ size_t osp_rq_ops_count(const struct osp_rq_ops *ops)
     return ops->nops;
 }
 
-static void field_set(struct rq_field *f, const void *p, size_t n)
+void rq_field_set(struct rq_field *f, const void *p, size_t n)
 {
     f->p = osp_xmalloc(n + 1);
     if (n > 0) {
@@ -306,7 +294,7 @@ static void field_seti(struct rq_field *f, int64_t v)
 {
     char tmp[24];
     int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    field_set(f, tmp, (size_t)n);
+    rq_field_set(f, tmp, (size_t)n);
 }
 
 /* Append one op. Fields, as settle.lua reads them:
@@ -338,11 +326,11 @@ static void rq_ops_add(struct osp_rq_ops *ops, const char *op, const char *kind,
         ops->f = osp_xrealloc(ops->f, ops->cap * RQ_OP_FIELDS * sizeof(*ops->f));
     }
     struct rq_field *f = ops->f + idx * RQ_OP_FIELDS;
-    field_set(&f[0], op, strlen(op));
-    field_set(&f[1], kind != NULL ? kind : "", kind != NULL ? strlen(kind) : 0);
-    field_set(&f[2], id != NULL ? id : "", id != NULL ? strlen(id) : 0);
-    field_set(&f[3], env, env != NULL ? env_len : 0);
-    field_set(&f[4], data, data != NULL ? data_len : 0);
+    rq_field_set(&f[0], op, strlen(op));
+    rq_field_set(&f[1], kind != NULL ? kind : "", kind != NULL ? strlen(kind) : 0);
+    rq_field_set(&f[2], id != NULL ? id : "", id != NULL ? strlen(id) : 0);
+    rq_field_set(&f[3], env, env != NULL ? env_len : 0);
+    rq_field_set(&f[4], data, data != NULL ? data_len : 0);
     field_seti(&f[5], n1);
     field_seti(&f[6], n2);
     ops->nops++;
@@ -416,46 +404,6 @@ int rq_ops_check(const struct rq_base *b, const struct osp_rq_ops *ops, struct o
 
 /* ---- Tasks ---- */
 
-
-
-enum rq_reap_phase {
-    REAP_WORKERS, /* ZRANGEBYSCORE P:workers */
-    REAP_LRANGE,  /* LRANGE the current worker's processing list */
-    REAP_RECOV,   /* HGET P:job:<id> recoveries */
-    REAP_RECLAIM, /* reclaim.lua for the current envelope */
-    REAP_FORGET,  /* forget.lua for the current worker */
-    REAP_SCAN,    /* SCAN for P:inflight:* */
-    REAP_SWEEP,   /* sweep.lua for one in-flight key */
-};
-
-struct rq_reap {
-    enum rq_reap_phase phase;
-    int lease_ms;
-    int max_rec;
-    int64_t now;
-    int64_t cutoff;          /* heartbeats older than this are stale */
-    char **workers;          /* stale worker ids (owned) */
-    size_t nworkers;
-    size_t wi;
-    struct rq_field *items;  /* current worker's processing list (owned copies) */
-    size_t nitems;
-    size_t ii;
-    char kind[OSP_KIND_MAX + 1]; /* current envelope's kind ("unknown" when undecodable) */
-    char id[OSP_ID_LEN + 1];     /* current envelope's id ("" when undecodable) */
-    struct osp_buf dead;     /* dead record for the current envelope, if it may die */
-    int64_t expected;        /* recoveries the dead record was built for */
-    int tries;
-    bool sweep;              /* run the in-flight sweep this time */
-    char cursor[32];         /* SCAN cursor */
-    char **keys;             /* in-flight keys of the current SCAN page (owned) */
-    size_t nkeys;
-    size_t ki;
-    bool own;                /* osp_rq_reclaim_own: this worker's list only, keys kept */
-    struct osp_rq_recovery *recs; /* recoveries done so far (owned) */
-    size_t nrecs, caprecs;
-};
-
-
 void rq_task_init(struct rq_task *t, enum rq_task_type type, struct rq_base *b)
 {
     memset(t, 0, sizeof(*t));
@@ -463,28 +411,6 @@ void rq_task_init(struct rq_task *t, enum rq_task_type type, struct rq_base *b)
     t->base = b;
     t->cmd.script = -1;
     t->saved.script = -1;
-}
-
-static void reap_free(struct rq_reap *r)
-{
-    if (r == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < r->nworkers; i++) {
-        free(r->workers[i]);
-    }
-    free(r->workers);
-    for (size_t i = 0; i < r->nitems; i++) {
-        free(r->items[i].p);
-    }
-    free(r->items);
-    for (size_t i = 0; i < r->nkeys; i++) {
-        free(r->keys[i]);
-    }
-    free(r->keys);
-    osp_buf_deinit(&r->dead);
-    free(r->recs);
-    free(r);
 }
 
 void rq_task_deinit(struct rq_task *t)
@@ -497,13 +423,12 @@ void rq_task_deinit(struct rq_task *t)
     }
     free(t->kinds);
     free(t->items);
-    reap_free(t->reap);
+    rq_reap_free(t->reap);
     osp_buf_deinit(&t->oldest);
     memset(t, 0, sizeof(*t));
 }
 
-static int task_fail(struct rq_task *t, int code, const char *fmt, ...) OSP_PRINTF(3, 4);
-static int task_fail(struct rq_task *t, int code, const char *fmt, ...)
+int rq_task_fail(struct rq_task *t, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -514,15 +439,15 @@ static int task_fail(struct rq_task *t, int code, const char *fmt, ...)
 }
 
 /* A reply that is not what the task expected: a Redis error or a shape mismatch. */
-static int task_bad_reply(struct rq_task *t, const char *what, const redisReply *r)
+int rq_task_bad_reply(struct rq_task *t, const char *what, const redisReply *r)
 {
     if (r == NULL) {
-        return task_fail(t, OSP_EREDIS, "%s: connection lost", what);
+        return rq_task_fail(t, OSP_EREDIS, "%s: connection lost", what);
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        return task_fail(t, OSP_EREDIS, "%s: %.*s", what, (int)r->len, r->str);
+        return rq_task_fail(t, OSP_EREDIS, "%s: %.*s", what, (int)r->len, r->str);
     }
-    return task_fail(t, OSP_EPROTO, "%s: unexpected reply type %d", what, r->type);
+    return rq_task_fail(t, OSP_EPROTO, "%s: unexpected reply type %d", what, r->type);
 }
 
 static void task_set_kinds(struct rq_task *t, const char *const *kinds, size_t n)
@@ -540,7 +465,7 @@ static int load_step(struct rq_task *t, const redisReply *r)
 {
     if (r != NULL || t->load_next > 0) {
         if (!rq_store_sha(t->base, (enum rq_script)(t->load_next - 1), r)) {
-            return task_bad_reply(t, "SCRIPT LOAD", r);
+            return rq_task_bad_reply(t, "SCRIPT LOAD", r);
         }
     }
     if (t->load_next == RQ_NSCRIPTS) {
@@ -559,13 +484,13 @@ void rq_apply_build(struct rq_task *t, const struct osp_rq_ops *ops)
     struct rq_cmd *c = &t->cmd;
     rq_cmd_evalsha(c, b, RQ_SETTLE);
     if (b->worker_id != NULL) {
-        cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
+        rq_cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
     } else {
-        cmd_addf(c, "%s:delayed", b->prefix);
+        rq_cmd_addf(c, "%s:delayed", b->prefix);
     }
     rq_cmd_adds(c, b->prefix);
     rq_cmd_adds(c, b->worker_id != NULL ? b->worker_id : "");
-    cmd_addi(c, osp_now_ms());
+    rq_cmd_addi(c, osp_now_ms());
     for (size_t i = 0; i < ops->nops * RQ_OP_FIELDS; i++) {
         rq_cmd_add(c, ops->f[i].p, ops->f[i].n);
     }
@@ -575,12 +500,12 @@ void rq_apply_build(struct rq_task *t, const struct osp_rq_ops *ops)
 static int apply_done(struct rq_task *t, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != t->nops) {
-        return task_bad_reply(t, "settle", r);
+        return rq_task_bad_reply(t, "settle", r);
     }
     t->results = osp_xcalloc(t->nops, sizeof(*t->results));
     for (size_t i = 0; i < t->nops; i++) {
-        if (!reply_int(r->element[i], &t->results[i])) {
-            return task_bad_reply(t, "settle result", r->element[i]);
+        if (!rq_reply_int(r->element[i], &t->results[i])) {
+            return rq_task_bad_reply(t, "settle result", r->element[i]);
         }
     }
     return RQ_DONE;
@@ -593,10 +518,10 @@ static void fetch_build(struct rq_task *t, size_t max, size_t start)
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
     rq_cmd_evalsha(c, b, RQ_FETCH);
-    cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
+    rq_cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
     rq_cmd_adds(c, b->prefix);
-    cmd_addi(c, (int64_t)max);
-    cmd_addi(c, (int64_t)start);
+    rq_cmd_addi(c, (int64_t)max);
+    rq_cmd_addi(c, (int64_t)start);
     for (size_t i = 0; i < t->nkinds; i++) {
         rq_cmd_adds(c, t->kinds[i]);
     }
@@ -606,7 +531,7 @@ static int fetch_done(struct rq_task *t, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len != t->nkinds) {
-        return task_bad_reply(t, "fetch", r);
+        return rq_task_bad_reply(t, "fetch", r);
     }
     for (size_t i = 0; i < t->nkinds; i++) {
         if (r->element[0]->str[i] == '1') {
@@ -619,9 +544,9 @@ static int fetch_done(struct rq_task *t, const redisReply *r)
         const redisReply *ki = r->element[1 + 2 * i];
         const redisReply *env = r->element[2 + 2 * i];
         int64_t k;
-        if (!reply_int(ki, &k) || k < 0 || (size_t)k >= t->nkinds ||
+        if (!rq_reply_int(ki, &k) || k < 0 || (size_t)k >= t->nkinds ||
             env->type != REDIS_REPLY_STRING) {
-            return task_bad_reply(t, "fetch item", env);
+            return rq_task_bad_reply(t, "fetch item", env);
         }
         t->items[i].kind = t->kinds[k];
         t->items[i].env = (const uint8_t *)env->str;
@@ -637,13 +562,13 @@ static void wait_build(struct rq_task *t, int timeout_ms)
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
-    cmd_clear(c);
+    rq_cmd_clear(c);
     rq_cmd_adds(c, "BLMOVE");
-    cmd_addf(c, "%s:queue:%s", b->prefix, t->kinds[0]);
-    cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
+    rq_cmd_addf(c, "%s:queue:%s", b->prefix, t->kinds[0]);
+    rq_cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
     rq_cmd_adds(c, "RIGHT");
     rq_cmd_adds(c, "LEFT");
-    cmd_addf(c, "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
+    rq_cmd_addf(c, "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
 }
 
 static int wait_done(struct rq_task *t, const redisReply *r)
@@ -652,7 +577,7 @@ static int wait_done(struct rq_task *t, const redisReply *r)
         return RQ_DONE;
     }
     if (r->type != REDIS_REPLY_STRING) {
-        return task_bad_reply(t, "BLMOVE", r);
+        return rq_task_bad_reply(t, "BLMOVE", r);
     }
     t->items = osp_xcalloc(1, sizeof(*t->items));
     t->items[0].kind = t->kinds[0];
@@ -668,9 +593,9 @@ static void held_build(struct rq_task *t)
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
-    cmd_clear(c);
+    rq_cmd_clear(c);
     rq_cmd_adds(c, "LRANGE");
-    cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
+    rq_cmd_addf(c, "%s:processing:%s", b->prefix, b->worker_id);
     rq_cmd_adds(c, "0");
     rq_cmd_adds(c, "-1");
 }
@@ -678,14 +603,14 @@ static void held_build(struct rq_task *t)
 static int held_done(struct rq_task *t, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY) {
-        return task_bad_reply(t, "LRANGE", r);
+        return rq_task_bad_reply(t, "LRANGE", r);
     }
     size_t n = r->elements;
     t->items = osp_xcalloc(n > 0 ? n : 1, sizeof(*t->items));
     for (size_t i = 0; i < n; i++) {
         const redisReply *env = r->element[i];
         if (env->type != REDIS_REPLY_STRING) {
-            return task_bad_reply(t, "LRANGE item", env);
+            return rq_task_bad_reply(t, "LRANGE item", env);
         }
         t->items[i].kind = ""; /* the list mixes kinds; the caller peeks each envelope */
         t->items[i].env = (const uint8_t *)env->str;
@@ -707,7 +632,7 @@ static int heartbeat_build(struct rq_task *t, const char *const *fields)
     size_t nf = 0;
     while (fields != NULL && fields[nf] != NULL) {
         if (fields[nf + 1] == NULL) {
-            return task_fail(t, OSP_EINVAL, "heartbeat: fields must be name/value pairs");
+            return rq_task_fail(t, OSP_EINVAL, "heartbeat: fields must be name/value pairs");
         }
         if (strcmp(fields[nf], "lease_ms") == 0) {
             long long lease = strtoll(fields[nf + 1], NULL, 10);
@@ -718,23 +643,23 @@ static int heartbeat_build(struct rq_task *t, const char *const *fields)
         nf += 2;
     }
     rq_cmd_evalsha(c, b, RQ_HEARTBEAT);
-    cmd_addf(c, "%s:workers", b->prefix);
+    rq_cmd_addf(c, "%s:workers", b->prefix);
     rq_cmd_adds(c, b->prefix);
     rq_cmd_adds(c, b->worker_id);
-    cmd_addi(c, osp_now_ms());
-    cmd_addi(c, ttl_s);
+    rq_cmd_addi(c, osp_now_ms());
+    rq_cmd_addi(c, ttl_s);
     for (size_t i = 0; i < nf; i++) {
         rq_cmd_adds(c, fields[i]);
     }
     return RQ_MORE;
 }
 
-static void forget_build(struct rq_task *t, const char *worker, const char *cutoff)
+void rq_forget_build(struct rq_task *t, const char *worker, const char *cutoff)
 {
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
     rq_cmd_evalsha(c, b, RQ_FORGET);
-    cmd_addf(c, "%s:processing:%s", b->prefix, worker);
+    rq_cmd_addf(c, "%s:processing:%s", b->prefix, worker);
     rq_cmd_adds(c, b->prefix);
     rq_cmd_adds(c, worker);
     rq_cmd_adds(c, cutoff);
@@ -745,16 +670,16 @@ void rq_promote_build(struct rq_task *t, int64_t now_ms, int max)
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
     rq_cmd_evalsha(c, b, RQ_PROMOTE);
-    cmd_addf(c, "%s:delayed", b->prefix);
+    rq_cmd_addf(c, "%s:delayed", b->prefix);
     rq_cmd_adds(c, b->prefix);
-    cmd_addi(c, now_ms);
-    cmd_addi(c, max);
+    rq_cmd_addi(c, now_ms);
+    rq_cmd_addi(c, max);
 }
 
 static int count_done(struct rq_task *t, const char *what, const redisReply *r)
 {
-    if (!reply_int(r, &t->count)) {
-        return task_bad_reply(t, what, r);
+    if (!rq_reply_int(r, &t->count)) {
+        return rq_task_bad_reply(t, what, r);
     }
     return RQ_DONE;
 }
@@ -766,21 +691,21 @@ void rq_stats_build(struct rq_task *t, const char *kind)
     const struct rq_base *b = t->base;
     struct rq_cmd *c = &t->cmd;
     rq_cmd_evalsha(c, b, RQ_STATS);
-    cmd_addf(c, "%s:queue:%s", b->prefix, kind);
+    rq_cmd_addf(c, "%s:queue:%s", b->prefix, kind);
     rq_cmd_adds(c, b->prefix);
     rq_cmd_adds(c, kind);
-    cmd_addi(c, RQ_STATS_SCAN);
+    rq_cmd_addi(c, RQ_STATS_SCAN);
 }
 
 static int stats_done(struct rq_task *t, const redisReply *r)
 {
     int64_t v[5];
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
-        return task_bad_reply(t, "stats", r);
+        return rq_task_bad_reply(t, "stats", r);
     }
     for (size_t i = 0; i < 5; i++) {
-        if (!reply_int(r->element[i], &v[i])) {
-            return task_bad_reply(t, "stats", r->element[i]);
+        if (!rq_reply_int(r->element[i], &v[i])) {
+            return rq_task_bad_reply(t, "stats", r->element[i]);
         }
     }
     t->stats.pending = v[0];
@@ -792,347 +717,6 @@ static int stats_done(struct rq_task *t, const redisReply *r)
         osp_buf_append(&t->oldest, r->element[5]->str, r->element[5]->len);
     }
     return RQ_DONE;
-}
-
-/* -- reap --
- * ZRANGEBYSCORE P:workers -inf (cutoff  → for each stale worker: LRANGE its processing list
- * → for each envelope: peek kind/id in C, HGET its recoveries, reclaim.lua → forget.lua.
- * Then, at most once a minute, SCAN P:inflight:* and sweep.lua each key. */
-
-static int reap_next_worker(struct rq_task *t);
-static int reap_next_item(struct rq_task *t);
-static int reap_scan(struct rq_task *t);
-
-static void reap_begin_own(struct rq_task *t, int max_rec)
-{
-    struct rq_reap *r = osp_xcalloc(1, sizeof(*r));
-    r->own = true;
-    r->max_rec = max_rec;
-    r->now = osp_now_ms();
-    r->workers = osp_xcalloc(1, sizeof(*r->workers));
-    r->workers[0] = osp_xstrdup(t->base->worker_id);
-    r->nworkers = 1;
-    t->reap = r;
-    (void)reap_next_worker(t);
-}
-
-void rq_reap_begin(struct rq_task *t, int lease_ms, int max_rec)
-{
-    struct rq_reap *r = osp_xcalloc(1, sizeof(*r));
-    r->lease_ms = lease_ms;
-    r->max_rec = max_rec;
-    r->now = osp_now_ms();
-    r->cutoff = r->now - lease_ms;
-    r->sweep = t->base->last_sweep_ms == 0 || r->now - t->base->last_sweep_ms >= RQ_SWEEP_EVERY_MS ||
-               r->now < t->base->last_sweep_ms;
-    snprintf(r->cursor, sizeof(r->cursor), "0");
-    t->reap = r;
-    struct rq_cmd *c = &t->cmd;
-    cmd_clear(c);
-    rq_cmd_adds(c, "ZRANGEBYSCORE");
-    cmd_addf(c, "%s:workers", t->base->prefix);
-    rq_cmd_adds(c, "-inf");
-    cmd_addf(c, "(%lld", (long long)r->cutoff);
-    rq_cmd_adds(c, "LIMIT");
-    rq_cmd_adds(c, "0");
-    cmd_addi(c, RQ_REAP_WORKERS);
-    r->phase = REAP_WORKERS;
-}
-
-void rq_reap_take_recs(struct rq_task *t, struct osp_rq_recovery **recs, size_t *n)
-{
-    *recs = t->reap != NULL ? t->reap->recs : NULL;
-    *n = t->reap != NULL ? t->reap->nrecs : 0;
-    if (t->reap != NULL) {
-        t->reap->recs = NULL;
-    }
-}
-
-static void reap_build_reclaim(struct rq_task *t)
-{
-    struct rq_reap *r = t->reap;
-    const struct rq_base *b = t->base;
-    const struct rq_field *it = &r->items[r->ii];
-    struct rq_cmd *c = &t->cmd;
-    rq_cmd_evalsha(c, b, RQ_RECLAIM);
-    cmd_addf(c, "%s:processing:%s", b->prefix, r->workers[r->wi]);
-    rq_cmd_adds(c, b->prefix);
-    rq_cmd_add(c, it->p, it->n);
-    rq_cmd_adds(c, r->kind);
-    rq_cmd_adds(c, r->id);
-    cmd_addi(c, r->max_rec);
-    cmd_addi(c, r->expected);
-    rq_cmd_add(c, r->dead.data, r->dead.len);
-    cmd_addi(c, r->now);
-    cmd_addi(c, RQ_DEAD_JOB_TTL_S);
-    r->phase = REAP_RECLAIM;
-}
-
-static void reap_build_recov(struct rq_task *t)
-{
-    struct rq_reap *r = t->reap;
-    struct rq_cmd *c = &t->cmd;
-    cmd_clear(c);
-    rq_cmd_adds(c, "HGET");
-    cmd_addf(c, "%s:job:%s", t->base->prefix, r->id);
-    rq_cmd_adds(c, "recoveries");
-    r->phase = REAP_RECOV;
-}
-
-static void reap_note(struct rq_reap *r, bool dead)
-{
-    if (r->nrecs == r->caprecs) {
-        r->caprecs = r->caprecs ? r->caprecs * 2 : 16;
-        r->recs = osp_xrealloc(r->recs, r->caprecs * sizeof(*r->recs));
-    }
-    struct osp_rq_recovery *v = &r->recs[r->nrecs++];
-    memset(v, 0, sizeof(*v));
-    memcpy(v->id, r->id, sizeof(v->id));
-    memcpy(v->kind, r->kind, sizeof(v->kind));
-    snprintf(v->worker, sizeof(v->worker), "%s", r->workers[r->wi]);
-    v->recoveries = r->expected;
-    v->dead = dead;
-    v->at_ms = r->now;
-    if (dead) {
-        snprintf(v->reason, sizeof(v->reason), "killed its worker %lld times (max_recoveries %d)",
-                 (long long)r->expected, r->max_rec);
-    } else if (r->own) {
-        snprintf(v->reason, sizeof(v->reason),
-                 "worker lost: %.128s (restarted under the same id; the run died with it)",
-                 v->worker);
-    } else {
-        snprintf(v->reason, sizeof(v->reason), "worker lost: %.128s (no heartbeat for %d ms)",
-                 v->worker, r->lease_ms);
-    }
-}
-
-static int reap_next_item(struct rq_task *t)
-{
-    struct rq_reap *r = t->reap;
-    if (r->ii >= r->nitems && r->own) {
-        r->wi++;
-        return reap_next_worker(t);
-    }
-    if (r->ii >= r->nitems) {
-        char cutoff[24];
-        snprintf(cutoff, sizeof(cutoff), "%lld", (long long)r->cutoff);
-        forget_build(t, r->workers[r->wi], cutoff);
-        r->phase = REAP_FORGET;
-        return RQ_MORE;
-    }
-    const struct rq_field *it = &r->items[r->ii];
-    struct osp_err perr = {0};
-    osp_buf_reset(&r->dead);
-    r->expected = 0;
-    r->tries = 0;
-    int rc = osp_env_peek(it->p, it->n, r->kind, r->id);
-    if (rc == 0 && !rq_kind_ok(r->kind)) {
-        osp_err_set(&perr, OSP_EPROTO, "invalid kind");
-        rc = OSP_EPROTO;
-    } else if (rc == 0 && r->id[0] == '\0') {
-        osp_err_set(&perr, OSP_EPROTO, "no job id");
-        rc = OSP_EPROTO;
-    } else if (rc != 0) {
-        osp_err_set(&perr, rc, "%s", osp_strerror(rc));
-    }
-    if (rc != 0) {
-        char reason[300];
-        snprintf(reason, sizeof(reason), "undecodable envelope: %s", perr.msg);
-        snprintf(r->kind, sizeof(r->kind), "unknown");
-        r->id[0] = '\0';
-        osp_dead_encode(reason, r->now, "", it->p, it->n, &r->dead);
-        reap_build_reclaim(t);
-        return RQ_MORE;
-    }
-    reap_build_recov(t);
-    return RQ_MORE;
-}
-
-static int reap_next_worker(struct rq_task *t)
-{
-    struct rq_reap *r = t->reap;
-    if (r->wi >= r->nworkers) {
-        return reap_scan(t);
-    }
-    struct rq_cmd *c = &t->cmd;
-    cmd_clear(c);
-    rq_cmd_adds(c, "LRANGE");
-    cmd_addf(c, "%s:processing:%s", t->base->prefix, r->workers[r->wi]);
-    rq_cmd_adds(c, "0");
-    rq_cmd_adds(c, "-1");
-    r->phase = REAP_LRANGE;
-    return RQ_MORE;
-}
-
-/* Escape glob metacharacters so the prefix matches itself in SCAN MATCH. */
-static void glob_escape(struct osp_buf *out, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '*' || *s == '?' || *s == '[' || *s == ']' || *s == '\\') {
-            osp_buf_append(out, "\\", 1);
-        }
-        osp_buf_append(out, s, 1);
-    }
-}
-
-static int reap_scan(struct rq_task *t)
-{
-    struct rq_reap *r = t->reap;
-    if (!r->sweep) {
-        return RQ_DONE;
-    }
-    struct osp_buf pat = OSP_BUF_INIT;
-    glob_escape(&pat, t->base->prefix);
-    osp_buf_append(&pat, ":inflight:*", 11);
-    struct rq_cmd *c = &t->cmd;
-    cmd_clear(c);
-    rq_cmd_adds(c, "SCAN");
-    rq_cmd_adds(c, r->cursor);
-    rq_cmd_adds(c, "MATCH");
-    rq_cmd_add(c, pat.data, pat.len);
-    rq_cmd_adds(c, "COUNT");
-    rq_cmd_adds(c, "1000");
-    osp_buf_deinit(&pat);
-    r->phase = REAP_SCAN;
-    return RQ_MORE;
-}
-
-static int reap_next_key(struct rq_task *t)
-{
-    struct rq_reap *r = t->reap;
-    if (r->ki >= r->nkeys) {
-        if (strcmp(r->cursor, "0") == 0) {
-            t->base->last_sweep_ms = r->now;
-            return RQ_DONE;
-        }
-        return reap_scan(t);
-    }
-    struct rq_cmd *c = &t->cmd;
-    rq_cmd_evalsha(c, t->base, RQ_SWEEP);
-    rq_cmd_adds(c, r->keys[r->ki]);
-    rq_cmd_adds(c, t->base->prefix);
-    cmd_addi(c, r->cutoff);
-    cmd_addi(c, RQ_SWEEP_LIMIT);
-    r->phase = REAP_SWEEP;
-    return RQ_MORE;
-}
-
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(v[i]);
-    }
-    free(v);
-}
-
-static int reap_step(struct rq_task *t, const redisReply *rep)
-{
-    struct rq_reap *r = t->reap;
-    switch (r->phase) {
-    case REAP_WORKERS:
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            return task_bad_reply(t, "reap: workers", rep);
-        }
-        r->workers = osp_xcalloc(rep->elements > 0 ? rep->elements : 1, sizeof(*r->workers));
-        for (size_t i = 0; i < rep->elements; i++) {
-            const redisReply *e = rep->element[i];
-            if (e->type != REDIS_REPLY_STRING) {
-                return task_bad_reply(t, "reap: worker id", e);
-            }
-            r->workers[r->nworkers++] = osp_xstrndup(e->str, e->len);
-        }
-        r->wi = 0;
-        return reap_next_worker(t);
-    case REAP_LRANGE:
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            return task_bad_reply(t, "reap: processing list", rep);
-        }
-        for (size_t i = 0; i < r->nitems; i++) {
-            free(r->items[i].p);
-        }
-        free(r->items);
-        r->items = osp_xcalloc(rep->elements > 0 ? rep->elements : 1, sizeof(*r->items));
-        r->nitems = 0;
-        for (size_t i = 0; i < rep->elements; i++) {
-            const redisReply *e = rep->element[i];
-            if (e->type != REDIS_REPLY_STRING) {
-                return task_bad_reply(t, "reap: processing item", e);
-            }
-            field_set(&r->items[r->nitems++], e->str, e->len);
-        }
-        r->ii = 0;
-        return reap_next_item(t);
-    case REAP_RECOV: {
-        int64_t cur = 0;
-        if (rep->type != REDIS_REPLY_NIL && !reply_int(rep, &cur)) {
-            return task_bad_reply(t, "reap: recoveries", rep);
-        }
-        r->expected = cur + 1;
-        osp_buf_reset(&r->dead);
-        if (r->expected > r->max_rec) {
-            char reason[128];
-            snprintf(reason, sizeof(reason), "killed its worker %lld times (max_recoveries %d)",
-                     (long long)r->expected, r->max_rec);
-            const struct rq_field *it = &r->items[r->ii];
-            osp_dead_encode(reason, r->now, r->id, it->p, it->n, &r->dead);
-        }
-        reap_build_reclaim(t);
-        return RQ_MORE;
-    }
-    case REAP_RECLAIM: {
-        int64_t res;
-        if (!reply_int(rep, &res)) {
-            return task_bad_reply(t, "reap: reclaim", rep);
-        }
-        if (res < 0 && ++r->tries < RQ_RECLAIM_TRIES) {
-            reap_build_recov(t);
-            return RQ_MORE;
-        }
-        if (res > 0) {
-            t->count++;
-        }
-        if ((res == 1 || res == 3) && r->id[0] != '\0') {
-            reap_note(r, res == 3);
-        }
-        r->ii++;
-        return reap_next_item(t);
-    }
-    case REAP_FORGET:
-        if (!reply_int(rep, &(int64_t){0})) {
-            return task_bad_reply(t, "reap: forget", rep);
-        }
-        r->wi++;
-        return reap_next_worker(t);
-    case REAP_SCAN:
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-            rep->element[0]->type != REDIS_REPLY_STRING ||
-            rep->element[0]->len >= sizeof(r->cursor) ||
-            rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            return task_bad_reply(t, "reap: SCAN", rep);
-        }
-        memcpy(r->cursor, rep->element[0]->str, rep->element[0]->len);
-        r->cursor[rep->element[0]->len] = '\0';
-        strv_free(r->keys, r->nkeys);
-        r->nkeys = 0;
-        r->ki = 0;
-        {
-            const redisReply *ks = rep->element[1];
-            r->keys = osp_xcalloc(ks->elements > 0 ? ks->elements : 1, sizeof(*r->keys));
-            for (size_t i = 0; i < ks->elements; i++) {
-                if (ks->element[i]->type == REDIS_REPLY_STRING) {
-                    r->keys[r->nkeys++] = osp_xstrndup(ks->element[i]->str, ks->element[i]->len);
-                }
-            }
-        }
-        return reap_next_key(t);
-    case REAP_SWEEP:
-        if (!reply_int(rep, &(int64_t){0})) {
-            return task_bad_reply(t, "reap: sweep", rep);
-        }
-        r->ki++;
-        return reap_next_key(t);
-    }
-    return task_fail(t, OSP_EPROTO, "reap: bad phase");
 }
 
 /* -- the shared reply path -- */
@@ -1148,16 +732,16 @@ int rq_task_feed(struct rq_task *t, const redisReply *r)
 {
     if (r == NULL) {
         t->lost = true;
-        return task_fail(t, OSP_EREDIS, "connection lost");
+        return rq_task_fail(t, OSP_EREDIS, "connection lost");
     }
     if (t->reloading) {
         enum rq_script s = (enum rq_script)t->saved.script;
         t->reloading = false;
         if (!rq_store_sha(t->base, s, r)) {
-            return task_bad_reply(t, "SCRIPT LOAD", r);
+            return rq_task_bad_reply(t, "SCRIPT LOAD", r);
         }
         cmd_swap(&t->cmd, &t->saved);
-        cmd_clear(&t->saved);
+        rq_cmd_clear(&t->saved);
         /* The sha of a script never changes, but take the server's word for it. */
         free(t->cmd.own[1]);
         t->cmd.own[1] = osp_xstrdup(t->base->sha[s]);
@@ -1178,7 +762,7 @@ int rq_task_feed(struct rq_task *t, const redisReply *r)
         return load_step(t, r);
     }
     if (reply_is_error(r)) {
-        return task_bad_reply(t, t->cmd.argc > 0 ? t->cmd.argv[0] : "command", r);
+        return rq_task_bad_reply(t, t->cmd.argc > 0 ? t->cmd.argv[0] : "command", r);
     }
     switch (t->type) {
     case RQ_T_APPLY: return apply_done(t, r);
@@ -1187,12 +771,12 @@ int rq_task_feed(struct rq_task *t, const redisReply *r)
     case RQ_T_HEARTBEAT: return count_done(t, "heartbeat", r);
     case RQ_T_FORGET: return count_done(t, "unregister", r);
     case RQ_T_PROMOTE: return count_done(t, "promote", r);
-    case RQ_T_REAP: return reap_step(t, r);
+    case RQ_T_REAP: return rq_reap_step(t, r);
     case RQ_T_STATS: return stats_done(t, r);
     case RQ_T_HELD: return held_done(t, r);
     case RQ_T_LOAD: break;
     }
-    return task_fail(t, OSP_EPROTO, "unknown task");
+    return rq_task_fail(t, OSP_EPROTO, "unknown task");
 }
 
 /* ---- Asynchronous client ---- */
@@ -1279,8 +863,9 @@ static void req_call(struct osp_rq *rq, struct rq_req *q, int status)
         status = t->status;
     }
     if (q->reap_cb != NULL) {
-        const struct rq_reap *r = t->reap;
-        q->reap_cb(rq, status, r ? r->recs : NULL, r ? r->nrecs : 0, q->arg);
+        size_t n = 0;
+        const struct osp_rq_recovery *recs = rq_reap_recs(t, &n);
+        q->reap_cb(rq, status, recs, n, q->arg);
         return;
     }
     if (status != 0) {
@@ -1324,7 +909,7 @@ static void req_on_reply(struct osp_redis *conn, redisReply *reply, void *arg)
                               req_on_reply, q) == 0) {
             return;
         }
-        task_fail(t, OSP_EREDIS, "%s", osp_redis_last_error(conn));
+        rq_task_fail(t, OSP_EREDIS, "%s", osp_redis_last_error(conn));
     }
     rq_unlink(rq, q);
     if (t->status != 0) {
@@ -1606,7 +1191,7 @@ int osp_rq_unregister(struct osp_rq *rq, osp_rq_count_cb *cb, void *arg)
         return rc;
     }
     struct rq_req *q = rq_req_new(rq, RQ_T_FORGET);
-    forget_build(&q->task, rq->base.worker_id, "");
+    rq_forget_build(&q->task, rq->base.worker_id, "");
     q->count_cb = cb;
     q->arg = arg;
     return rq_start(rq, q, rq->cmd);
@@ -1655,7 +1240,7 @@ int osp_rq_reclaim_own(struct osp_rq *rq, int max_recoveries, osp_rq_reap_cb *cb
         return rc;
     }
     struct rq_req *q = rq_req_new(rq, RQ_T_REAP);
-    reap_begin_own(&q->task, max_recoveries);
+    rq_reap_begin_own(&q->task, max_recoveries);
     q->reap_cb = cb;
     q->arg = arg;
     return rq_start(rq, q, rq->cmd);

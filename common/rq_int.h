@@ -6,6 +6,7 @@
 
 #include "common/rq.h"
 
+#include "common/base.h"
 #include "common/buf.h"
 
 #include <hiredis/hiredis.h>
@@ -36,7 +37,8 @@ enum rq_script {
 json_t *rqs_script(struct osp_rqs *c, int script, const char *key, int nargs, const char **args,
                    const size_t *lens, struct osp_err *err);
 
-/* ---- Internals shared by rq.c (tasks, the async client) and rq_sync.c (the sync client) ---- */
+/* ---- Internals shared by rq.c (tasks, the async client), rq_reap.c (the reaper) and rq_sync.c
+ * (the sync client) ---- */
 
 /* A command: binary-safe argv with owned copies. */
 struct rq_cmd {
@@ -122,8 +124,38 @@ int rq_task_feed(struct rq_task *t, const redisReply *r);
 void rq_apply_build(struct rq_task *t, const struct osp_rq_ops *ops);
 void rq_promote_build(struct rq_task *t, int64_t now_ms, int max);
 void rq_stats_build(struct rq_task *t, const char *kind);
+
+/* Helpers of the task machines (rq.c), shared with the reaper (rq_reap.c). */
+/* An owned byte string (a copied reply element). */
+struct rq_field {
+    char *p; /* owned, NUL-terminated for convenience */
+    size_t n;
+};
+
+void rq_field_set(struct rq_field *f, const void *p, size_t n);
+void rq_cmd_clear(struct rq_cmd *c);
+void rq_cmd_addf(struct rq_cmd *c, const char *fmt, ...) OSP_PRINTF(2, 3);
+void rq_cmd_addi(struct rq_cmd *c, int64_t v);
+bool rq_reply_int(const redisReply *r, int64_t *out);
+/* Record a failure in t (status = code, errmsg) and return RQ_DONE. */
+int rq_task_fail(struct rq_task *t, int code, const char *fmt, ...) OSP_PRINTF(3, 4);
+/* A reply that is not what the task expected: a Redis error or a shape mismatch. */
+int rq_task_bad_reply(struct rq_task *t, const char *what, const redisReply *r);
+/* forget.lua for worker: cutoff "" = unconditional, else only if its heartbeat is older. */
+void rq_forget_build(struct rq_task *t, const char *worker, const char *cutoff);
+
+/* ---- The reaper (rq_reap.c) ---- */
+/* Start the reaper: stale workers' envelopes back to their queues (or dead), their records
+ * forgotten, and at most once a minute the in-flight sweep. */
 void rq_reap_begin(struct rq_task *t, int lease_ms, int max_rec);
+/* Start the reclaim of this worker's own processing list (osp_rq_reclaim_own). */
+void rq_reap_begin_own(struct rq_task *t, int max_rec);
+/* The reaper's reply step (RQ_T_REAP in rq_task_feed). */
+int rq_reap_step(struct rq_task *t, const redisReply *rep);
+/* The reaper's recovery records so far (borrowed: valid until the task is deinitialised). */
+const struct osp_rq_recovery *rq_reap_recs(const struct rq_task *t, size_t *n);
 /* Hand the reaper's recovery records to the caller (owned by it from then on). */
 void rq_reap_take_recs(struct rq_task *t, struct osp_rq_recovery **recs, size_t *n);
+void rq_reap_free(struct rq_reap *r);
 
 #endif
