@@ -16,7 +16,7 @@ static const char *state_filter(const char *s)
         return "{queued,delayed,running,retrying}";
     }
     if (strcmp(s, "finished") == 0) {
-        return "{succeeded,dead,cancelled}";
+        return "{succeeded,failed,dead,cancelled}";
     }
     enum osp_job_state st;
     if (osp_job_state_parse(s, &st) == 0) {

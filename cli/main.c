@@ -37,8 +37,8 @@ static const struct ctl_command commands[] = {
     {"jobs", ctl_cmd_jobs, "[--kind K] [--state S] [--since 1h] [--limit N]",
      "list jobs from the ledger, newest first",
      "  --kind K     only this kind\n"
-     "  --state S    queued|delayed|running|retrying|succeeded|dead|cancelled, or\n"
-     "               active (the first four) or finished (the last three)\n"
+     "  --state S    queued|delayed|running|retrying|succeeded|failed|dead|cancelled,\n"
+     "               or active (the first four) or finished (the last four)\n"
      "  --since D    created within D (90s, 15m, 1h30m, 2d)\n"
      "  --limit N    at most N rows (default 50, max 10000)\n"},
     {"job", ctl_cmd_job, "ID",

@@ -52,6 +52,7 @@ const char *osp_strerror(int code)
     case OSP_ENOTFOUND: return "not found";
     case OSP_EFAILED: return "failed";
     case OSP_ECONFLICT: return "conflict";
+    case OSP_EVERDICT: return "verdict failed";
     default: break;
     }
     if (code < 0 && code > -4000) {

@@ -19,6 +19,7 @@ enum {
     OSP_ENOTFOUND = -4009,  /* the named thing does not exist */
     OSP_EFAILED = -4010,    /* a job ran and reported failure */
     OSP_ECONFLICT = -4011,  /* state does not allow the operation */
+    OSP_EVERDICT = -4012,   /* a job ran to the end and its verdict is a failure: final */
 };
 
 struct osp_err {

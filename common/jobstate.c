@@ -8,8 +8,8 @@
 static const char *const names[OSP_JOB_NSTATES] = {
     [OSP_JOB_QUEUED] = "queued",       [OSP_JOB_DELAYED] = "delayed",
     [OSP_JOB_RUNNING] = "running",     [OSP_JOB_RETRYING] = "retrying",
-    [OSP_JOB_SUCCEEDED] = "succeeded", [OSP_JOB_DEAD] = "dead",
-    [OSP_JOB_CANCELLED] = "cancelled",
+    [OSP_JOB_SUCCEEDED] = "succeeded", [OSP_JOB_FAILED] = "failed",
+    [OSP_JOB_DEAD] = "dead",           [OSP_JOB_CANCELLED] = "cancelled",
 };
 
 const char *osp_job_state_name(enum osp_job_state s)
@@ -30,7 +30,8 @@ int osp_job_state_parse(const char *name, enum osp_job_state *out)
 
 bool osp_job_state_is_final(enum osp_job_state s)
 {
-    return s == OSP_JOB_SUCCEEDED || s == OSP_JOB_DEAD || s == OSP_JOB_CANCELLED;
+    return s == OSP_JOB_SUCCEEDED || s == OSP_JOB_FAILED || s == OSP_JOB_DEAD ||
+           s == OSP_JOB_CANCELLED;
 }
 
 bool osp_job_state_name_is_final(const char *name)
@@ -41,5 +42,5 @@ bool osp_job_state_name_is_final(const char *name)
 
 const char *osp_job_states_text(void)
 {
-    return "queued, delayed, running, retrying, succeeded, dead, cancelled";
+    return "queued, delayed, running, retrying, succeeded, failed, dead, cancelled";
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* jobstate.h — the states of a job, once: the ledger's `state` column, the Redis job hash's
  * `state` field and every front end use these names (docs/api.md "Job states"). succeeded,
- * dead and cancelled are final: nothing moves a job out of them but an operator's retry. */
+ * failed, dead and cancelled are final: nothing moves a job out of them but an operator's
+ * retry (of dead and cancelled jobs). failed is a verdict: the job ran to the end and judged
+ * the system (a drill's hypothesis, a benchmark's thresholds, a backup's verification) and is
+ * never retried; dead is an error that used up its attempts. */
 #ifndef OSP_JOBSTATE_H
 #define OSP_JOBSTATE_H
 
@@ -13,6 +16,7 @@ enum osp_job_state {
     OSP_JOB_RUNNING,
     OSP_JOB_RETRYING,
     OSP_JOB_SUCCEEDED,
+    OSP_JOB_FAILED,
     OSP_JOB_DEAD,
     OSP_JOB_CANCELLED,
     OSP_JOB_NSTATES
@@ -25,7 +29,10 @@ int osp_job_state_parse(const char *name, enum osp_job_state *out);
 bool osp_job_state_is_final(enum osp_job_state s);
 /* The same for a name; false for anything that is not a state name. */
 bool osp_job_state_name_is_final(const char *name);
-/* "queued, delayed, running, retrying, succeeded, dead, cancelled", for messages. */
+/* The final states as an SQL list, for the ledger's statements. */
+#define OSP_JOB_FINAL_SQL "('succeeded', 'failed', 'dead', 'cancelled')"
+
+/* "queued, delayed, running, retrying, succeeded, failed, dead, cancelled", for messages. */
 const char *osp_job_states_text(void);
 
 #endif

@@ -52,7 +52,7 @@
 #include <libpq-fe.h>
 
 
-#define LEDGER_TERMINAL "('succeeded', 'dead', 'cancelled')"
+#define LEDGER_TERMINAL OSP_JOB_FINAL_SQL
 
 #define LEDGER_BACKOFF_MIN_S 0.1  /* first reconnect delay */
 #define LEDGER_BACKOFF_MAX_S 5.0  /* reconnect delay cap */
@@ -297,7 +297,7 @@ void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, c
 {
     static const char *const outcomes[] = {"succeeded", "failed",    "timeout",
                                            "crashed",   "cancelled", "rejected"};
-    static const char *const states[] = {"succeeded", "retrying", "dead", "cancelled"};
+    static const char *const states[] = {"succeeded", "failed", "retrying", "dead", "cancelled"};
 
     if (id == NULL || !osp_id_is_valid(id)) {
         lbatch_drop(b, NULL, 0, NULL, "finish: invalid job id");

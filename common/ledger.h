@@ -4,7 +4,7 @@
  *
  * Rules this module enforces in SQL:
  *  - a job row exists (state 'queued' or 'delayed') before its envelope is pushed;
- *  - terminal states (succeeded, dead, cancelled) are sticky: a late or repeated write for a
+ *  - terminal states (succeeded, failed, dead, cancelled) are sticky: a late or repeated write for a
  *    finished job changes nothing;
  *  - attempt results are idempotent per run (job_id, attempt, worker, started_at): a repeated
  *    finish changes nothing; every run is a row, interrupted ones included (0003_runs.sql).
@@ -41,7 +41,7 @@ void osp_lbatch_event(struct osp_lbatch *b, const char *id, unsigned attempt, in
                       const char *type, const json_t *data);
 /* Attempt outcome. outcome: "succeeded" | "failed" | "timeout" | "crashed" | "cancelled" |
  * "rejected" (invalid before it ran). next_state is the job's new state: "succeeded",
- * "retrying", "dead", "cancelled". result borrowed, may be NULL; error may be NULL.
+ * "failed" (a verdict, final), "retrying", "dead", "cancelled". result borrowed, may be NULL; error may be NULL.
  * When next_state is "retrying", next_run_at_ms is when it will run again.
  * Inserts job_attempts (ON CONFLICT (job_id, attempt) DO NOTHING) and updates jobs
  * (state, result, error, finished_at, attempt) unless the job is already terminal. */

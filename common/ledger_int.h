@@ -4,6 +4,7 @@
 #ifndef OSP_LEDGER_INT_H
 #define OSP_LEDGER_INT_H
 
+#include "common/jobstate.h"
 #include "common/ledger.h"
 
 #include <libpq-fe.h>

@@ -212,7 +212,7 @@ static void bulk_params(const struct osp_bulk_filter *f, struct bulk_params *bp)
 
 /* Matching rows, walked in id order on jobs_unfinished_idx (only unfinished rows are in it). */
 #define BULK_WHERE                                                                                 \
-    "state NOT IN ('succeeded', 'dead', 'cancelled') AND kind = $1::text "                         \
+    "state NOT IN " OSP_JOB_FINAL_SQL " AND kind = $1::text "                                      \
     "AND state = ANY ($2::text[]) AND ($3::text IS NULL OR submitted_by = $3::text) "              \
     "AND ($4::text IS NULL OR schedule = $4::text) "                                               \
     "AND ($5::bigint IS NULL OR created_at < opspool.ms_ts($5::bigint)) "                          \

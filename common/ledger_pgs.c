@@ -21,15 +21,14 @@ extern const char osp_sql_0001_init[];
 extern const char osp_sql_0002_scheduler[];
 extern const char osp_sql_0003_runs[];
 extern const char osp_sql_0004_audit[];
+extern const char osp_sql_0005_verdicts[];
 
 static const struct {
     int version;
     const char *sql;
 } ledger_migrations[] = {
-    {1, osp_sql_0001_init},
-    {2, osp_sql_0002_scheduler},
-    {3, osp_sql_0003_runs},
-    {4, osp_sql_0004_audit},
+    {1, osp_sql_0001_init},  {2, osp_sql_0002_scheduler}, {3, osp_sql_0003_runs},
+    {4, osp_sql_0004_audit}, {5, osp_sql_0005_verdicts},
 };
 
 /* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */

@@ -147,7 +147,7 @@ int osp_ledger_reconcile_finals(struct osp_pgs *c, const json_t *finals, struct 
         "now()), error = coalesce(j.error, f.reason), updated_at = now() "
         "FROM (SELECT x->>0 AS id, x->>1 AS state, x->>2 AS reason "
         "FROM json_array_elements($1::json) x) f WHERE j.id = f.id::uuid "
-        "AND j.state NOT IN ('succeeded', 'dead', 'cancelled') RETURNING j.id",
+        "AND j.state NOT IN " OSP_JOB_FINAL_SQL " RETURNING j.id",
         1, params, err);
     free(text);
     if (r == NULL) {
@@ -167,7 +167,7 @@ int osp_ledger_retain_jobs(struct osp_pgs *c, int days, int batch, int64_t *dele
     json_t *r = osp_pgs_query(
         c,
         "WITH d AS (SELECT id FROM opspool.jobs "
-        "  WHERE state IN ('succeeded', 'dead', 'cancelled') "
+        "  WHERE state IN " OSP_JOB_FINAL_SQL " "
         "  AND (finished_at < now() - make_interval(days => $1::int) "
         "       OR (finished_at IS NULL AND updated_at < now() - make_interval(days => "
         "$1::int))) "

@@ -138,16 +138,30 @@ void job_set_result(struct job_ctx *ctx, json_t *result)
     ctx->result = result;
 }
 
-int job_fail(struct job_ctx *ctx, const char *fmt, ...)
+static void set_error(struct job_ctx *ctx, const char *fmt, va_list ap)
 {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     free(ctx->error);
     ctx->error = osp_xstrdup(msg);
+}
+
+int job_fail(struct job_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(ctx, fmt, ap);
+    va_end(ap);
     return OSP_EFAILED;
+}
+
+int job_verdict_failed(struct job_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(ctx, fmt, ap);
+    va_end(ap);
+    return OSP_EVERDICT;
 }
 
 void job_add_row(struct job_ctx *ctx, const char *table, json_t *row)

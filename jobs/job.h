@@ -57,8 +57,15 @@ const struct osp_config *job_config(const struct job_ctx *ctx);
 void job_emit(struct job_ctx *ctx, const char *type, json_t *data);
 /* Set the attempt's result object (stolen). Last call wins. */
 void job_set_result(struct job_ctx *ctx, json_t *result);
-/* Record why the attempt failed (copied); returns OSP_EFAILED for `return job_fail(...)`. */
+/* Record why the attempt failed (copied); returns OSP_EFAILED for `return job_fail(...)`.
+ * An error: the pool retries the job while it has attempts left. */
 int job_fail(struct job_ctx *ctx, const char *fmt, ...) OSP_PRINTF(2, 3);
+/* Record a failed verdict (copied); returns OSP_EVERDICT for `return job_verdict_failed(...)`.
+ * The attempt ran to the end and judged the system: a drill's hypothesis did not hold, a
+ * benchmark breached a threshold, a backup did not verify. The job ends `failed` and is never
+ * retried (running it again would inject the fault or the load again for the same answer).
+ * Add the typed row and the result first: they are recorded with the verdict. */
+int job_verdict_failed(struct job_ctx *ctx, const char *fmt, ...) OSP_PRINTF(2, 3);
 /* A typed result row for the kind's table (stolen), stored in the same transaction as the
  * attempt's outcome. */
 void job_add_row(struct job_ctx *ctx, const char *table, json_t *row);

@@ -5,7 +5,7 @@
  * failover, a flushed prefix) the ledger still lists jobs as queued, delayed, running or retrying.
  * For each such job untouched for OSP_RECONCILE_GRACE_S whose live hash P:job:<id> is gone, rebuild
  * the envelope from the ledger row and enqueue it again, recording a "reconciled" event; a job
- * Redis holds as final (succeeded, dead, cancelled) while the ledger does not takes Redis's state
+ * Redis holds as final (succeeded, failed, dead, cancelled) while the ledger does not takes Redis's state
  * (the ledger lost the outcome after the ack). Each round sweeps every unfinished row, a page of
  * RECONCILE_PAGE after another (one pipelined look at Redis per page), then waits a period. The hash
  * exists for every job Redis holds (enqueue creates it, only finished jobs' hashes expire),
@@ -15,7 +15,7 @@
  * enqueued twice, which the pool already tolerates (at-least-once; ledger writes idempotent
  * on (job, attempt)).
  *
- * Retention (60 s): delete finished jobs (succeeded, dead, cancelled) older than
+ * Retention (60 s): delete finished jobs (succeeded, failed, dead, cancelled) older than
  * OSP_LEDGER_RETENTION_DAYS, with their attempts (ON DELETE CASCADE) and events (no foreign
  * key: deleted in the same statement), in batches
  * of RETAIN_BATCH (FOR UPDATE SKIP LOCKED: replicas take disjoint batches), and cron firing

@@ -103,6 +103,7 @@ static const char *outcome_name(enum slot_end e)
     switch (e) {
     case END_SUCCEEDED: return "succeeded";
     case END_FAILED: return "failed";
+    case END_VERDICT: return "failed";
     case END_TIMEOUT: return "timeout";
     case END_CRASHED: return "crashed";
     case END_CANCELLED: return "cancelled";
@@ -124,7 +125,9 @@ static void add_outcome(struct wrk *w, struct osp_lbatch *b, struct slot *s)
         return;
     }
     size_t nrows = json_array_size(s->report.rows);
-    for (size_t i = 0; i < nrows && s->end == END_SUCCEEDED; i++) {
+    /* Every attempt's typed rows, whatever its end: a failed verdict and an interrupted run
+     * are results too (a drill's row says which). */
+    for (size_t i = 0; i < nrows; i++) {
         const json_t *r = json_array_get(s->report.rows, i);
         json_t *row = json_deep_copy(json_object_get(r, "row"));
         json_object_set_new(row, "job_id", json_string(s->job.id));
@@ -355,6 +358,7 @@ static void add_rq_outcome(struct wrk *w, struct slot *s)
     const char *id = s->untrusted ? "" : s->job.id;
     switch (s->end) {
     case END_SUCCEEDED:
+    case END_VERDICT:
     case END_CANCELLED:
         osp_rq_op_ack(w->ops, s->kind, id, s->env.data, s->env.len, s->next_state, cfg->job_ttl_s);
         return;

@@ -370,6 +370,10 @@ void slot_settle(struct slot *s)
         s->end_error = osp_xstrdup(why);
     } else if (s->report.status == 0) {
         s->end = END_SUCCEEDED;
+    } else if (s->report.status == OSP_EVERDICT) {
+        s->end = END_VERDICT;
+        free(s->end_error);
+        s->end_error = osp_xstrdup(s->report.error ? s->report.error : "verdict failed");
     } else {
         s->end = END_FAILED;
         free(s->end_error);
@@ -384,6 +388,10 @@ void slot_settle(struct slot *s)
     case END_CANCELLED:
         s->next_state = "cancelled";
         w->n_cancelled++;
+        break;
+    case END_VERDICT:
+        s->next_state = "failed";
+        w->n_failed++;
         break;
     case END_HANDBACK:
         s->next_state = "queued";
@@ -425,7 +433,8 @@ void slot_settle(struct slot *s)
         OSP_ASSERT(!"unreachable slot end");
     }
     static const char *const end_names[] = {
-        [END_SUCCEEDED] = "succeeded", [END_FAILED] = "failed",     [END_TIMEOUT] = "timeout",
+        [END_SUCCEEDED] = "succeeded", [END_FAILED] = "failed",     [END_VERDICT] = "verdict_failed",
+        [END_TIMEOUT] = "timeout",
         [END_CRASHED] = "crashed",     [END_CANCELLED] = "cancelled", [END_REJECTED] = "rejected",
         [END_HANDBACK] = "handed_back"};
     wrk_metrics_outcome(w, s->kind, end_names[s->end],
@@ -434,6 +443,7 @@ void slot_settle(struct slot *s)
         OSP_LOG_JOB(OSP_LOG_INFO, s->job.id, s->kind, "attempt %u ended: %s -> %s%s%s", s->job.attempt,
                     s->end == END_CANCELLED ? "cancelled" : s->end == END_TIMEOUT ? "timeout"
                         : s->end == END_CRASHED ? "crashed" : s->end == END_REJECTED ? "rejected"
+                        : s->end == END_VERDICT ? "verdict failed"
                         : "failed",
                     s->next_state, s->end_error ? ": " : "", s->end_error ? s->end_error : "");
     }

@@ -29,6 +29,7 @@ enum slot_end {
     END_NONE,
     END_SUCCEEDED,
     END_FAILED,    /* run() returned an error */
+    END_VERDICT,   /* run() judged the system and the verdict failed: final, never retried */
     END_TIMEOUT,   /* killed at its hard deadline */
     END_CRASHED,   /* the child died without reporting */
     END_CANCELLED, /* cancelled by an operator */

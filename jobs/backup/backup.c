@@ -84,6 +84,7 @@ struct backup_run {
     json_t *restored;         /* same, counted in the scratch database */
     long long restore_ms;
     long long toc_entries;
+    bool mismatch;            /* verification ran and the archive failed it: a verdict */
     char err[768];
 };
 
@@ -690,6 +691,7 @@ static int backup_restore(struct backup_run *b, const char *path)
     if (b->expected != NULL && !json_equal(b->expected, b->restored)) {
         const char *key;
         json_t *v;
+        b->mismatch = true;
         backup_seterr(b, "restore check: table sets differ");
         json_object_foreach(b->expected, key, v) {
             json_t *got = json_object_get(b->restored, key);
@@ -776,6 +778,7 @@ static int backup_verify_existing(struct backup_run *b)
         return -1;
     }
     if (strcmp(want, b->sha256) != 0) {
+        b->mismatch = true;
         backup_seterr(b, "verify_file: %s: checksum mismatch (sidecar %.16s..., "
                  "file %.16s...)", b->o.verify_file, want, b->sha256);
         return -1;
@@ -942,6 +945,22 @@ fail:
     if (in_txn) {
         PGresult *rb = PQexec(b->conn, "ROLLBACK");
         PQclear(rb);
+    }
+    if (b->mismatch && !job_is_cancelled(ctx)) {
+        /* The archive was made (or read) and did not verify: recorded with its verdict, and
+         * final. A new archive is a new job; the failed one is not kept (path null) unless it
+         * was an existing file named by verify_file. */
+        const char *kept = b->o.verify_file != NULL ? b->final : NULL;
+        job_set_result(ctx, json_pack("{s:s, s:s?, s:s, s:s, s:O?, s:O?}", "target", b->o.target,
+                                      "path", kept, "verified", "mismatch", "error", b->err,
+                                      "row_counts", b->expected, "restored_counts", b->restored));
+        job_add_row(ctx, "backups",
+                    json_pack("{s:s, s:s?, s:I, s:s, s:s, s:s, s:s}", "target", b->o.target, "path",
+                              kept, "bytes", (json_int_t)b->bytes, "sha256", b->sha256,
+                              "server_version", b->server_ver, "pg_dump_version", b->dump_ver,
+                              "verified", "mismatch"));
+        rc = job_verdict_failed(ctx, "backup %s: %s", b->o.target, b->err);
+        goto out;
     }
     rc = job_fail(ctx, "backup %s: %s%s", b->o.target, b->err,
                   job_is_cancelled(ctx) ? " (cancelled)" : "");

@@ -290,7 +290,7 @@ out:
             }
         }
         json_decref(failed);
-        return job_fail(ctx, "%s", msg);
+        return job_verdict_failed(ctx, "%s", msg); /* a breached threshold is a result */
     }
     json_decref(failed);
     return 0;

@@ -367,6 +367,12 @@ static int drill_finish(struct drill_run *r, int64_t started_wall_ms)
         job_fail(r->ctx, "drill interrupted (cancel, timeout or drain); fault rolled back");
         return OSP_ECANCELED;
     }
+    /* fail (the hypothesis did not hold) and aborted (steady state not met, or the abort
+     * condition fired) judged the system: final. error and inconclusive are retried. */
+    if (strcmp(verdict, "fail") == 0 || strcmp(verdict, "aborted") == 0) {
+        return job_verdict_failed(r->ctx, "drill verdict %s: %s", verdict,
+                                  json_string_value(json_array_get(reasons, 0)));
+    }
     return job_fail(r->ctx, "drill verdict %s: %s", verdict,
                     json_string_value(json_array_get(reasons, 0)));
 }

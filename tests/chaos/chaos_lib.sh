@@ -98,8 +98,8 @@ wait_load() {
 }
 
 submitted() { [ -f "$TMP/ids" ] && wc -l <"$TMP/ids" | tr -d ' ' || echo 0; }
-finished() { q "SELECT count(*) FROM opspool.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')"; }
-unfinished() { q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'dead', 'cancelled')"; }
+finished() { q "SELECT count(*) FROM opspool.jobs WHERE state IN ('succeeded', 'failed', 'dead', 'cancelled')"; }
+unfinished() { q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')"; }
 
 # wait_progress FROM_MS — block until the ledger's finished count moves past its value now;
 # prints the milliseconds from FROM_MS until then (the pool's recovery time for this fault).
@@ -250,10 +250,10 @@ chaos_check() {
     read -r succeeded dead cancelled missing unfin < <(q "
         SELECT count(*) FILTER (WHERE j.state = 'succeeded'), count(*) FILTER (WHERE j.state = 'dead'),
                count(*) FILTER (WHERE j.state = 'cancelled'), count(*) FILTER (WHERE j.id IS NULL),
-               count(*) FILTER (WHERE j.state NOT IN ('succeeded', 'dead', 'cancelled'))
+               count(*) FILTER (WHERE j.state NOT IN ('succeeded', 'failed', 'dead', 'cancelled'))
         FROM public.chaos_submitted s LEFT JOIN opspool.jobs j USING (id)" | tr '|' ' ')
     read -r extra extra_unfin < <(q "
-        SELECT count(*), count(*) FILTER (WHERE state NOT IN ('succeeded', 'dead', 'cancelled'))
+        SELECT count(*), count(*) FILTER (WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled'))
         FROM opspool.jobs j WHERE NOT EXISTS (SELECT 1 FROM public.chaos_submitted s WHERE s.id = j.id)" | tr '|' ' ')
     local lost=$((missing + unfin + extra_unfin + ${CHECK_EXTRA_LOST:-0}))
     local execs dups

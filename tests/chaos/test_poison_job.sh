@@ -78,7 +78,7 @@ grep -q "took back 1 job(s) of this worker id's previous process" "$TMP/lab-work
 ok "the restarted worker logs what it took back"
 
 # Nothing lost or stuck: every ledger job is final, nothing left in flight.
-assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'dead', 'cancelled')")" "stuck = 0"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')")" "stuck = 0"
 wait_eq 30 0 rcli ZCARD "$P:inflight:noop" || fail "in-flight entries left: $WAIT_GOT"
 printf 'CHAOS fault=poison_job runs=2 jobs=2 lost=0 duplicates=0 interrupted=8 recovery_ms=0 dup_source=ledger\n' |
     tee -a "${OSP_CHAOS_OUT:-/dev/null}"

@@ -41,7 +41,7 @@ fi
 start_worker w1 OSP_WORKER_SLOTS=8
 wait_eq 600 "$N" count_state succeeded || fail "only $(count_state succeeded) of $N ran"
 ok "every job ran after the loss"
-assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'dead', 'cancelled')")" "stuck = 0"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')")" "stuck = 0"
 printf 'CHAOS fault=redis_loss_backlog runs=1 jobs=%s lost=0 duplicates=0 interrupted=0 recovery_ms=%s dup_source=ledger\n' \
     "$N" "$recovery" | tee -a "${OSP_CHAOS_OUT:-/dev/null}"
 finish

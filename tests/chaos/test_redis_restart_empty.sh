@@ -25,7 +25,7 @@ start_load "$N" "$RATE" 20
 wait_ge 60 $((N / 3)) finished || fail "the load never got going: $WAIT_GOT finished"
 
 kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
-q "CREATE TABLE public.chaos_unfinished AS SELECT id FROM opspool.jobs WHERE state NOT IN ('succeeded', 'dead', 'cancelled')" >/dev/null
+q "CREATE TABLE public.chaos_unfinished AS SELECT id FROM opspool.jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')" >/dev/null
 say "redis SIGKILLed at $(finished) finished, $(q "SELECT count(*) FROM public.chaos_unfinished") unfinished in the ledger"
 sleep 2
 t_up=$(now_ms)

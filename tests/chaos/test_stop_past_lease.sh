@@ -41,7 +41,7 @@ wait_eq 30 succeeded job_state "$id3" || fail "job after the thaw: $(job_state "
 kill -0 "$F" || fail "the thawed worker died"
 ok "the thawed worker is alive and the pool goes on"
 chaos_redis_clean
-assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'dead', 'cancelled')")" "stuck = 0"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')")" "stuck = 0"
 printf 'CHAOS fault=stop_past_lease runs=1 jobs=3 lost=0 duplicates=1 interrupted=1 recovery_ms=0 dup_source=ledger\n' |
     tee -a "${OSP_CHAOS_OUT:-/dev/null}"
 finish

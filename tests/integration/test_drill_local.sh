@@ -80,7 +80,7 @@ check latency '.result.rollback.proxy_delay_ms == 0 and .result.proxy.delayed_ch
 drill latency_fail '{"target": "svc", "fault": {"type": "latency", "duration_s": 1, "latency_ms": 200},
                      "probe": {"interval_ms": 100, "max_latency_ms": 100},
                      "hypothesis": {"min_availability": 0.9}}' --inline 1
-check latency_fail '.status != 0 and .result.verdict == "fail"' "hypothesis refuted -> verdict fail"
+check latency_fail '.status == -4012 and .result.verdict == "fail"' "hypothesis refuted -> verdict fail, final (OSP_EVERDICT)"
 check latency_fail '.result.phases.observe.errors.slow > 0 and .result.time_to_detect_ms != null' "slow probes counted as failures"
 
 # ---- CPU pressure: workers live during the fault, gone after ----
@@ -98,7 +98,7 @@ ok "kill -0 finds no stress worker"
 # ---- failing steady state: aborted, nothing injected ----
 before=$(cat "$PIDFILE")
 drill steady '{"target": "broken", "fault": {"type": "restart"}, "probe": {"interval_ms": 50}}' --inline 1
-check steady '.status != 0 and .result.verdict == "aborted" and .result.injected == false' "aborted with nothing injected"
+check steady '.status == -4012 and .result.verdict == "aborted" and .result.injected == false' "aborted with nothing injected, final (OSP_EVERDICT)"
 check steady '.result.inject == {} and .result.phases.steady.errors.status == 5' "no inject evidence; 5 failed steady checks (HTTP 404)"
 check steady '[.events[] | select(.data.phase == "inject")] | length == 0' "no inject phase in the timeline"
 assert_eq "$before" "$(cat "$PIDFILE")" "the service was not touched"

@@ -28,9 +28,9 @@ static void test_round_trip(void **state)
 static void test_final(void **state)
 {
     (void)state;
-    const char *finals[] = {"succeeded", "dead", "cancelled"};
+    const char *finals[] = {"succeeded", "failed", "dead", "cancelled"};
     const char *open[] = {"queued", "delayed", "running", "retrying"};
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         assert_true(osp_job_state_name_is_final(finals[i]));
     }
     for (size_t i = 0; i < 4; i++) {
