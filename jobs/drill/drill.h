@@ -43,6 +43,8 @@ struct drill_spec {
     unsigned latency_ms;           /* latency: added delay */
     unsigned jitter_ms;            /* latency: uniform ±jitter */
     const char *base_url;          /* target's base_url */
+    char probe_url[300];           /* what probes call: "http://<local.proxy_listen>" when the
+                                    * target has a proxy (faults cross it), else base_url */
     const char *health_path;       /* target's health_path (default "/health") */
     const char *user_path;         /* payload probe.path or NULL */
     unsigned interval_ms;          /* probe cadence */

@@ -372,8 +372,9 @@ struct drill_prober *drill_prober_new(struct ev_loop *loop, const struct drill_s
     unsigned port = 0;
     struct addrinfo *ai = NULL;
     struct drill_prober *p = NULL;
-    if (drill_parse_base_url(spec->base_url, host, sizeof(host), &port) != 0) {
-        osp_err_set(err, OSP_EINVAL, "target base_url: not http://host[:port]");
+    if (drill_parse_base_url(spec->probe_url, host, sizeof(host), &port) != 0) {
+        osp_err_set(err, OSP_EINVAL, "probe address %.100s: not http://host[:port]",
+                    spec->probe_url);
         goto out;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -381,7 +382,7 @@ struct drill_prober *drill_prober_new(struct ev_loop *loop, const struct drill_s
     snprintf(ports, sizeof(ports), "%u", port);
     int gai = getaddrinfo(host, ports, &hints, &ai);
     if (gai != 0 || ai == NULL) {
-        osp_err_set(err, OSP_EINVAL, "target base_url: cannot resolve %.100s: %s", host,
+        osp_err_set(err, OSP_EINVAL, "probe address: cannot resolve %.100s: %s", host,
                     gai_strerror(gai));
         goto out;
     }

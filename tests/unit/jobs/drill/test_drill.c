@@ -143,9 +143,12 @@ static void test_validate_limits(void **state)
     /* No allowed_faults list: the target allows no drill at all. */
     assert_msg("{\"target\": \"nolimits\", \"fault\": {\"type\": \"restart\"}}", true,
                "restart is not in target nolimits limits.allowed_faults");
-    /* A latency fault must be probed through the proxy, or it measures nothing. */
-    assert_msg("{\"target\": \"direct\", \"fault\": {\"type\": \"latency\", \"latency_ms\": 5}}",
-               true, "base_url port 18080 is not local.proxy_listen's port 18081");
+    /* A latency fault is probed through the proxy, or it would measure nothing: a base_url
+     * that names the service itself stays for other kinds, probes go to proxy_listen. */
+    assert_string_equal(
+        check("{\"target\": \"direct\", \"fault\": {\"type\": \"latency\", \"latency_ms\": 5}}",
+              true),
+        "");
     assert_msg("{\"target\": \"k8s\", \"fault\": {\"type\": \"restart\", \"pods\": 3}}", true,
                "limits.max_pods 2");
     assert_string_equal(
@@ -167,6 +170,20 @@ static void test_validate_limits(void **state)
     assert_string_equal(s.health_path, "/health");
     assert_true(s.hyp_max_ttr_ms < 0 && s.abort_min_availability < 0);
     assert_true(drill_spec_budget_s(&s) >= 5 + 30);
+    json_decref(p);
+
+    /* Probes cross the proxy whatever base_url names. */
+    p = json_loads(
+        "{\"target\": \"direct\", \"fault\": {\"type\": \"latency\", \"latency_ms\": 5}}", 0, NULL);
+    assert_int_equal(drill_spec_parse(p, &g_targets, &s, &err), 0);
+    assert_string_equal(s.base_url, "http://127.0.0.1:18080");
+    assert_string_equal(s.probe_url, "http://127.0.0.1:18081");
+    json_decref(p);
+    /* Without a proxy they call base_url. */
+    p = json_loads("{\"target\": \"k8s\", \"fault\": {\"type\": \"restart\", \"pods\": 1}}", 0,
+                   NULL);
+    assert_int_equal(drill_spec_parse(p, &g_targets, &s, &err), 0);
+    assert_string_equal(s.probe_url, "http://shortener.shop:8080");
     json_decref(p);
 }
 
