@@ -26,9 +26,8 @@ BIN = os.environ.get("OSP_BIN_DIR", "")
 FAILS = []
 NOK = 0
 
-# Permissions the drill Role grants beyond the adapter's calls, each justified in the Role's
-# own header comment (deploy/k8s/drill-rbac.yaml). Anything else extra fails.
-ROLE_EXTRA_DOCUMENTED = {("", "pods", "get"): "operators' kubectl checks with the same identity"}
+# The drill Role grants exactly the adapter's calls (deploy/k8s/drill-rbac.yaml): nothing extra,
+# not even a read an operator might like; operators use their own identity.
 
 # Required fields per kind (dotted paths; [] = non-empty list).
 SCHEMA = {
@@ -339,9 +338,7 @@ def main():
     check(len(calls) >= 5, "drill adapter calls found in jobs/drill/k8s.c: %s" % sorted(calls))
     check(calls <= grants, "drill Role grants every call the adapter makes (missing: %s)" % sorted(calls - grants))
     extra = grants - calls
-    undocumented = extra - set(ROLE_EXTRA_DOCUMENTED)
-    check(not undocumented, "drill Role grants nothing else (extra: %s; documented extras: %s)" %
-          (sorted(undocumented), sorted(extra & set(ROLE_EXTRA_DOCUMENTED))))
+    check(not extra, "drill Role grants nothing else (extra: %s)" % sorted(extra))
     rb = [d for d in rbac if d["kind"] == "RoleBinding"][0]
     check(any(s["kind"] == "ServiceAccount" and s["name"] == "opspool-worker" and s.get("namespace") == "opspool"
               for s in rb["subjects"]), "drill RoleBinding binds the workers' ServiceAccount")

@@ -156,4 +156,32 @@ assert_eq Invalid "$(jq -r .reason "$TMP/bad.json")" "answered with a Status obj
 log >"$TMP/bad.api.json"
 check_api bad '.violations | length == 1 and (.[0].violation | test("selector.namespaces"))' "stand-in recorded the violation"
 
+# ---- strict field validation: a misspelt field is refused, not ignored ----
+strict() { # strict NAME PATH BODY WANT-FIELD
+    reset
+    code=$(ctl -o "$TMP/$1.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+        -H 'Content-Type: application/json' "$API$2" -d "$3")
+    assert_eq 400 "$code" "$1: unknown field -> 400"
+    assert_eq "strict decoding error: unknown field \"$4\"" "$(jq -r .message "$TMP/$1.json")" "$1: names $4"
+    log >"$TMP/$1.api.json"
+    check_api "$1" '.violations | length == 1' "recorded as a violation"
+}
+NC='{"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaos", "metadata": {"name": "x", "namespace": "shop"},
+     "spec": {"action": "delay", "mode": "one", "selector": {"namespaces": ["shop"], "labelSelectors": {"app": "a"}},
+              "duration": "10s", "direction": "to", "delay": {"latency": "10ms", "jitter": "1ms"}}}'
+strict directon /apis/chaos-mesh.org/v1alpha1/namespaces/shop/networkchaos "${NC/\"direction\"/\"directon\"}" spec.directon
+strict jiter /apis/chaos-mesh.org/v1alpha1/namespaces/shop/networkchaos "${NC/\"jitter\"/\"jiter\"}" spec.delay.jiter
+strict stressor /apis/chaos-mesh.org/v1alpha1/namespaces/shop/stresschaos \
+    '{"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "StressChaos", "metadata": {"name": "y"},
+      "spec": {"mode": "one", "selector": {"namespaces": ["shop"], "pods": {"shop": ["p"]}}, "duration": "5s",
+               "stressors": {"cpu": {"workers": 1, "loads": 50}}}}' spec.stressors.cpu.loads
+strict eviction /api/v1/namespaces/shop/pods/shortener-7d9c-a/eviction \
+    '{"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "shortener-7d9c-a"},
+      "deleteOption": {"gracePeriodSeconds": 1}}' deleteOption
+# The same NetworkChaos spelt right is accepted: the schema is not simply closed.
+reset
+code=$(ctl -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+    -H 'Content-Type: application/json' "$API/apis/chaos-mesh.org/v1alpha1/namespaces/shop/networkchaos" -d "$NC")
+assert_eq 201 "$code" "the well-spelt NetworkChaos is created"
+
 finish

@@ -9,7 +9,9 @@ Serves HTTPS (with --cert/--key) or HTTP on 127.0.0.1 (port 0; the port is writt
 answers only the calls the drill adapter may make (deploy/k8s/drill-rbac.yaml) and the worker's
 pod-deletion-cost PATCH (deploy/k8s/base/worker-rbac.yaml), checks every request's method, path,
 headers (Authorization: Bearer, Content-Type: application/json, or application/merge-patch+json
-for PATCH) and body against the Kubernetes / Chaos Mesh shapes, and answers the way the real
+for PATCH) and body against the Kubernetes / Chaos Mesh shapes, with strict field validation
+(an unknown field, e.g. a misspelt "directon", is 400 BadRequest "strict decoding error: unknown
+field", as a server with fieldValidation=Strict answers), and answers the way the real
 API does: 201 objects with server-set metadata, Status objects for 4xx (404 NotFound, 409
 AlreadyExists, 422 Invalid, 429 TooManyRequests from a PodDisruptionBudget, 401 Unauthorized,
 403 Forbidden). A request that is wrong by the documented shapes is also recorded as a
@@ -60,6 +62,69 @@ DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)$")
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MODES = {"one", "all", "fixed", "fixed-percent", "random-max-percent"}
 NET_ACTIONS = {"netem", "delay", "loss", "duplicate", "corrupt", "partition", "bandwidth"}
+
+
+# Strict field validation (kubectl --validate=strict, ?fieldValidation=Strict; the default of
+# server-side apply): a field the schema does not know is refused with 400 BadRequest and
+# 'strict decoding error: unknown field "<path>"', so a typo like "directon" or "delay.jiter"
+# cannot pass. The schemas list every field of the real types that opspool could send:
+# ObjectMeta, DeleteOptions, policy/v1 Eviction, and Chaos Mesh v1alpha1 StressChaos and
+# NetworkChaos (api/v1alpha1/{stresschaos,networkchaos,selector}_types.go). A dict maps field
+# -> sub-schema; ANY accepts any value (maps of labels, free-form options); [s] is a list of s.
+ANY = "any"
+OBJECT_META = {"name": ANY, "generateName": ANY, "namespace": ANY, "labels": ANY,
+               "annotations": ANY, "finalizers": ANY, "ownerReferences": ANY}
+DELETE_OPTIONS = {"kind": ANY, "apiVersion": ANY, "gracePeriodSeconds": ANY,
+                  "preconditions": {"uid": ANY, "resourceVersion": ANY},
+                  "orphanDependents": ANY, "propagationPolicy": ANY, "dryRun": ANY}
+EVICTION = {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META, "deleteOptions": DELETE_OPTIONS}
+SELECTOR = {"namespaces": ANY, "nodes": ANY, "pods": ANY, "nodeSelectors": ANY,
+            "fieldSelectors": ANY, "labelSelectors": ANY, "annotationSelectors": ANY,
+            "expressionSelectors": ANY, "podPhaseSelectors": ANY}
+STRESSOR = {"workers": ANY, "options": ANY}
+STRESS_SPEC = {"selector": SELECTOR, "mode": ANY, "value": ANY, "containerNames": ANY,
+               "duration": ANY, "remoteCluster": ANY, "stressngStressors": ANY,
+               "stressors": {"cpu": dict(STRESSOR, load=ANY),
+                             "memory": dict(STRESSOR, size=ANY, oomScoreAdj=ANY)}}
+NET_SPEC = {"selector": SELECTOR, "mode": ANY, "value": ANY, "action": ANY,
+            "target": {"selector": SELECTOR, "mode": ANY, "value": ANY},
+            "direction": ANY, "externalTargets": ANY, "device": ANY, "targetDevice": ANY,
+            "duration": ANY, "remoteCluster": ANY,
+            "delay": {"latency": ANY, "correlation": ANY, "jitter": ANY,
+                      "reorder": {"reorder": ANY, "correlation": ANY, "gap": ANY}},
+            "loss": {"loss": ANY, "correlation": ANY},
+            "duplicate": {"duplicate": ANY, "correlation": ANY},
+            "corrupt": {"corrupt": ANY, "correlation": ANY},
+            "rate": {"rate": ANY},
+            "bandwidth": {"rate": ANY, "limit": ANY, "buffer": ANY, "peakrate": ANY, "minburst": ANY}}
+CHAOS_SCHEMA = {
+    "stresschaos": {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META, "spec": STRESS_SPEC},
+    "networkchaos": {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META, "spec": NET_SPEC},
+}
+
+
+def unknown_field(obj, schema, path=""):
+    """The first field of obj that schema does not know (as "a.b.c"), or None."""
+    if schema == ANY:
+        return None
+    if isinstance(schema, list):
+        if not isinstance(obj, list):
+            return None  # a type error is the shape checks' business
+        for i, e in enumerate(obj):
+            u = unknown_field(e, schema[0], f"{path}[{i}]")
+            if u:
+                return u
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for k, v in obj.items():
+        p = f"{path}.{k}" if path else k
+        if k not in schema:
+            return p
+        u = unknown_field(v, schema[k], p)
+        if u:
+            return u
+    return None
 
 
 def now_rfc3339():
@@ -240,6 +305,17 @@ class Handler(BaseHTTPRequestHandler):
             st.requests.append(rec)
             rec["status"] = self.serve(st, method, url, auth, raw, body, rec)
 
+    def strict_unknown(self, st, rec, body, schema):
+        """Refuse a body with a field the type does not have, as strict field validation does.
+        True when refused (the status is in rec["status_code"])."""
+        u = unknown_field(body, schema) if body is not None else None
+        if not u:
+            return False
+        st.violation(rec, f"unknown field {u!r}")
+        rec["status_code"] = self.reply(400, status_obj(
+            400, "BadRequest", f'strict decoding error: unknown field "{u}"'))
+        return True
+
     def patch_pod(self, st, name, body, rec):
         cfg, ns = st.cfg, st.cfg["namespace"]
         err = patch_pod_body_error(body)
@@ -318,6 +394,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(403, status_obj(403, "Forbidden", "deletecollection is forbidden"))
             if len(parts) == 6 and method == "DELETE":
                 name = parts[5]
+                if self.strict_unknown(st, rec, body, DELETE_OPTIONS):
+                    return rec["status_code"]
                 err = check_delete_options(body, "body")
                 if err:
                     st.violation(rec, err)
@@ -337,6 +415,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.patch_pod(st, parts[5], body, rec)
             if len(parts) == 7 and parts[6] == "eviction" and method == "POST":
                 name = parts[5]
+                if self.strict_unknown(st, rec, body, EVICTION):
+                    return rec["status_code"]
                 md = (body or {}).get("metadata") or {}
                 err = None
                 if body.get("apiVersion") != "policy/v1" or body.get("kind") != "Eviction":
@@ -372,6 +452,8 @@ class Handler(BaseHTTPRequestHandler):
                 st.violation(rec, f"namespace {parts[4]} outside the Role's namespace")
                 return self.reply(403, status_obj(403, "Forbidden", f"{plural} is forbidden"))
             if len(parts) == 6 and method == "POST":
+                if self.strict_unknown(st, rec, body, CHAOS_SCHEMA[plural]):
+                    return rec["status_code"]
                 err = check_chaos(plural, body, ns)
                 if err:
                     st.violation(rec, err)
