@@ -83,10 +83,11 @@ static json_t *snapshot(struct ctl *c, const char *const *names, size_t n, bool 
             jpm = json_real(v != NULL ? json_real_value(v) : 0.0);
         }
         json_array_append_new(rows,
-                              json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:o}", "kind",
+                              json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:o}", "kind",
                                         names[i], "pending", (json_int_t)st.pending, "running",
                                         (json_int_t)st.running, "delayed", (json_int_t)st.delayed,
-                                        "dead", (json_int_t)st.dead, "paused", st.paused, "workers",
+                                        "dead", (json_int_t)st.dead, "waiting",
+                                        (json_int_t)st.waiting, "paused", st.paused, "workers",
                                         serving(workers, names[i]), "oldest_pending_ms",
                                         (json_int_t)(age > 0 ? age : 0), "jobs_per_min", jpm));
     }
@@ -97,16 +98,17 @@ static json_t *snapshot(struct ctl *c, const char *const *names, size_t n, bool 
 
 static void print_table(struct ctl *c, const json_t *rows)
 {
-    static const char *const heads[] = {"KIND",   ">PENDING", ">RUNNING", ">DELAYED",  ">DEAD",
-                                        "PAUSED", ">WORKERS", ">OLDEST",  ">JOBS/MIN", NULL};
+    static const char *const heads[] = {"KIND",     ">PENDING", ">RUNNING", ">DELAYED",
+                                        ">DEAD",    ">WAITING", "PAUSED",   ">WORKERS",
+                                        ">OLDEST",  ">JOBS/MIN", NULL};
     struct ctl_table t;
     ctl_table_init(&t, heads);
     size_t i;
     json_t *r;
     json_array_foreach(rows, i, r) {
-        char num[5][24], age[32] = "-", jpm[32] = "-";
-        const char *f[5] = {"pending", "running", "delayed", "dead", "workers"};
-        for (size_t k = 0; k < 5; k++) {
+        char num[6][24], age[32] = "-", jpm[32] = "-";
+        const char *f[6] = {"pending", "running", "delayed", "dead", "workers", "waiting"};
+        for (size_t k = 0; k < 6; k++) {
             snprintf(num[k], sizeof(num[k]), "%lld", (long long)ctl_int(r, f[k], 0));
         }
         if (ctl_int(r, "pending", 0) > 0) {
@@ -117,17 +119,20 @@ static void print_table(struct ctl *c, const json_t *rows)
             snprintf(jpm, sizeof(jpm), "%.1f", json_real_value(v));
         }
         bool paused = json_is_true(json_object_get(r, "paused"));
-        const char *cells[] = {ctl_str(r, "kind"),    num[0], num[1], num[2], num[3],
+        const char *cells[] = {ctl_str(r, "kind"), num[0], num[1], num[2], num[3], num[5],
                                paused ? "yes" : "no", num[4], age,    jpm};
         size_t row = ctl_table_add(&t, cells);
         if (paused) {
-            ctl_table_color(&t, row, 5, CTL_C_YELLOW);
+            ctl_table_color(&t, row, 6, CTL_C_YELLOW);
+        }
+        if (ctl_int(r, "waiting", 0) > 0) {
+            ctl_table_color(&t, row, 5, CTL_C_YELLOW); /* parked: their target is leased */
         }
         if (ctl_int(r, "dead", 0) > 0) {
             ctl_table_color(&t, row, 4, CTL_C_RED);
         }
         if (ctl_int(r, "pending", 0) > 0 && ctl_int(r, "workers", 0) == 0) {
-            ctl_table_color(&t, row, 6, CTL_C_RED); /* backlog nobody serves */
+            ctl_table_color(&t, row, 7, CTL_C_RED); /* backlog nobody serves */
         }
     }
     ctl_table_print(&t, stdout, c->color);

@@ -303,6 +303,7 @@ static void field_seti(struct rq_field *f, int64_t v)
  *   retry    env = old, data = new, n1 = due_ms
  *   dead     env, data = dead record, n1 = ttl_s
  *   requeue  env
+ *   lease    env, data = target, n1 = mode, n2 = max shared holders
  * A ttl_s <= 0 deletes the job hash at once (Redis EXPIRE semantics). */
 static void rq_ops_add(struct osp_rq_ops *ops, const char *op, const char *kind, const char *id,
                        const void *env, size_t env_len, const void *data, size_t data_len,
@@ -312,8 +313,9 @@ static void rq_ops_add(struct osp_rq_ops *ops, const char *op, const char *kind,
     if (ops->bad[0] == '\0') {
         if (!rq_kind_ok(kind)) {
             snprintf(ops->bad, sizeof(ops->bad), "op %zu (%s): invalid kind", idx, op);
-        } else if (id == NULL || (id[0] == '\0' && (strcmp(op, "start") == 0 ||
-                                                     strcmp(op, "renew") == 0))) {
+        } else if (id == NULL ||
+                   (id[0] == '\0' && (strcmp(op, "start") == 0 || strcmp(op, "renew") == 0 ||
+                                      strcmp(op, "lease") == 0))) {
             /* start and renew name an in-flight entry; the others move an envelope and
              * accept "" for one that could not be decoded (no job hash is touched then). */
             snprintf(ops->bad, sizeof(ops->bad), "op %zu (%s): empty job id", idx, op);
@@ -385,6 +387,21 @@ void osp_rq_op_requeue(struct osp_rq_ops *ops, const char *kind, const char *id,
                        size_t env_len)
 {
     rq_ops_add(ops, "requeue", kind, id, env, env_len, NULL, 0, 0, 0);
+}
+
+void osp_rq_op_lease(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
+                     size_t env_len, const char *target, enum osp_lease_mode mode,
+                     int max_shared)
+{
+    const char *t = target != NULL ? target : "";
+    rq_ops_add(ops, "lease", kind, id, env, env_len, t, strlen(t), mode, max_shared);
+    if (ops->bad[0] == '\0' &&
+        ((mode != OSP_LEASE_EXCLUSIVE && mode != OSP_LEASE_SHARED) || t[0] == '\0' ||
+         strlen(t) > 128 || strchr(t, '|') != NULL || max_shared < 0)) {
+        snprintf(ops->bad, sizeof(ops->bad),
+                 "op %zu (lease): a target name and the mode exclusive or shared required",
+                 ops->nops - 1);
+    }
 }
 
 /* Check a batch against the client before any command is built. */
@@ -700,8 +717,11 @@ void rq_stats_build(struct rq_task *t, const char *kind)
 static int stats_done(struct rq_task *t, const redisReply *r)
 {
     int64_t v[5];
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 7) {
         return rq_task_bad_reply(t, "stats", r);
+    }
+    if (!rq_reply_int(r->element[6], &t->stats.waiting)) {
+        return rq_task_bad_reply(t, "stats", r->element[6]);
     }
     for (size_t i = 0; i < 5; i++) {
         if (!rq_reply_int(r->element[i], &v[i])) {

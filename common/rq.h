@@ -81,9 +81,21 @@ void osp_rq_op_retry(struct osp_rq_ops *ops, const char *kind, const char *id, c
 void osp_rq_op_dead(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
                     size_t env_len, const void *dead_rec, size_t dead_len, int ttl_s);
 /* Hand back (drain): LREM env, ZREM inflight, RPUSH env on P:queue:<kind> so it is the next
- * one taken, state=queued. Result as for ack. */
+ * one taken, state=queued. Result as for ack. ack, retry, dead and requeue also give back the
+ * job's target lease and wake the jobs waiting for that target. */
 void osp_rq_op_requeue(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
                        size_t env_len);
+
+/* Target leases (docs/decisions/0008). */
+enum osp_lease_mode { OSP_LEASE_NONE = 0, OSP_LEASE_EXCLUSIVE = 1, OSP_LEASE_SHARED = 2 };
+/* Take target's lease for a held envelope before its attempt starts: exclusive needs no other
+ * holder; shared needs no exclusive holder or exclusive waiter and fewer than max_shared
+ * holders (0 = no limit). Result 1 granted (or already held), 0 busy: the envelope left this
+ * worker's processing list for P:waiting:<target> (state=waiting, waiting_for=<target>) and
+ * returns to its queue when the lease is given back; -1 the envelope is not held here. */
+void osp_rq_op_lease(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
+                     size_t env_len, const char *target, enum osp_lease_mode mode,
+                     int max_shared);
 
 /* ---- Asynchronous client ---- */
 
@@ -184,6 +196,7 @@ struct osp_rq_stats {
     int64_t running;  /* ZCARD inflight */
     int64_t delayed;  /* delayed entries of this kind (scan of the ZSET, bounded) */
     int64_t dead;     /* LLEN dead */
+    int64_t waiting;  /* fetched, but their target is leased to another job (ADR 0008) */
     bool paused;
     int64_t oldest_pending_ms; /* enqueued_at of the RIGHT-most item, 0 when empty */
 };

@@ -4,7 +4,8 @@
  *
  *   {"targets": {"<name>": {"adapter": "local" | "kubernetes",
  *                           "base_url": "http://127.0.0.1:8080", "health_path": "/health",
- *                           "pg_dsn": "...", ... adapter- and kind-specific keys ...}}}
+ *                           "pg_dsn": "...", "leases": {...},
+ *                           ... adapter- and kind-specific keys ...}}}
  *
  * Names match [a-z0-9_-]{1,64}. The file is loaded once in the worker parent; children
  * inherit it. Values are read through the accessors (borrowed from the targets object). */
@@ -12,6 +13,7 @@
 #define OSP_TARGETS_H
 
 #include "common/err.h"
+#include "common/rq.h"
 
 #include <jansson.h>
 
@@ -30,5 +32,11 @@ const json_t *osp_target_get(const struct osp_targets *t, const char *name);
 const char *osp_target_str(const json_t *target, const char *key);
 /* Integer field, or dflt. */
 long long osp_target_int(const json_t *target, const char *key, long long dflt);
+/* The lease a job of kind takes on target before it runs (docs/decisions/0008): the target's
+ * "leases" object ({"<kind>": "exclusive"|"shared"|"none", "max_shared": N}), else the
+ * defaults: drill exclusive, benchmark shared, other kinds none. *max_shared: the most shared
+ * holders at once, 0 = no limit. OSP_LEASE_NONE for an unknown target. */
+enum osp_lease_mode osp_target_lease(const struct osp_targets *t, const char *target,
+                                     const char *kind, int *max_shared);
 
 #endif

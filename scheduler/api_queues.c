@@ -36,11 +36,11 @@ void api_h_queues(const struct osp_http_req *req, struct osp_http_resp *resp, vo
         double age = st.oldest_pending_ms > 0 && now > st.oldest_pending_ms
                          ? (double)(now - st.oldest_pending_ms) / 1000.0
                          : 0.0;
-        json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:f}", "kind", all[i]->name,
-                                             "pending", (json_int_t)st.pending, "running",
-                                             (json_int_t)st.running, "delayed",
-                                             (json_int_t)st.delayed, "dead", (json_int_t)st.dead,
-                                             "paused", st.paused, "oldest_age_s", age));
+        json_array_append_new(
+            arr, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b,s:f}", "kind", all[i]->name, "pending",
+                           (json_int_t)st.pending, "running", (json_int_t)st.running, "delayed",
+                           (json_int_t)st.delayed, "dead", (json_int_t)st.dead, "waiting",
+                           (json_int_t)st.waiting, "paused", st.paused, "oldest_age_s", age));
     }
     osp_http_reply_json(resp, 200, json_pack("{s:o}", "queues", arr));
 }

@@ -53,6 +53,9 @@ void sched_metrics_init(struct sched *s)
     s->m_q_delayed = osp_metric_gauge(m, "opspool_queue_delayed",
                                       "jobs waiting for their run time or retry backoff", kind);
     s->m_q_dead = osp_metric_gauge(m, "opspool_queue_dead", "dead-lettered jobs", kind);
+    s->m_q_waiting =
+        osp_metric_gauge(m, "opspool_queue_waiting_for_target",
+                         "jobs parked until their target's lease is free (ADR 0008)", kind);
     s->m_q_paused = osp_metric_gauge(m, "opspool_queue_paused", "1 when fetching is paused", kind);
     s->m_q_oldest = osp_metric_gauge(m, "opspool_queue_oldest_age_seconds",
                                      "age of the oldest pending job", kind);
@@ -87,6 +90,7 @@ static void refresh_redis(struct sched *s)
         osp_metric_set(s->m_q_running, v, (double)st.running);
         osp_metric_set(s->m_q_delayed, v, (double)st.delayed);
         osp_metric_set(s->m_q_dead, v, (double)st.dead);
+        osp_metric_set(s->m_q_waiting, v, (double)st.waiting);
         osp_metric_set(s->m_q_paused, v, st.paused ? 1 : 0);
         osp_metric_set(s->m_q_oldest, v,
                        st.oldest_pending_ms > 0 && now > st.oldest_pending_ms

@@ -114,6 +114,7 @@ struct sched {
     struct osp_metric *m_promoted, *m_reaped, *m_reconciled, *m_pruned;
     struct osp_metric *m_redis_err, *m_pg_err;
     struct osp_metric *m_firings; /* counter{schedule,status} */
+    struct osp_metric *m_q_waiting;
     struct osp_metric *m_q_pending, *m_q_running, *m_q_delayed, *m_q_dead, *m_q_paused,
         *m_q_oldest;              /* gauges{kind} */
     struct osp_metric *m_jobs;    /* gauge{kind,state} from the ledger */

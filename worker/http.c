@@ -31,6 +31,9 @@ void wrk_metrics_init(struct wrk *w)
     w->m_dur = osp_metric_histogram(w->metrics, "opspool_worker_job_duration_seconds",
                                     "Wall time of one attempt, fetch to outcome", kind,
                                     dur_buckets, OSP_ARRAY_LEN(dur_buckets));
+    w->m_lease_waits = osp_metric_counter(
+        w->metrics, "opspool_worker_lease_waits_total",
+        "Fetched jobs whose target was leased to another job: parked until it is free", kind);
     w->m_slots = osp_metric_gauge(w->metrics, "opspool_worker_slots", "Configured slots", NULL);
     w->m_busy = osp_metric_gauge(w->metrics, "opspool_worker_busy_slots",
                                  "Slots holding a job (running, or its outcome being recorded)",

@@ -7,6 +7,7 @@
 #include "worker/worker.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +55,7 @@ void slot_reset(struct slot *s)
     s->started_ms = s->finished_ms = 0;
     s->started_ns = 0;
     s->cancel_requested = s->timed_out = s->handback = s->term_sent = false;
-    s->lost = s->untrusted = false;
+    s->lost = s->untrusted = s->no_ledger = false;
     s->wait_status = 0;
     s->end = END_NONE;
     s->pg_pending = s->pg_inflight = s->rq_pending = s->rq_inflight = false;
@@ -247,6 +248,10 @@ static int slot_fork(struct wrk *w, struct slot *s)
     return 0;
 }
 
+static void slot_lease(struct wrk *w, struct slot *s, const char *target,
+                       enum osp_lease_mode mode, int max_shared);
+static void slot_launch(struct wrk *w, struct slot *s);
+
 void slot_begin(struct wrk *w, struct slot *s, const char *kind, const uint8_t *env, size_t len)
 {
     OSP_ASSERT(s->state == SLOT_IDLE);
@@ -297,6 +302,82 @@ void slot_begin(struct wrk *w, struct slot *s, const char *kind, const uint8_t *
         s->job.timeout_s = s->jk->default_timeout_s ? s->jk->default_timeout_s
                                                     : (uint32_t)w->cfg->job_timeout_s;
     }
+    /* A kind that must not share its target (a drill), or shares it only with its own kind
+     * (benchmarks), takes the target's lease first (docs/decisions/0008). */
+    const char *target = json_string_value(json_object_get(s->job.payload, "target"));
+    int max_shared = 0;
+    enum osp_lease_mode mode = target != NULL
+                                   ? osp_target_lease(&w->targets, target, kind, &max_shared)
+                                   : OSP_LEASE_NONE;
+    if (mode != OSP_LEASE_NONE) {
+        slot_lease(w, s, target, mode, max_shared);
+        return;
+    }
+    slot_launch(w, s);
+}
+
+/* The lease op's answer: run, park (the envelope now waits in Redis, the slot is free), or
+ * hand back when it is unknown whether the lease was taken. */
+static void on_lease(struct osp_rq *rq, int status, const int64_t *res, size_t n, void *arg)
+{
+    (void)rq;
+    struct slot *s = arg;
+    struct wrk *w = s->w;
+    if (status == OSP_ECANCELED || s->state != SLOT_LEASING) {
+        return; /* the client is being freed: the worker is exiting, the reaper hands it back */
+    }
+    int64_t r = status == 0 && n == 1 ? res[0] : -2;
+    if (r == 1 && !w->draining) {
+        s->state = SLOT_RUNNING;
+        slot_launch(w, s);
+    } else if (r == 0) {
+        OSP_LOG_JOB(OSP_LOG_INFO, s->job.id, s->kind,
+                    "target %s is leased to another job: waiting until it is free",
+                    json_string_value(json_object_get(s->job.payload, "target")));
+        const char *k[] = {s->kind};
+        osp_metric_add(w->m_lease_waits, k, 1);
+        s->state = SLOT_IDLE; /* not a finished job: no jobs_done, no --once */
+        w->busy--;
+        wrk_podcost_note(w);
+        slot_reset(s);
+        wrk_maybe_finish(w);
+        wrk_fetch_pump(w);
+    } else if (r == -1) {
+        wrk_slot_idle(w, s); /* reaped meanwhile: its new holder decides */
+    } else {
+        /* Unanswered (Redis lost) or draining: put it back on its queue; the requeue also
+         * gives back the lease if it was granted. Nothing ran, so nothing goes to the ledger. */
+        if (status != 0) {
+            OSP_LOG_JOB(OSP_LOG_WARN, s->job.id, s->kind,
+                        "target lease unanswered (%s): handing the job back", osp_strerror(status));
+        }
+        s->state = SLOT_RUNNING;
+        s->handback = true;
+        s->no_ledger = true;
+        slot_settle(s);
+    }
+}
+
+static void slot_lease(struct wrk *w, struct slot *s, const char *target,
+                       enum osp_lease_mode mode, int max_shared)
+{
+    s->state = SLOT_LEASING;
+    struct osp_rq_ops *ops = osp_rq_ops_new();
+    osp_rq_op_lease(ops, s->kind, s->job.id, s->env.data, s->env.len, target, mode, max_shared);
+    int rc = osp_rq_apply(w->rq, ops, on_lease, s);
+    osp_rq_ops_free(ops);
+    if (rc != 0) {
+        on_lease(w->rq, rc, NULL, 0, s);
+    }
+}
+
+/* Run the checked attempt: inline, or in a forked child after its start is recorded. */
+static void slot_launch(struct wrk *w, struct slot *s)
+{
+    const char *kind = s->kind;
+    int rc;
+    s->started_ms = osp_now_ms(); /* time spent waiting for a lease is not run time */
+    s->started_ns = osp_mono_ns();
     if (s->jk->is_inline != NULL && s->jk->is_inline(s->job.payload)) {
         job_run_inline(s->jk, &s->job, &w->targets, w->cfg,
                        s->started_ns + (int64_t)s->job.timeout_s * 1000000000, &s->report);
@@ -449,8 +530,9 @@ void slot_settle(struct slot *s)
     }
     s->state = SLOT_REPORTING;
     s->pg_pending = true;
-    /* Nothing to commit for an envelope without a trustworthy id: go straight to Redis. */
-    if (s->job.id[0] == '\0' || s->untrusted) {
+    /* Nothing to commit for an envelope without a trustworthy id, or for one that never
+     * started: go straight to Redis. */
+    if (s->job.id[0] == '\0' || s->untrusted || s->no_ledger) {
         s->pg_pending = false;
         s->rq_pending = true;
         s->state = SLOT_ACKING;

@@ -22,7 +22,9 @@
 #include <ev.h>
 #include <sys/types.h>
 
-enum slot_state { SLOT_IDLE, SLOT_RUNNING, SLOT_REPORTING, SLOT_ACKING };
+/* LEASING: fetched and checked, waiting for the answer of the target-lease op (ADR 0008);
+ * nothing has been written to the ledger yet. */
+enum slot_state { SLOT_IDLE, SLOT_LEASING, SLOT_RUNNING, SLOT_REPORTING, SLOT_ACKING };
 
 /* How an attempt ended, decided in the parent. */
 enum slot_end {
@@ -70,6 +72,7 @@ struct slot {
     bool untrusted;              /* failed verification: never write its id to the ledger */
     bool timed_out;
     bool handback;               /* drain deadline passed */
+    bool no_ledger;              /* never started (lease unanswered): Redis only, no run row */
     bool term_sent;              /* SIGTERM sent; SIGKILL follows after the grace */
     int wait_status;
     enum slot_end end;
@@ -151,6 +154,7 @@ struct wrk {
     struct osp_httpmini *http;    /* NULL when OSP_HTTP_ADDR is empty */
     struct osp_metrics *metrics;
     struct osp_metric *m_jobs, *m_dur, *m_slots, *m_busy, *m_draining, *m_redis_err, *m_pg_err;
+    struct osp_metric *m_lease_waits; /* jobs that found their target leased and went waiting */
     struct osp_metric *m_restored, *m_recovered;
     uint64_t last_redis_err, last_pg_err, last_restored, last_recovered;
     uint64_t recoveries_recorded; /* lost runs this worker wrote to the ledger */
