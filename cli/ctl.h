@@ -8,12 +8,14 @@
  *   dead_cmd.c     dead, dead retry, dead purge (and the retry path `retry ID` shares)
  *   workers_cmd.c  workers
  *   sched_cmd.c    schedules, schedules trigger|enable|disable
+ *   campaign_cmd.c campaign submit|show|cancel|list
  *   util.c         JSON/Redis/ledger helpers the commands share
  *   fmt.c          pure presentation helpers (ages, durations, tables) */
 #ifndef OSP_CTL_H
 #define OSP_CTL_H
 
 #include "cli/fmt.h"
+#include "jobs/targets.h"
 #include "common/config.h"
 #include "common/envelope.h"
 #include "common/ledger.h"
@@ -90,6 +92,9 @@ void ctl_check_kind(const char *cmd, const char *kind, bool registered);
 void ctl_ops(struct ctl *c, struct osp_ops *o);
 /* Exit code for an operation's error code. */
 int ctl_op_exit(int rc);
+/* The submit policy of jobs opspoolctl submits or defines (schedules, campaigns): the targets
+ * file and default budget the scheduler uses (t owned by the caller: deinit when *have). */
+struct osp_submit_policy ctl_policy(struct ctl *c, struct osp_targets *t, bool *have);
 /* Parse an RFC 3339 time option or exit CTL_USAGE naming it. */
 int64_t ctl_parse_time(const char *opt, const char *v);
 
@@ -116,5 +121,6 @@ int ctl_cmd_dead(struct ctl *c, int argc, char **argv);
 int ctl_cmd_workers(struct ctl *c, int argc, char **argv);
 int ctl_cmd_schedules(struct ctl *c, int argc, char **argv);
 int ctl_cmd_migrate(struct ctl *c, int argc, char **argv);
+int ctl_cmd_campaign(struct ctl *c, int argc, char **argv);
 
 #endif

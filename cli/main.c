@@ -102,6 +102,21 @@ static const struct ctl_command commands[] = {
      "  --wait      print the job's events as they are recorded (stderr); exit 0 when it\n"
      "              succeeds, 1 when it ends dead or cancelled, 5 after --timeout seconds\n"
      "              (default 600; the job goes on)\n"},
+    {"campaign", ctl_cmd_campaign,
+     "submit FILE|- [--idempotency-key K] [--wait] [--timeout S] | show ID |\n"
+     "           cancel ID [--wait] | list [--limit N]",
+     "campaigns: a plan of steps with dependencies, run as one unit (docs/campaigns.md)",
+     "  campaign submit FILE|-  check the plan (every step's kind and payload, `after` names,\n"
+     "                          no cycle) and record it; its first steps are submitted at once,\n"
+     "                          the scheduler brings the rest. Prints the campaign id.\n"
+     "                          --wait advances it too and follows it to the end: exit 0 when\n"
+     "                          every step succeeded, 1 when it failed or was cancelled, 5\n"
+     "                          after --timeout seconds (default 3600; it goes on)\n"
+     "  campaign show ID        the steps as a graph (AFTER) with their outcome, jobs and\n"
+     "                          reasons, then the timeline\n"
+     "  campaign cancel ID      steps not yet submitted are skipped, submitted ones cancelled\n"
+     "                          (a running drill is stopped and rolls back)\n"
+     "  campaign list           the latest campaigns\n"},
     {"migrate", ctl_cmd_migrate, "", "apply ledger migrations (services do this at start)", ""},
     {NULL, NULL, NULL, NULL, NULL},
 };

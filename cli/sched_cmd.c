@@ -12,20 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The submit policy for schedules opspoolctl defines or triggers: the same targets file and
- * default budget the scheduler uses (targets owned by the caller; deinit after). */
-static struct osp_submit_policy policy(struct ctl *c, struct osp_targets *t, bool *have)
-{
-    struct osp_err err = {0};
-    *have = c->cfg.targets_file != NULL && c->cfg.targets_file[0] != '\0';
-    memset(t, 0, sizeof(*t));
-    if (*have && osp_targets_load(t, c->cfg.targets_file, &err) != 0) {
-        ctl_die(CTL_USAGE, "OSP_TARGETS_FILE: %s", err.msg);
-    }
-    struct osp_submit_policy p = {c->cfg.default_max_attempts, *have ? t : NULL};
-    return p;
-}
-
 static int sched_list(struct ctl *c)
 {
     struct osp_ops o;
@@ -126,7 +112,7 @@ static int sched_trigger(struct ctl *c, int argc, char **argv)
     struct osp_err err = {0};
     struct osp_targets t;
     bool have = false;
-    struct osp_submit_policy pol = policy(c, &t, &have);
+    struct osp_submit_policy pol = ctl_policy(c, &t, &have);
     char id[OSP_ID_LEN + 1];
     ctl_ops(c, &o);
     int rc = osp_op_schedule_trigger(&o, &pol, name, id, &err);
@@ -212,7 +198,7 @@ static int sched_put(struct ctl *c, int argc, char **argv)
     struct osp_ops o;
     struct osp_targets t;
     bool have = false;
-    struct osp_submit_policy pol = policy(c, &t, &have);
+    struct osp_submit_policy pol = ctl_policy(c, &t, &have);
     ctl_ops(c, &o);
     int code = CTL_OK;
     size_t i;

@@ -160,3 +160,14 @@ int64_t ctl_parse_time(const char *opt, const char *v)
     return ms;
 }
 
+struct osp_submit_policy ctl_policy(struct ctl *c, struct osp_targets *t, bool *have)
+{
+    struct osp_err err = {0};
+    *have = c->cfg.targets_file != NULL && c->cfg.targets_file[0] != '\0';
+    memset(t, 0, sizeof(*t));
+    if (*have && osp_targets_load(t, c->cfg.targets_file, &err) != 0) {
+        ctl_die(CTL_USAGE, "OSP_TARGETS_FILE: %s", err.msg);
+    }
+    struct osp_submit_policy p = {c->cfg.default_max_attempts, *have ? t : NULL};
+    return p;
+}

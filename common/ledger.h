@@ -113,6 +113,37 @@ int osp_pgs_commit(struct osp_pgs *c, struct osp_lbatch *b, struct osp_err *err)
  * created_at, started_at, finished_at, worker, attempts:[...], events:[...]}, or NULL with
  * OSP_ENOTFOUND. Owned by the caller. */
 json_t *osp_ledger_get_job(struct osp_pgs *c, const char *id, struct osp_err *err);
+/* ---- Campaigns (ledger_campaign.c; rules in common/ops_campaign.c) ---- */
+/* Insert a campaign (state running), its steps ([{step, ord, kind, after, always}]) and its
+ * first event in one statement. With idem set and a campaign of that key present, nothing is
+ * written and existing gets its id ("" otherwise). */
+int osp_ledger_campaign_insert(struct osp_pgs *c, const char *id, const char *name,
+                               bool fail_fast, const json_t *plan, const json_t *steps,
+                               const char *idem, const char *by, const char *schedule,
+                               char existing[OSP_ID_LEN + 1], struct osp_err *err);
+/* {id, name, state, fail_fast, submitted_by, schedule, idempotency_key, created_at,
+ * finished_at, steps: [{step, kind, after, always, state, reason, job_id, plan, job_state,
+ * attempt, max_attempts, error, started_at, finished_at}], events: [{ts, type, data}]}, or
+ * NULL with OSP_ENOTFOUND. Owned by the caller. */
+json_t *osp_ledger_campaign_get(struct osp_pgs *c, const char *id, struct osp_err *err);
+/* Move step from state `from` to `to` (with its job id, or a reason), writing a timeline
+ * event; *changed false when it was not in `from` any more (another process moved it). */
+int osp_ledger_campaign_step(struct osp_pgs *c, const char *id, const char *step,
+                             const char *from, const char *to, const char *job_id,
+                             const char *reason, bool *changed, struct osp_err *err);
+/* End the campaign (state, unless cancelled; finished_at) once; an event. */
+int osp_ledger_campaign_finish(struct osp_pgs *c, const char *id, const char *state,
+                               struct osp_err *err);
+/* running -> cancelled (an event naming who); prev: the state found. OSP_ENOTFOUND. */
+int osp_ledger_campaign_cancel(struct osp_pgs *c, const char *id, const char *who,
+                               char prev[16], struct osp_err *err);
+/* [{id}] of unfinished campaigns, oldest first, at most max. */
+json_t *osp_ledger_campaigns_active(struct osp_pgs *c, int max, struct osp_err *err);
+/* The latest campaigns with their step counts, newest first. */
+json_t *osp_ledger_campaigns(struct osp_pgs *c, int limit, struct osp_err *err);
+/* Delete finished campaigns older than days (steps and events cascade), at most batch. */
+int osp_ledger_retain_campaigns(struct osp_pgs *c, int days, int batch, struct osp_err *err);
+
 /* Run a parameterised read query, rows as an array of objects (text values, NULL -> null).
  * For tools, tests and summaries. Owned by the caller. */
 json_t *osp_pgs_query(struct osp_pgs *c, const char *sql, int nparams, const char *const *params,

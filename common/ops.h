@@ -166,6 +166,43 @@ int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_pol
 /* All schedules, or one with its latest firings (osp_ledger_schedules). */
 json_t *osp_op_schedules(const struct osp_ops *o, const char *name, struct osp_err *err);
 
+/* ---- campaigns (ops_campaign.c, docs/campaigns.md) ---- */
+
+#define OSP_CAMPAIGN_MAX_STEPS 64
+
+/* Check a plan {name, fail_fast (default true), steps: [{name, kind, payload, after: [names],
+ * always, max_attempts, timeout_s}]}: names [a-z0-9_-]{1,64} and unique, `after` naming steps
+ * of the plan without a cycle, every step's job checked as a submit would check it (kind,
+ * payload with its targets, bounds). OSP_EINVAL with *what as for osp_op_submit_check and err
+ * naming the step. Nothing is written. */
+int osp_op_campaign_check(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                          const json_t *plan, const char **what, struct osp_err *err);
+/* Check, record the campaign in the ledger and advance it once (its first steps are
+ * submitted). idem (or NULL): a second submit with the same key returns the first campaign's
+ * id with *dup set. schedule: the schedule that fires it, or NULL. */
+int osp_op_campaign_submit(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                           const json_t *plan, const char *idem, const char *schedule,
+                           char id[OSP_ID_LEN + 1], bool *dup, const char **what,
+                           struct osp_err *err);
+/* Bring the campaign forward: steps whose job ended take its state; pending steps whose
+ * dependencies are final are submitted or skipped; when every step is final the campaign
+ * ends. Idempotent and safe from several processes at once. *finished: the campaign is final. */
+int osp_op_campaign_advance(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                            const char *id, bool *finished, struct osp_err *err);
+/* Cancel: the campaign becomes cancelled, steps not submitted are skipped, submitted steps'
+ * jobs are cancelled (a running one is stopped: a drill rolls back). prev: the state before.
+ * OSP_ENOTFOUND; OSP_ECONFLICT when it had already ended. */
+int osp_op_campaign_cancel(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                           const char *id, char prev[16], struct osp_err *err);
+/* The campaign with its steps (state, job, attempt, error) and timeline (owned), or NULL. */
+json_t *osp_op_campaign_get(const struct osp_ops *o, const char *id, struct osp_err *err);
+/* The latest campaigns, newest first (owned), or NULL. */
+json_t *osp_op_campaigns(const struct osp_ops *o, int limit, struct osp_err *err);
+/* One round of the scheduler's duty: advance every unfinished campaign (oldest first, at most
+ * max); *finished counts those that ended. */
+int osp_op_campaigns_advance_all(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                                 int max, int *finished, struct osp_err *err);
+
 /* ---- reads ---- */
 
 /* Job lists (osp_ledger_jobs) and finished jobs per kind over a window (jobs/min). */

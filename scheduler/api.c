@@ -233,6 +233,10 @@ static bool params_ok(const struct osp_http_req *req, struct osp_http_resp *resp
             osp_http_reply_error(resp, 400, "invalid_request",
                                  "invalid job id: expected a UUID "
                                  "(0190f2a4-1b2c-7d3e-8f40-123456789abc)");
+        } else if (strcmp(n, "cid") == 0 && !osp_id_is_valid(v)) {
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "invalid campaign id: expected a UUID "
+                                 "(0190f2a4-1b2c-7d3e-8f40-123456789abc)");
         } else if (strcmp(n, "name") == 0 && !osp_schedule_name_is_valid(v)) {
             osp_http_reply_error(resp, 400, "invalid_request",
                                  "invalid schedule name: expected [A-Za-z0-9_.-]{1,%d}",
@@ -558,6 +562,12 @@ void sched_api_routes(struct sched *s)
                  NULL);
     scoped_route(s, "POST", "/v1/schedules/{name}/disable", SCHED_SCOPE_OPERATE,
                  api_h_disable_schedule, NULL);
+    scoped_route(s, "POST", "/v1/campaigns", SCHED_SCOPE_SUBMIT, api_h_submit_campaign, NULL);
+    scoped_route(s, "GET", "/v1/campaigns", SCHED_SCOPE_READ, api_h_list_campaigns,
+                 api_list_campaigns_query);
+    scoped_route(s, "GET", "/v1/campaigns/{cid}", SCHED_SCOPE_READ, api_h_get_campaign, NULL);
+    scoped_route(s, "POST", "/v1/campaigns/{cid}/cancel", SCHED_SCOPE_OPERATE,
+                 api_h_cancel_campaign, NULL);
     scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, api_h_dead_retry, NULL);
     scoped_route(s, "POST", "/v1/dead/{kind}/purge", SCHED_SCOPE_OPERATE, api_h_dead_purge, NULL);
 }

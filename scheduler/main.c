@@ -269,8 +269,9 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     osp_info("signal %d: shutting down", w->signum);
     osp_http_free(s->http);
     s->http = NULL;
-    struct sched_duty *duties[] = {&s->promoter,   &s->reaper,    &s->cronfire,
-                                   &s->reconciler, &s->retention, &s->gauges, &s->epoch};
+    struct sched_duty *duties[] = {&s->promoter,  &s->reaper, &s->cronfire,
+                                   &s->reconciler, &s->retention, &s->gauges,
+                                   &s->epoch,     &s->campaigns};
     for (size_t i = 0; i < OSP_ARRAY_LEN(duties); i++) {
         sched_duty_stop(s, duties[i]);
     }
@@ -435,6 +436,7 @@ int main(int argc, char **argv)
     sched_cronfire_start(s);
     sched_reconciler_start(s);
     sched_retention_start(s);
+    sched_campaigns_start(s);
     sched_gauges_start(s);
 
     ev_signal_init(&s->sigterm, on_stop, SIGTERM);

@@ -310,7 +310,9 @@ static void retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
         }
     }
     if (pg != NULL && (osp_ledger_retain_firings(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
-                       osp_ledger_retain_audit(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0)) {
+                       osp_ledger_retain_audit(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
+                       osp_ledger_retain_campaigns(pg, s->set.retention_days, RETAIN_BATCH,
+                                                   &err) != 0)) {
         sched_pg_failed(s, &err);
     }
     if (total > 0) {

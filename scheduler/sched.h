@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* sched.h — the scheduler process context (STYLE.md §2.6) and the contract between its
  * modules. One libev loop owns everything: the HTTP API (api.c), the duties (promoter.c,
- * reaper.c, cronfire.c, reconciler.c incl. retention, gauges.c), each an ev_timer with an
- * in_flight flag so a round never overlaps its predecessor.
+ * reaper.c, cronfire.c, reconciler.c incl. retention, campaigns.c, gauges.c), each an ev_timer with
+ * an in_flight flag so a round never overlaps its predecessor.
  *
  * Clients (docs/decisions/0002-scheduler-sync-clients.md): the promoter and reaper use the
  * asynchronous Redis client; API handlers, cron, reconciler, retention and gauges use the
@@ -97,7 +97,7 @@ struct sched {
     char who[SCHED_WHO_MAX]; /* caller of the request being handled ("" outside one) */
 
     /* duties */
-    struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges, epoch;
+    struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges, epoch, campaigns;
     char reconcile_cursor[OSP_ID_LEN + 1]; /* resume point of the ledger scan, "" = start */
     char redis_epoch[OSP_ID_LEN + 1];      /* P:epoch as last seen, "" = not yet */
     bool reconcile_urgent;                 /* Redis lost its keys: sweep now, short grace */
@@ -175,6 +175,9 @@ void sched_reconciler_start(struct sched *s);
 void sched_retention_start(struct sched *s);
 /* One reconciliation pass over at most `max` ledger rows; returns jobs re-enqueued or <0. */
 int sched_reconcile_once(struct sched *s, int max);
+
+/* ---- campaigns.c ---- */
+void sched_campaigns_start(struct sched *s);
 
 /* ---- gauges.c ---- */
 void sched_metrics_init(struct sched *s);

@@ -90,9 +90,19 @@ GRANT SELECT ON opspool.benchmark_results, opspool.drill_results, opspool.seed_r
 -- UPDATE of the row's counts when a bulk operation ends; retention prunes old rows.
 GRANT SELECT, INSERT, UPDATE (data), DELETE ON opspool.audit TO opspool_scheduler;
 
+-- campaigns, campaign_steps, campaign_events (common/ledger_campaign.c): POST /v1/campaigns
+-- and opspoolctl campaign submit (INSERT), the campaign duty that advances them and cancel
+-- (SELECT ... FOR UPDATE, UPDATE, INSERT events), reads (SELECT), retention (DELETE; steps
+-- and events go by ON DELETE CASCADE).
+GRANT SELECT, INSERT, UPDATE, DELETE ON opspool.campaigns TO opspool_scheduler;
+GRANT SELECT, INSERT, UPDATE ON opspool.campaign_steps, opspool.campaign_events
+    TO opspool_scheduler;
+
 ---------------------------------------------------------------------------------------------
--- opspool_readonly: opspoolctl queues, jobs, job, schedules, dead (listing), dashboards.
+-- opspool_readonly: opspoolctl queues, jobs, job, schedules, dead (listing), campaigns,
+-- dashboards.
 ---------------------------------------------------------------------------------------------
 GRANT SELECT ON opspool.jobs, opspool.job_attempts, opspool.job_events, opspool.schedules,
     opspool.schedule_firings, opspool.benchmark_results, opspool.drill_results,
-    opspool.seed_runs, opspool.backups, opspool.audit TO opspool_readonly;
+    opspool.seed_runs, opspool.backups, opspool.audit, opspool.campaigns,
+    opspool.campaign_steps, opspool.campaign_events TO opspool_readonly;
