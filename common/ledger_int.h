@@ -11,6 +11,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* What a schedule fired, jobs and campaigns alike (id, state, created_at, finished_at,
+ * schedule): its 'forbid' check, last outcome and last success read this. A campaign's
+ * 'running' counts as unfinished like a job's. */
+#define LEDGER_SCHEDULE_RUNS                                                                       \
+    "(SELECT id, state, created_at, finished_at, schedule FROM opspool.jobs "                      \
+    "  WHERE schedule IS NOT NULL "                                                                \
+    " UNION ALL SELECT id, state, created_at, finished_at, schedule FROM opspool.campaigns "       \
+    "  WHERE schedule IS NOT NULL)"
+
 /* One statement ready to send: SQL text and its text parameters (all owned). */
 struct ledger_stmt {
     char *sql; /* NULL for an empty batch: nothing to send */

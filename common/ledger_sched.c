@@ -26,8 +26,9 @@ int osp_ledger_cron_claim(struct osp_pgs *c, const char *name, int64_t tick,
     status[0] = '\0';
     json_t *rows = osp_pgs_query(
         c,
-        "WITH busy AS (SELECT $3 = 'forbid' AND EXISTS (SELECT 1 FROM opspool.jobs "
-        "  WHERE schedule = $1 AND state IN ('queued', 'delayed', 'running', 'retrying')) AS b) "
+        "WITH busy AS (SELECT $3 = 'forbid' AND EXISTS (SELECT 1 FROM " LEDGER_SCHEDULE_RUNS " r "
+        "  WHERE r.schedule = $1 AND r.state IN ('queued', 'delayed', 'running', 'retrying')) "
+        "  AS b) "
         "INSERT INTO opspool.schedule_firings (schedule, fire_at, status, reason, replica) "
         "SELECT $1, to_timestamp($2::bigint), CASE WHEN b THEN 'skipped' ELSE 'firing' END, "
         "       CASE WHEN b THEN 'previous still running' END, $4 FROM busy "
@@ -90,8 +91,8 @@ json_t *osp_ledger_schedule_times(struct osp_pgs *c, struct osp_err *err)
 {
     return osp_pgs_query(c,
                          "SELECT s.name, extract(epoch FROM s.last_fire_at)::text AS last_fire, "
-                         "(SELECT extract(epoch FROM max(j.finished_at)) FROM opspool.jobs j "
-                         " WHERE j.schedule = s.name AND j.state = 'succeeded')::text AS "
+                         "(SELECT extract(epoch FROM max(j.finished_at)) FROM " LEDGER_SCHEDULE_RUNS
+                         " j WHERE j.schedule = s.name AND j.state = 'succeeded')::text AS "
                          "last_success FROM opspool.schedules s",
                          0, NULL, err);
 }

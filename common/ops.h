@@ -160,6 +160,15 @@ int osp_op_schedule_delete(const struct osp_ops *o, const char *name, struct osp
 /* Enabling restarts from the coming tick: ticks missed while disabled are not fired. */
 int osp_op_schedule_enable(const struct osp_ops *o, const char *name, bool enable,
                            char next_iso[40], struct osp_err *err);
+/* A schedule whose kind is this fires a campaign; its payload is the plan. */
+#define OSP_CAMPAIGN_KIND "campaign"
+/* Submit what a schedule fires: a job of kind, or with kind OSP_CAMPAIGN_KIND a campaign from
+ * the plan in payload; checked like any submit, idempotent by idem, recorded with the
+ * schedule's name. id: the job's or the campaign's. */
+int osp_op_schedule_submit(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                           const char *name, const char *kind, const json_t *payload,
+                           const char *idem, const char *by, char id[OSP_ID_LEN + 1], bool *dup,
+                           const char **what, struct osp_err *err);
 /* Submit the schedule's job now (not a tick: no firing row), checked like any submit. */
 int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_policy *pol,
                             const char *name, char id[OSP_ID_LEN + 1], struct osp_err *err);

@@ -88,11 +88,19 @@ int osp_op_schedule_put(const struct osp_ops *o, const struct osp_submit_policy 
     if (req.kind == NULL) {
         return osp_err_set(err, OSP_EINVAL, "kind: required, [a-z0-9_-]{1,32}");
     }
-    struct osp_job j;
-    osp_job_init(&j);
-    int rc = osp_op_submit_check(o, pol, &req, &j, what, err);
-    char *payload_text = rc == 0 ? json_dumps(j.payload, JSON_COMPACT) : NULL;
-    osp_job_deinit(&j);
+    int rc;
+    char *payload_text = NULL;
+    if (strcmp(req.kind, OSP_CAMPAIGN_KIND) == 0) {
+        /* A schedule that fires a campaign: its payload is the plan, checked in full now. */
+        rc = osp_op_campaign_check(o, pol, payload, what, err);
+        payload_text = rc == 0 ? json_dumps(payload, JSON_COMPACT) : NULL;
+    } else {
+        struct osp_job j;
+        osp_job_init(&j);
+        rc = osp_op_submit_check(o, pol, &req, &j, what, err);
+        payload_text = rc == 0 ? json_dumps(j.payload, JSON_COMPACT) : NULL;
+        osp_job_deinit(&j);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -174,6 +182,37 @@ int osp_op_schedule_enable(const struct osp_ops *o, const char *name, bool enabl
     return rc;
 }
 
+int osp_op_schedule_submit(const struct osp_ops *o, const struct osp_submit_policy *pol,
+                           const char *name, const char *kind, const json_t *payload,
+                           const char *idem, const char *by, char id[OSP_ID_LEN + 1], bool *dup,
+                           const char **what, struct osp_err *err)
+{
+    id[0] = '\0';
+    *dup = false;
+    if (kind != NULL && strcmp(kind, OSP_CAMPAIGN_KIND) == 0) {
+        return osp_op_campaign_submit(o, pol, payload, idem, name, id, dup, what, err);
+    }
+    struct osp_submit_req req = {
+        .kind = kind,
+        .payload = payload,
+        .idempotency_key = idem,
+        .submitted_by = by,
+        .schedule = name,
+    };
+    struct osp_job j;
+    osp_job_init(&j);
+    int rc = osp_op_submit_check(o, pol, &req, &j, what, err);
+    if (rc == 0) {
+        char ids[1][OSP_ID_LEN + 1];
+        rc = osp_op_submit(o, &j, 1, ids, dup, err);
+        if (rc == 0 || rc == OSP_EREDIS) {
+            memcpy(id, ids[0], OSP_ID_LEN + 1);
+        }
+    }
+    osp_job_deinit(&j);
+    return rc;
+}
+
 int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_policy *pol,
                             const char *name, char id[OSP_ID_LEN + 1], struct osp_err *err)
 {
@@ -185,34 +224,19 @@ int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_pol
     if (row == NULL) {
         return err->code != 0 ? err->code : OSP_EPG;
     }
-    const json_t *ma = json_object_get(row, "max_attempts");
-    const json_t *to = json_object_get(row, "timeout_s");
-    struct osp_submit_req req = {
-        .kind = str_field(row, "kind", NULL),
-        .payload = json_object_get(row, "payload"),
-        .max_attempts = json_is_integer(ma) ? json_integer_value(ma) : 0,
-        .timeout_s = json_is_integer(to) ? json_integer_value(to) : 0,
-        .submitted_by = o->actor.who != NULL ? o->actor.who : "schedule trigger",
-        .schedule = name,
-    };
-    struct osp_job j;
-    osp_job_init(&j);
     const char *what = NULL;
-    int rc = osp_op_submit_check(o, pol, &req, &j, &what, err);
+    bool dup = false;
+    int rc = osp_op_schedule_submit(
+        o, pol, name, str_field(row, "kind", NULL), json_object_get(row, "payload"), NULL,
+        o->actor.who != NULL ? o->actor.who : "schedule trigger", id, &dup, &what, err);
     json_decref(row);
-    if (rc != 0) {
-        osp_job_deinit(&j);
+    if (rc == OSP_EINVAL || rc == OSP_ETOOBIG) {
         char cause[sizeof(err->msg)];
         snprintf(cause, sizeof(cause), "%s", err->msg); /* err->msg is rewritten below */
         return osp_err_set(err, OSP_ECONFLICT, "schedule %s cannot submit its job: %s", name,
                            cause);
     }
-    char ids[1][OSP_ID_LEN + 1];
-    bool dup = false;
-    rc = osp_op_submit(o, &j, 1, ids, &dup, err);
-    osp_job_deinit(&j);
     if (rc == 0 || rc == OSP_EREDIS) {
-        memcpy(id, ids[0], OSP_ID_LEN + 1);
         audit(o, "schedule.trigger", name, json_pack("{s:s}", "job_id", id));
     }
     return rc;

@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CRON_PERIOD_S      1.0
-#define CRON_MIN_SLACK_S   60     /* a tick may fire this late even with catchup_s = 0 */
+#define CRON_PERIOD_S    1.0
+#define CRON_MIN_SLACK_S 60 /* a tick may fire this late even with catchup_s = 0 */
 
 /* ---- The schedules file ---- */
 
@@ -49,9 +49,11 @@ int sched_schedules_seed(struct sched *s, struct osp_err *err)
     }
     /* The schedules file is the operator's own configuration, applied at every start: the
      * same checks as the API's, no audit row (no actor). */
-    struct osp_ops o = {.rq = s->rqs, .keys = &s->keys,
+    struct osp_ops o = {.rq = s->rqs,
+                        .keys = &s->keys,
                         .env_max_bytes = (size_t)s->cfg->env_max_bytes,
-                        .job_ttl_s = s->cfg->job_ttl_s, .actor = {NULL, "schedules-file"}};
+                        .job_ttl_s = s->cfg->job_ttl_s,
+                        .actor = {NULL, "schedules-file"}};
     struct osp_submit_policy pol = {s->set.default_max_attempts,
                                     s->have_targets ? &s->targets : NULL};
     o.pg = rc == 0 ? sched_pg(s) : NULL;
@@ -100,8 +102,8 @@ static void record(struct sched *s, const char *name, int64_t tick, int64_t next
 {
     struct osp_err err = {0, ""};
     struct osp_pgs *pg = sched_pg(s);
-    if (pg == NULL || osp_ledger_cron_record(pg, name, tick, next, status, job_id, reason,
-                                             &err) != 0) {
+    if (pg == NULL ||
+        osp_ledger_cron_record(pg, name, tick, next, status, job_id, reason, &err) != 0) {
         if (pg != NULL) {
             sched_pg_failed(s, &err);
         }
@@ -160,63 +162,55 @@ static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, c
         goto done;
     }
     /* 3. Submit, ledger first, idempotent per tick: the same checks and the same submit as
-     * every front end's (common/ops.h), so a schedule fires only jobs a user could submit. */
-    struct osp_job j;
-    osp_job_init(&j);
+     * every front end's (common/ops.h), so a schedule fires only what a user could submit (a
+     * job, or a campaign when its kind is "campaign"). */
+    const char *kind = json_string_value(json_object_get(row, "kind"));
     json_t *payload = json_loads(json_string_value(json_object_get(row, "payload")), 0, NULL);
     char *idem = osp_xasprintf("schedule:%s:%lld", name, (long long)tick);
-    struct osp_submit_req req = {
-        .kind = json_string_value(json_object_get(row, "kind")),
-        .payload = payload,
-        .idempotency_key = idem,
-        .submitted_by = "scheduler",
-        .schedule = name,
-    };
-    struct osp_ops o = {.pg = pg, .rq = s->rqs, .keys = &s->keys,
+    struct osp_ops o = {.pg = pg,
+                        .rq = s->rqs,
+                        .keys = &s->keys,
                         .env_max_bytes = (size_t)s->cfg->env_max_bytes,
-                        .job_ttl_s = s->cfg->job_ttl_s, .actor = {NULL, "cron"}};
+                        .job_ttl_s = s->cfg->job_ttl_s,
+                        .actor = {"scheduler", "cron"}};
     struct osp_submit_policy pol = {s->set.default_max_attempts,
                                     s->have_targets ? &s->targets : NULL};
     const char *what = NULL;
-    char ids[1][OSP_ID_LEN + 1];
+    char id[OSP_ID_LEN + 1];
     bool dup = false;
-    int rc = osp_op_submit_check(&o, &pol, &req, &j, &what, &err);
+    int rc = osp_op_schedule_submit(&o, &pol, name, kind, payload, idem, "scheduler", id, &dup,
+                                    &what, &err);
     json_decref(payload);
     free(idem);
-    if (rc == 0) {
-        rc = osp_op_submit(&o, &j, 1, ids, &dup, &err);
-    } else {
+    if (rc == OSP_ETOOBIG) {
         rc = OSP_EINVAL; /* the stored definition no longer passes (a target removed...) */
     }
     if (rc == OSP_EPG) {
         sched_pg_failed(s, &err);
         osp_error("schedule %s: tick %s not submitted (retried within 30 s): %s", name, ts,
                   err.msg);
-        osp_job_deinit(&j);
         goto release;
     }
     if (rc == OSP_EINVAL) {
         osp_error("schedule %s: tick %s: job rejected: %s", name, ts, err.msg);
         record(s, name, tick, next, "skipped", NULL, err.msg);
         count_firing(s, name, "skipped");
-        osp_job_deinit(&j);
         goto done;
     }
     if (rc == OSP_EREDIS) {
         sched_redis_failed(s, &err);
-        OSP_LOG_JOB(OSP_LOG_WARN, ids[0], j.kind,
-                    "schedule %s: in the ledger, not yet enqueued: %s", name, err.msg);
+        OSP_LOG_JOB(OSP_LOG_WARN, id, kind, "schedule %s: in the ledger, not yet enqueued: %s",
+                    name, err.msg);
     }
     /* 4. Done. */
-    record(s, name, tick, next, "fired", ids[0],
+    record(s, name, tick, next, "fired", id,
            missed_before ? "caught up: earlier ticks were missed and are not replayed" : NULL);
     count_firing(s, name, "fired");
     if (missed_before) {
         count_firing(s, name, "missed");
     }
-    OSP_LOG_JOB(OSP_LOG_INFO, ids[0], j.kind, "schedule %s fired for tick %s%s", name, ts,
-                dup ? " (job already existed)" : "");
-    osp_job_deinit(&j);
+    OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "schedule %s fired for tick %s%s", name, ts,
+                dup ? " (already submitted)" : "");
     goto done;
 release : {
     /* Let the next round (this replica or another) try the tick again. */

@@ -9,7 +9,9 @@
 #   - fail-fast on and off, decided the same way every run;
 #   - cancel: the running step's job is cancelled (its worker stops it), pending steps skipped;
 #   - the same plan through opspoolctl campaign submit --wait ends the same way (exit 1);
-#   - an idempotency key returns the first campaign.
+#   - an idempotency key returns the first campaign;
+#   - a schedule fires a campaign (fast test clock: a minute every 2 s) and, with concurrency
+#     forbid, never starts one while the previous is still running.
 # Bounded: every wait has a timeout; steps are noop jobs of at most a few seconds.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
 . "$OSP_SRC_DIR/tests/integration/sched_lib.sh"
@@ -17,7 +19,9 @@
 "$CTL" migrate >/dev/null
 start_scheduler s
 URL=$LAST_URL
+S1=$LAST_PID
 start_worker w OSP_WORKER_SLOTS=4 OSP_RETRY_BASE_MS=50 OSP_RETRY_MAX_MS=100
+W=$LAST_PID
 
 campaign_state() { q "SELECT state FROM opspool.campaigns WHERE id = '$1'"; }
 campaign_done() { [ -n "$(q "SELECT 1 FROM opspool.campaigns WHERE id = '$1' AND finished_at IS NOT NULL")" ]; }
@@ -125,5 +129,34 @@ assert_eq 1 "$(jobs_of "$first")" "one campaign, one job"
 code=$(api GET "/v1/campaigns?limit=2")
 assert_eq "200 2" "$code $(jbody '.campaigns | length')" "GET /v1/campaigns?limit=2"
 expect_error 400 invalid_request "bad campaign id" -- api GET /v1/campaigns/not-an-id
-kill -0 "$LAST_PID" || fail "worker died"
+
+# ---- a schedule fires campaigns, one at a time ----
+code=$(post_json /v1/schedules '{"name": "nightly", "cron": "* * * * *", "kind": "campaign", "concurrency": "forbid",
+  "payload": {"name": "nightly", "steps": [{"name": "work", "kind": "noop", "payload": {"sleep_ms": 3000}},
+                                           {"name": "after", "kind": "noop", "after": ["work"]}]}}')
+assert_eq 201 "$code" "a schedule of kind campaign is accepted (its plan checked)"
+code=$(post_json /v1/schedules '{"name": "broken", "cron": "* * * * *", "kind": "campaign",
+  "payload": {"name": "b", "steps": [{"name": "a", "kind": "noop", "after": ["a"]}]}}')
+assert_eq 400 "$code" "a schedule whose plan is invalid is refused"
+kill -TERM "$S1"
+wait_exit "$S1" 30
+# A fake minute every 2 s from now on: ticks come faster than the 3 s campaign finishes. The
+# fast clock would make the live worker's heartbeats look stale to this scheduler's reaper:
+# its lease is set to an hour of fake time (two real minutes, longer than this phase).
+start_scheduler fast OSP_TEST_CLOCK_RATE=30 OSP_TEST_CLOCK_ANCHOR_MS="$(date +%s%3N)" OSP_LEASE_MS=3600000
+URL=$LAST_URL
+wait_ge 60 3 q "SELECT count(*) FROM opspool.campaigns WHERE schedule = 'nightly' AND state = 'succeeded'" ||
+    fail "fewer than 3 scheduled campaigns succeeded: $WAIT_GOT"
+ok "the schedule fired campaigns that ran to the end ($(q "SELECT count(*) FROM opspool.campaigns WHERE schedule = 'nightly'"))"
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.campaigns a JOIN opspool.campaigns b ON a.schedule = 'nightly'
+                  AND b.schedule = 'nightly' AND a.id < b.id AND a.created_at < coalesce(b.finished_at, now())
+                  AND b.created_at < coalesce(a.finished_at, now())")" "forbid: no two of the schedule's campaigns overlap"
+n=$(q "SELECT count(*) FROM opspool.schedule_firings WHERE schedule = 'nightly' AND status = 'skipped' AND reason = 'previous still running'")
+[ "$n" -gt 0 ] || fail "no tick was skipped while a campaign ran"
+ok "ticks during a running campaign were skipped ($n)"
+assert_eq "" "$(q "SELECT s.name FROM opspool.schedules s WHERE s.name = 'nightly' AND s.last_job_id IS NULL")" "the schedule records the campaign it fired"
+code=$(api GET /v1/schedules/nightly)
+[ "$(jbody .last_outcome)" != null ] || fail "the schedule shows no last outcome: $(body)"
+ok "GET /v1/schedules/nightly: last outcome $(jbody .last_outcome), last success $(jbody .last_success_at)"
+kill -0 "$W" || fail "worker died"
 finish
