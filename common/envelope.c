@@ -355,7 +355,7 @@ bool osp_schedule_name_is_valid(const char *name)
     return i > 0;
 }
 
-bool osp_kind_name_is_valid(const char *name)
+bool osp_name_is_valid(const char *name, size_t max)
 {
     if (name == NULL) {
         return false;
@@ -363,7 +363,7 @@ bool osp_kind_name_is_valid(const char *name)
     size_t i = 0;
     for (; name[i] != '\0'; i++) {
         char c = name[i];
-        if (i == OSP_KIND_MAX) {
+        if (i == max) {
             return false;
         }
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
@@ -371,6 +371,11 @@ bool osp_kind_name_is_valid(const char *name)
         }
     }
     return i > 0;
+}
+
+bool osp_kind_name_is_valid(const char *name)
+{
+    return osp_name_is_valid(name, OSP_KIND_MAX);
 }
 
 /* ---- Encoding ---- */

@@ -53,6 +53,10 @@ struct osp_env_keys {
 void osp_job_init(struct osp_job *j);
 /* Free what j owns and reset it to the osp_job_init state. */
 void osp_job_deinit(struct osp_job *j);
+/* True when name matches [a-z0-9_-]{1,max}: the one grammar of the names jobs carry and
+ * operators write (kinds, targets, benchmark lanes, campaign steps). NULL is not valid; at
+ * most max + 1 bytes are read. */
+bool osp_name_is_valid(const char *name, size_t max);
 /* True when name matches [a-z0-9_-]{1,32}. */
 bool osp_kind_name_is_valid(const char *name);
 /* Schedule names (the envelope's `schedule`, the API's /v1/schedules/{name}, opspoolctl's

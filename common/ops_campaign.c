@@ -30,17 +30,7 @@
 
 static bool step_name_ok(const char *s)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n == 0 || n > CAMPAIGN_NAME_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            return false;
-        }
-    }
-    return true;
+    return osp_name_is_valid(s, CAMPAIGN_NAME_MAX);
 }
 
 /* Index of the step called name in steps, whose name field is key ("name" in a plan, "step"

@@ -1,23 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* targets.c — loading and validating the targets file. */
 #include "jobs/targets.h"
+#include "common/envelope.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* Target names and lease keys: [a-z0-9_-]{1,64}. */
 static bool name_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            return false;
-        }
-    }
-    return true;
+    return osp_name_is_valid(s, 64);
 }
 
 #define LEASES_MAX_SHARED 10000

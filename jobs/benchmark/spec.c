@@ -95,17 +95,7 @@ static int bench_get_str(const json_t *obj, const char *key, size_t maxlen, cons
 
 static bool bench_is_name(const char *s)
 {
-    size_t n = strlen(s);
-    if (n < 1 || n > 64) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            return false;
-        }
-    }
-    return true;
+    return osp_name_is_valid(s, 64);
 }
 
 /* RFC 9110 token characters (header names, methods). */

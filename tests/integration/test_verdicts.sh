@@ -7,7 +7,8 @@
 #     allowed, with their drill_results / benchmark_results / backups row;
 #   - a benchmark against a port nobody listens on is an error: retried, then dead, one
 #     benchmark_results row per attempt;
-#   - nothing of the verdicts is on a dead list, and Redis holds the same final state.
+#   - nothing of the verdicts is on a dead list, and Redis holds the same final state;
+#   - a drill cancelled while its fault is on keeps its drill_results row (interrupted).
 # Bounded: every wait has a timeout; lanes have request counts; the shortener is stopped.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
 
@@ -65,6 +66,16 @@ err=$(q "SELECT error FROM opspool.jobs WHERE id = '$drill'")
 ok "drill: error names the broken hypothesis"
 assert_eq failed "$(redis_state "$drill")" "drill: Redis holds failed too"
 assert_eq 0 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '$drill' AND type = 'retrying'")" "drill: no retry scheduled"
+
+# ---- a drill interrupted by a cancel keeps its row ----
+long=$("$CTL" submit drill --max-attempts 3 --payload '{"target": "svc",
+    "fault": {"type": "latency", "duration_s": 20, "latency_ms": 50}, "probe": {"interval_ms": 100}}')
+in_observe() { [ -n "$(q "SELECT 1 FROM opspool.job_events WHERE job_id = '$1' AND type = 'phase' AND data->>'phase' = 'observe'")" ]; }
+wait_until 60 in_observe "$long" || fail "the long drill never reached its observe phase"
+"$CTL" cancel "$long" >/dev/null || fail "cancel the running drill"
+await_final "$long" 60 cancelled
+assert_eq "1:cancelled" "$(attempts "$long")" "cancelled drill: its one attempt ended cancelled"
+assert_eq "interrupted" "$(q "SELECT verdict FROM opspool.drill_results WHERE job_id = '$long' AND attempt = 1")" "cancelled drill: drill_results row with verdict interrupted"
 
 # ---- a benchmark that breaches a threshold: failed, once ----
 curl -fsS -X POST "http://127.0.0.1:$UP/admin/faults" -d '{"error_rate": 1}' >/dev/null || fail "set faults"
