@@ -346,11 +346,23 @@ int osp_op_campaign_advance(const struct osp_ops *o, const struct osp_submit_pol
         bool moved = false, failed = false, all_final = true, all_ok = true;
         size_t i;
         json_t *s;
-        /* 1. Steps whose job ended take the job's final state. */
+        /* 1. Steps whose job ended take the job's final state. In a cancelled campaign a
+         * step whose job is still unfinished is cancelled now: a step submitted by another
+         * process while the cancel was being recorded must not run on. */
         json_array_foreach(steps, i, s)
         {
             const char *st = str(s, "state");
             const char *js = str(s, "job_state");
+            if (cancelled && strcmp(st, "submitted") == 0 && js[0] != '\0' &&
+                !osp_job_state_name_is_final(js)) {
+                struct osp_cancel_result cr;
+                struct osp_err e = {0, ""};
+                int crc = osp_op_cancel(o, str(s, "job_id"), &cr, &e);
+                if (crc != 0 && crc != OSP_ECONFLICT) {
+                    json_decref(c);
+                    return osp_err_set(err, crc, "step %s: %s", str(s, "step"), e.msg);
+                }
+            }
             if (strcmp(st, "submitted") == 0 && osp_job_state_name_is_final(js)) {
                 bool changed;
                 rc = osp_ledger_campaign_step(o->pg, id, str(s, "step"), "submitted", js, NULL,
