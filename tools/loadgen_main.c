@@ -7,7 +7,8 @@
  *                   [--connect-timeout ms] [--timeout ms] [--cache-header NAME]
  *                   [--samples FILE] [--json] http://host:port/path
  *       One lane: closed model, or open model when -R is given. Prints a summary (or one JSON
- *       object with --json); --samples writes "corrected_us uncorrected_us" per response.
+ *       object with --json); --samples writes "corrected_us uncorrected_us" per response and
+ *       per request unfinished at the end ("-" as uncorrected for one never sent).
  *
  *   opspool-loadgen --job PAYLOAD.json --targets TARGETS.json [--timeout-s N]
  *       Runs the benchmark kind in-process exactly as a worker would (job_run_inline) and
@@ -24,6 +25,7 @@
 #include "common/alloc.h"
 #include "common/base.h"
 #include "jobs/benchmark/loadgen.h"
+#include "jobs/benchmark/spec.h"
 #include "jobs/job.h"
 #include "jobs/runner.h"
 #include "jobs/targets.h"
@@ -357,6 +359,12 @@ int main(int argc, char **argv)
         goto out;
     }
     double rps = res.elapsed_s > 0 ? (double)res.responses / res.elapsed_s : 0.0;
+    /* Open model: the share of the schedule that was sent (the rest was dropped). */
+    bool open = cfg.model == BENCH_MODEL_OPEN;
+    double achieved = res.issued + res.dropped > 0
+                          ? (double)res.issued / (double)(res.issued + res.dropped)
+                          : 1.0;
+    bool short_of_rate = open && achieved < BENCH_MIN_ACHIEVED_RATIO;
     if (json) {
         json_t *errs = json_object();
         for (int i = 0; i < BENCH_ERR_N; i++) {
@@ -375,6 +383,9 @@ int main(int argc, char **argv)
                               (json_int_t)res.cache_hits, "in_flight_at_end",
                               (json_int_t)res.in_flight_at_end, "aborted", res.aborted,
                               "abort_reason", res.aborted ? res.abort_reason : NULL);
+        json_object_set_new(o, "issued", json_integer((json_int_t)res.issued));
+        json_object_set_new(o, "target_rps", open ? json_real(cfg.rate) : json_null());
+        json_object_set_new(o, "achieved_ratio", open ? json_real(achieved) : json_null());
         char *text = json_dumps(o, JSON_COMPACT);
         printf("%s\n", text);
         free(text);
@@ -403,12 +414,29 @@ int main(int argc, char **argv)
                    (double)bench_hist_max(res.ulat) / 1e3, (unsigned long long)res.late_sends,
                    (unsigned long long)res.dropped);
         }
+        printf("  in flight at the end %llu%s\n", (unsigned long long)res.in_flight_at_end,
+               res.in_flight_at_end + res.dropped > 0
+                   ? " (in flight and dropped requests are in the percentiles at their "
+                     "elapsed time at the end)"
+                   : "");
+        if (open) {
+            printf("  target rate %.2f/s, achieved ratio %.4f (%llu of %llu intended sent)%s\n",
+                   cfg.rate, achieved, (unsigned long long)res.issued,
+                   (unsigned long long)(res.issued + res.dropped),
+                   short_of_rate ? ": SHORT OF THE RATE" : "");
+        }
         if (res.aborted) {
             printf("  aborted: %s\n", res.abort_reason);
         }
         printf("Requests/sec: %.2f\n", rps);
     }
-    rc = res.aborted ? 1 : 0;
+    if (short_of_rate) {
+        fprintf(stderr,
+                "opspool-loadgen: open model sent %.1f%% of its schedule (below %.0f%%): the "
+                "target or this generator could not keep the rate\n",
+                achieved * 100, BENCH_MIN_ACHIEVED_RATIO * 100);
+    }
+    rc = res.aborted || short_of_rate ? 1 : 0;
 out:
     bench_lg_result_deinit(&res);
     free(base);

@@ -359,6 +359,29 @@ static void lg_check_done(struct lg *lg)
     }
 }
 
+/* A measured request that had not finished when the window closed at end_ns: recorded at its
+ * elapsed time then (a stall straddling the end stays in the percentiles), counted apart. */
+static void lg_record_unfinished(struct lg *lg, const struct lg_conn *c, int64_t end_ns)
+{
+    struct bench_lg_result *res = lg->res;
+    res->in_flight_at_end++;
+    uint64_t corr = (uint64_t)(end_ns > c->intended_ns ? end_ns - c->intended_ns : 0) / 1000u;
+    bench_hist_record(res->lat, corr);
+    bool sent = lg->cfg->model == BENCH_MODEL_CLOSED || !c->has_pending;
+    uint64_t unc = (uint64_t)(end_ns > c->sent_ns ? end_ns - c->sent_ns : 0) / 1000u;
+    if (lg->cfg->model == BENCH_MODEL_OPEN && sent) {
+        bench_hist_record(res->ulat, unc);
+    }
+    if (lg->samples != NULL) {
+        if (sent) {
+            fprintf(lg->samples, "%llu %llu\n", (unsigned long long)corr,
+                    (unsigned long long)(lg->cfg->model == BENCH_MODEL_OPEN ? unc : corr));
+        } else {
+            fprintf(lg->samples, "%llu -\n", (unsigned long long)corr);
+        }
+    }
+}
+
 /* Count a finished measured attempt; true when recorded. */
 static bool lg_account(struct lg *lg, struct lg_conn *c, int64_t now)
 {
@@ -370,7 +393,7 @@ static bool lg_account(struct lg *lg, struct lg_conn *c, int64_t now)
     lg->in_flight_measured--;
     if (now >= lg->end_ns) {
         /* Finished after the window closed (same loop iteration as the end timer). */
-        lg->res->in_flight_at_end++;
+        lg_record_unfinished(lg, c, lg->end_ns);
         return false;
     }
     lg->res->requests++;
@@ -966,16 +989,30 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
         stop_ns = lg->end_ns;
     }
     res->elapsed_s = stop_ns > lg->measure_ns ? (double)(stop_ns - lg->measure_ns) / 1e9 : 0.0;
-    res->in_flight_at_end += lg->in_flight_measured;
+    for (unsigned i = 0; i < cfg->connections; i++) {
+        if (lg->conns[i].measured) {
+            lg_record_unfinished(lg, &lg->conns[i], stop_ns);
+        }
+    }
+    res->issued = lg->issued;
     if (cfg->model == BENCH_MODEL_OPEN && !lg->issuing_done) {
         /* Intended requests in the window that never got a connection: indices k >= next_k
-         * with measure_ns <= start + k * interval < stop_ns. */
+         * with measure_ns <= start + k * interval < stop_ns. Each is recorded (corrected) at
+         * its wait so far: under overload the queue of unsent requests is the latency. */
         double lo = osp_ceil((double)(lg->measure_ns - lg->start_ns) / lg->interval_ns);
         double hi = osp_ceil((double)(stop_ns - lg->start_ns) / lg->interval_ns);
         if (lo < (double)lg->next_k) {
             lo = (double)lg->next_k;
         }
         res->dropped = hi > lo ? (uint64_t)(hi - lo) : 0;
+        for (uint64_t k = (uint64_t)lo; k < (uint64_t)lo + res->dropped; k++) {
+            int64_t intended = lg_intended(lg, k);
+            uint64_t corr = (uint64_t)(stop_ns > intended ? stop_ns - intended : 0) / 1000u;
+            bench_hist_record(res->lat, corr);
+            if (lg->samples != NULL) {
+                fprintf(lg->samples, "%llu -\n", (unsigned long long)corr); /* never sent */
+            }
+        }
     }
     if (cfg->model == BENCH_MODEL_CLOSED) {
         bench_hist_merge(res->ulat, res->lat);

@@ -23,7 +23,11 @@
  * dead: the first attempts to connect all failed and none succeeded (`aborted`).
  *
  * Latencies of complete responses of every status are recorded (like wrk and k6); failed
- * attempts (connect, timeout, I/O, parse) are counted by class and not recorded as latency. */
+ * attempts (connect, timeout, I/O, parse) are counted by class and not recorded as latency.
+ * Honest tails: a measured request still in flight when the run ends, and (open model) an
+ * intended request never sent, is recorded in `lat` at its elapsed time at the end (from its
+ * intended time; in `ulat` from its send, when it was sent): a stall that straddles the end of
+ * the run stays in the percentiles instead of vanishing from them. */
 #ifndef OSP_BENCH_LOADGEN_H
 #define OSP_BENCH_LOADGEN_H
 
@@ -100,6 +104,7 @@ struct bench_lg_result {
     uint64_t cache_hits;           /* ... with the hit value */
     uint64_t late_sends;           /* open model: measured sends > BENCH_LATE_NS behind schedule */
     double max_send_lag_ms;        /* open model: worst measured send lag */
+    uint64_t issued;               /* measured requests handed to a connection on schedule */
     uint64_t dropped;              /* open model: intended in the window but never sent */
     uint64_t in_flight_at_end;     /* measured requests abandoned when the duration ran out */
     uint64_t body_bytes;           /* response body bytes of recorded responses */

@@ -286,6 +286,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
                                        "connect_timeout_ms",
                                        "read_timeout_ms",
                                        "thresholds",
+                                       "min_achieved_ratio",
                                        NULL};
     char sub[BENCH_WHERE_MAX + 48];
     memset(l, 0, sizeof(*l));
@@ -329,7 +330,9 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
         (rc = bench_get_num(o, "warmup_s", 0, BENCH_MAX_WARMUP_S, false, 0, &l->warmup_s, where,
                             err)) != 0 ||
         (rc = bench_get_int(o, "connect_timeout_ms", 1, 60000, 2000, &ct, where, err)) != 0 ||
-        (rc = bench_get_int(o, "read_timeout_ms", 1, 600000, 10000, &rt, where, err)) != 0) {
+        (rc = bench_get_int(o, "read_timeout_ms", 1, 600000, 10000, &rt, where, err)) != 0 ||
+        (rc = bench_get_num(o, "min_achieved_ratio", 0, 1, false, BENCH_MIN_ACHIEVED_RATIO,
+                            &l->min_achieved_ratio, where, err)) != 0) {
         return rc;
     }
     l->connections = (unsigned)conns;
@@ -337,6 +340,12 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
     l->read_timeout_ms = (unsigned)rt;
     if (l->model == BENCH_MODEL_OPEN && json_object_get(o, "rate") == NULL) {
         return osp_err_set(err, OSP_EINVAL, "%s.rate: required for the open model (requests/s)",
+                           where);
+    }
+    if (l->model == BENCH_MODEL_CLOSED && json_object_get(o, "min_achieved_ratio") != NULL) {
+        return osp_err_set(err, OSP_EINVAL,
+                           "%s.min_achieved_ratio: only for the open model (the closed model "
+                           "has no schedule to keep)",
                            where);
     }
     if (l->model == BENCH_MODEL_CLOSED && json_object_get(o, "rate") != NULL) {

@@ -32,11 +32,17 @@
 
 /* A parsed lane. Strings point into the payload or targets JSON (borrowed) except the
  * rendered headers and serialised bodies, which the lane owns. */
+/* An open-model lane fails when it sent fewer than this share of the requests its schedule
+ * intended (the target, or the generator, could not keep the rate), unless the lane sets its
+ * own min_achieved_ratio (0 = never). */
+#define BENCH_MIN_ACHIEVED_RATIO 0.95
+
 struct bench_lane {
     char name[65];
     enum bench_model model;
     unsigned connections;
     double rate, duration_s, warmup_s;
+    double min_achieved_ratio; /* open model: below this share of the schedule the lane fails */
     long long requests;
     struct bench_mix_item mix[BENCH_MAX_MIX];
     char *owned_headers[BENCH_MAX_MIX];

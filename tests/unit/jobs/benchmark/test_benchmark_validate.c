@@ -72,6 +72,8 @@ static void test_valid(void **state)
         "  \"keys\": {\"count\": 1000, \"dist\": \"zipf\", \"s\": 1.1},"
         "  \"thresholds\": [\"p99<2s\"]},"
         " {\"name\": \"count\", \"requests\": 1000}]}",
+        "{\"target\": \"web\", \"lanes\": [{\"name\": \"o\", \"model\": \"open\", \"rate\": 10,"
+        " \"duration_s\": 1, \"min_achieved_ratio\": 0}]}",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct osp_err err;
@@ -81,9 +83,8 @@ static void test_valid(void **state)
     }
     /* Without a targets file (scheduler side) a preset name is only checked for its form. */
     struct osp_err err;
-    assert_int_equal(validate("{\"target\": \"elsewhere\", \"lanes\": [\"any-preset\"]}", NULL,
-                              &err),
-                     0);
+    assert_int_equal(
+        validate("{\"target\": \"elsewhere\", \"lanes\": [\"any-preset\"]}", NULL, &err), 0);
 }
 
 static void test_invalid(void **state)
@@ -97,8 +98,7 @@ static void test_invalid(void **state)
         {"{\"lanes\": [{\"name\": \"a\", \"duration_s\": 1}]}", "payload.target: required"},
         {"{\"target\": \"nope\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1}]}",
          "unknown target \"nope\""},
-        {"{\"target\": \"nourl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1}]}",
-         "base_url"},
+        {"{\"target\": \"nourl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1}]}", "base_url"},
         {"{\"target\": \"web\", \"url\": \"http://x\", \"lanes\": []}", "payload.url: unknown"},
         {"{\"target\": \"web\", \"lanes\": []}", "payload.lanes: required"},
         {"{\"target\": \"web\", \"lanes\": [{\"duration_s\": 1}]}", "payload.lanes[0].name"},
@@ -107,26 +107,39 @@ static void test_invalid(void **state)
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"x\": 1}]}",
          "payload.lanes[0].x: unknown field"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"connections\": 0}]}", "payload.lanes[0].connections"},
+         "\"min_achieved_ratio\": 0.5}]}",
+         "payload.lanes[0].min_achieved_ratio: only for the open model"},
+        {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"model\": \"open\", \"rate\": 5, "
+         "\"duration_s\": 1, \"min_achieved_ratio\": 1.5}]}",
+         "payload.lanes[0].min_achieved_ratio"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"connections\": 10001}]}", "payload.lanes[0].connections"},
+         "\"connections\": 0}]}",
+         "payload.lanes[0].connections"},
+        {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
+         "\"connections\": 10001}]}",
+         "payload.lanes[0].connections"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 3601}]}",
          "payload.lanes[0].duration_s"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 0}]}",
          "payload.lanes[0].duration_s"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\"}]}", "duration_s and/or requests"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"model\": \"open\", "
-         "\"duration_s\": 1}]}", "payload.lanes[0].rate: required"},
+         "\"duration_s\": 1}]}",
+         "payload.lanes[0].rate: required"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"rate\": 5, \"duration_s\": 1}]}",
          "payload.lanes[0].rate: only for the open model"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"model\": \"half\", "
-         "\"duration_s\": 1}]}", "payload.lanes[0].model"},
+         "\"duration_s\": 1}]}",
+         "payload.lanes[0].model"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"requests_mix\": [{\"path\": \"/r/{key}\"}]}]}", "payload.lanes[0].keys: required"},
+         "\"requests_mix\": [{\"path\": \"/r/{key}\"}]}]}",
+         "payload.lanes[0].keys: required"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"requests_mix\": [{\"path\": \"/r/{id}\"}]}]}", "payload.lanes[0].requests_mix[0].path"},
+         "\"requests_mix\": [{\"path\": \"/r/{id}\"}]}]}",
+         "payload.lanes[0].requests_mix[0].path"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"requests_mix\": [{\"path\": \"nope\"}]}]}", "payload.lanes[0].requests_mix[0].path"},
+         "\"requests_mix\": [{\"path\": \"nope\"}]}]}",
+         "payload.lanes[0].requests_mix[0].path"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
          "\"requests_mix\": [{\"path\": \"/\", \"method\": \"get\"}]}]}",
          "payload.lanes[0].requests_mix[0].method"},
@@ -143,19 +156,26 @@ static void test_invalid(void **state)
          "\"requests_mix\": [{\"path\": \"/\", \"body\": 5}]}]}",
          "payload.lanes[0].requests_mix[0].body"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"requests_mix\": []}]}", "payload.lanes[0].requests_mix"},
+         "\"requests_mix\": []}]}",
+         "payload.lanes[0].requests_mix"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"keys\": {\"count\": 10, \"dist\": \"pareto\"}}]}", "payload.lanes[0].keys.dist"},
+         "\"keys\": {\"count\": 10, \"dist\": \"pareto\"}}]}",
+         "payload.lanes[0].keys.dist"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"keys\": {\"dist\": \"zipf\"}}]}", "payload.lanes[0].keys.count"},
+         "\"keys\": {\"dist\": \"zipf\"}}]}",
+         "payload.lanes[0].keys.count"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"keys\": {\"count\": 10, \"s\": 0}}]}", "payload.lanes[0].keys.s"},
+         "\"keys\": {\"count\": 10, \"s\": 0}}]}",
+         "payload.lanes[0].keys.s"},
         {"{\"target\": \"web\", \"thresholds\": [\"p95<300ms\", \"p95 300\"], "
-         "\"lanes\": [\"baseline\"]}", "payload.thresholds[1] \"p95 300\""},
+         "\"lanes\": [\"baseline\"]}",
+         "payload.thresholds[1] \"p95 300\""},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
-         "\"thresholds\": [\"bogus>1\"]}]}", "payload.lanes[0].thresholds[0]"},
+         "\"thresholds\": [\"bogus>1\"]}]}",
+         "payload.lanes[0].thresholds[0]"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1},"
-         " {\"name\": \"a\", \"duration_s\": 1}]}", "used twice"},
+         " {\"name\": \"a\", \"duration_s\": 1}]}",
+         "used twice"},
         {"{\"target\": \"web\", \"lanes\": [\"missing\"]}", "no lane preset \"missing\""},
         {"{\"target\": \"web\", \"lanes\": [\"broken\"]}", "lanes.broken.rate: required"},
         {"{\"target\": \"web\", \"lanes\": [\"Bad Name\"]}", "payload.lanes[0]: preset name"},
@@ -181,12 +201,12 @@ static void test_invalid(void **state)
 static void test_body_limit(void **state)
 {
     (void)state;
-    json_t *p = json_pack("{s:s, s:[{s:s, s:i, s:[{s:s, s:s, s:s%}]}]}", "target", "web",
-                          "lanes", "name", "a", "duration_s", 1, "requests_mix", "method", "POST",
-                          "path", "/", "body", "", (size_t)0);
+    json_t *p = json_pack("{s:s, s:[{s:s, s:i, s:[{s:s, s:s, s:s%}]}]}", "target", "web", "lanes",
+                          "name", "a", "duration_s", 1, "requests_mix", "method", "POST", "path",
+                          "/", "body", "", (size_t)0);
     assert_non_null(p);
-    json_t *mix = json_array_get(json_object_get(json_array_get(json_object_get(p, "lanes"), 0),
-                                                 "requests_mix"), 0);
+    json_t *mix = json_array_get(
+        json_object_get(json_array_get(json_object_get(p, "lanes"), 0), "requests_mix"), 0);
     static char big[65537 + 1];
     memset(big, 'x', sizeof(big) - 1);
     json_object_set_new(mix, "body", json_string(big));
