@@ -90,9 +90,8 @@ static json_t *load_plan(const char *path)
     return plan;
 }
 
-/* Follow a campaign until it ends, advancing it meanwhile; step changes go to stderr. */
-static int wait_campaign(struct ctl *c, const struct osp_ops *o,
-                         const struct osp_submit_policy *pol, const char *id, long timeout_s)
+int ctl_wait_campaign(struct ctl *c, const struct osp_ops *o, const struct osp_submit_policy *pol,
+                      const char *id, long timeout_s)
 {
     int64_t end = osp_mono_ns() + (int64_t)timeout_s * 1000000000;
     size_t seen = 0;
@@ -195,7 +194,7 @@ static int campaign_submit(struct ctl *c, int argc, char **argv)
         printf("%s\n", id);
         fflush(stdout);
     }
-    int code = wait ? wait_campaign(c, &o, &pol, id, timeout_s) : CTL_OK;
+    int code = wait ? ctl_wait_campaign(c, &o, &pol, id, timeout_s) : CTL_OK;
     if (have) {
         osp_targets_deinit(&t);
     }
@@ -263,7 +262,7 @@ static int campaign_cancel(struct ctl *c, int argc, char **argv)
     }
     int code = CTL_OK;
     if (wait) {
-        code = wait_campaign(c, &o, &pol, argv[2], timeout_s);
+        code = ctl_wait_campaign(c, &o, &pol, argv[2], timeout_s);
         code = code == CTL_JOB_FAILED ? CTL_OK : code; /* cancelled is what was asked */
     }
     if (have) {

@@ -103,6 +103,11 @@ int64_t ctl_parse_time(const char *opt, const char *v);
 /* Follow a job until it ends (printing events to stderr unless --json): CTL_OK when it
  * succeeded, CTL_JOB_FAILED when dead or cancelled, CTL_TIMEOUT after timeout_s. */
 int ctl_wait_job(struct ctl *c, const char *id, long timeout_s);
+/* Follow a campaign until it ends, advancing it meanwhile (step changes to stderr, the graph
+ * at the end): CTL_OK when it succeeded, CTL_JOB_FAILED when failed or cancelled, CTL_TIMEOUT
+ * after timeout_s (campaign_cmd.c). */
+int ctl_wait_campaign(struct ctl *c, const struct osp_ops *o, const struct osp_submit_policy *pol,
+                      const char *id, long timeout_s);
 
 /* Registered workers (workers_cmd.c) as an array of objects {id, host, pid, kinds[], slots,
  * busy, version, state, started_ms, heartbeat_ms, heartbeat_age_ms, stale, jobs[]}; jobs

@@ -115,15 +115,16 @@ static int sched_trigger(struct ctl *c, int argc, char **argv)
     struct osp_submit_policy pol = ctl_policy(c, &t, &have);
     char id[OSP_ID_LEN + 1];
     ctl_ops(c, &o);
-    int rc = osp_op_schedule_trigger(&o, &pol, name, id, &err);
-    if (have) {
-        osp_targets_deinit(&t);
-    }
+    bool campaign = false;
+    int rc = osp_op_schedule_trigger(&o, &pol, name, id, &campaign, &err);
     if (rc == OSP_EREDIS) {
         fprintf(stderr,
                 "opspoolctl: %s recorded in the ledger but not queued (%s); the "
                 "scheduler's reconciler will queue it\n",
                 id, err.msg);
+        if (have) {
+            osp_targets_deinit(&t);
+        }
         return CTL_UNAVAILABLE;
     }
     if (rc != 0) {
@@ -131,7 +132,7 @@ static int sched_trigger(struct ctl *c, int argc, char **argv)
                 "schedules trigger %s: nothing submitted: %s", name, err.msg);
     }
     if (c->json) {
-        json_t *j = json_pack("{s:s, s:s}", "schedule", name, "id", id);
+        json_t *j = json_pack("{s:s, s:s, s:b}", "schedule", name, "id", id, "campaign", campaign);
         ctl_print_json(j);
         json_decref(j);
     } else if (!wait) {
@@ -139,7 +140,14 @@ static int sched_trigger(struct ctl *c, int argc, char **argv)
     } else {
         fprintf(stderr, "triggered %s: %s; waiting (up to %lds)\n", name, id, wait_s);
     }
-    return wait ? ctl_wait_job(c, id, wait_s) : CTL_OK;
+    int code = CTL_OK;
+    if (wait) {
+        code = campaign ? ctl_wait_campaign(c, &o, &pol, id, wait_s) : ctl_wait_job(c, id, wait_s);
+    }
+    if (have) {
+        osp_targets_deinit(&t);
+    }
+    return code;
 }
 
 static int sched_enable(struct ctl *c, int argc, char **argv, bool enable)

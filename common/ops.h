@@ -169,9 +169,11 @@ int osp_op_schedule_submit(const struct osp_ops *o, const struct osp_submit_poli
                            const char *name, const char *kind, const json_t *payload,
                            const char *idem, const char *by, char id[OSP_ID_LEN + 1], bool *dup,
                            const char **what, struct osp_err *err);
-/* Submit the schedule's job now (not a tick: no firing row), checked like any submit. */
+/* Submit the schedule's job now (not a tick: no firing row), checked like any submit; for a
+ * schedule of kind OSP_CAMPAIGN_KIND a campaign (*campaign set: id is the campaign's). */
 int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_policy *pol,
-                            const char *name, char id[OSP_ID_LEN + 1], struct osp_err *err);
+                            const char *name, char id[OSP_ID_LEN + 1], bool *campaign,
+                            struct osp_err *err);
 /* All schedules, or one with its latest firings (osp_ledger_schedules). */
 json_t *osp_op_schedules(const struct osp_ops *o, const char *name, struct osp_err *err);
 

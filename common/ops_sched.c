@@ -214,9 +214,11 @@ int osp_op_schedule_submit(const struct osp_ops *o, const struct osp_submit_poli
 }
 
 int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_policy *pol,
-                            const char *name, char id[OSP_ID_LEN + 1], struct osp_err *err)
+                            const char *name, char id[OSP_ID_LEN + 1], bool *campaign,
+                            struct osp_err *err)
 {
     id[0] = '\0';
+    *campaign = false;
     if (!osp_schedule_name_is_valid(name)) {
         return osp_err_set(err, OSP_EINVAL, "name: [A-Za-z0-9_.-]{1,%d}", OSP_SCHEDULE_NAME_MAX);
     }
@@ -226,9 +228,11 @@ int osp_op_schedule_trigger(const struct osp_ops *o, const struct osp_submit_pol
     }
     const char *what = NULL;
     bool dup = false;
-    int rc = osp_op_schedule_submit(
-        o, pol, name, str_field(row, "kind", NULL), json_object_get(row, "payload"), NULL,
-        o->actor.who != NULL ? o->actor.who : "schedule trigger", id, &dup, &what, err);
+    const char *kind = str_field(row, "kind", NULL);
+    *campaign = kind != NULL && strcmp(kind, OSP_CAMPAIGN_KIND) == 0;
+    int rc = osp_op_schedule_submit(o, pol, name, kind, json_object_get(row, "payload"), NULL,
+                                    o->actor.who != NULL ? o->actor.who : "schedule trigger", id,
+                                    &dup, &what, err);
     json_decref(row);
     if (rc == OSP_EINVAL || rc == OSP_ETOOBIG) {
         char cause[sizeof(err->msg)];

@@ -431,18 +431,11 @@ const struct job_kind *api_kind_or_reply(const char *name, struct osp_http_resp 
 /* The operation context for this request, or false after replying 503. */
 bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp)
 {
-    memset(o, 0, sizeof(*o));
-    o->pg = sched_pg(s);
+    *o = sched_ops(s, sched_pg(s), s->who[0] ? s->who : "unknown", "api");
     if (o->pg == NULL) {
         osp_http_reply_error(resp, 503, "unavailable", "postgresql unavailable");
         return false;
     }
-    o->rq = s->rqs;
-    o->keys = &s->keys;
-    o->env_max_bytes = (size_t)s->cfg->env_max_bytes;
-    o->job_ttl_s = s->cfg->job_ttl_s;
-    o->actor.who = s->who[0] ? s->who : "unknown";
-    o->actor.via = "api";
     return true;
 }
 

@@ -44,8 +44,6 @@ bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp);
 /* The HTTP answer for an operation's error code (and the store's failure accounting). */
 void api_reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
                         const struct osp_err *err);
-/* The submit checks' policy: the scheduler's targets and default attempt budget. */
-struct osp_submit_policy api_policy(struct sched *s);
 
 /* ---- handlers ---- */
 

@@ -31,7 +31,7 @@ void api_h_submit_campaign(const struct osp_http_req *req, struct osp_http_resp 
     }
     char *idem_copy = idem != NULL ? strdup(idem) : NULL;
     json_object_del(body, "idempotency_key");
-    struct osp_submit_policy pol = api_policy(s);
+    struct osp_submit_policy pol = sched_policy(s);
     struct osp_err err = {0, ""};
     const char *what = "invalid_request";
     char id[OSP_ID_LEN + 1];
@@ -115,7 +115,7 @@ void api_h_cancel_campaign(const struct osp_http_req *req, struct osp_http_resp 
     if (!api_ops(s, &o, resp)) {
         return;
     }
-    struct osp_submit_policy pol = api_policy(s);
+    struct osp_submit_policy pol = sched_policy(s);
     struct osp_err err = {0, ""};
     char prev[16] = "";
     int rc = osp_op_campaign_cancel(&o, &pol, id, prev, &err);

@@ -108,8 +108,7 @@ void api_h_submit(const struct osp_http_req *req, struct osp_http_resp *resp, vo
     if (submit_req_from_body(body, &sr, resp) != 0 || !api_ops(s, &o, resp)) {
         goto out;
     }
-    struct osp_submit_policy pol = {s->set.default_max_attempts,
-                                    s->have_targets ? &s->targets : NULL};
+    struct osp_submit_policy pol = sched_policy(s);
     const char *what = NULL;
     int rc = osp_op_submit_check(&o, &pol, &sr, &j, &what, &err);
     if (rc != 0) {

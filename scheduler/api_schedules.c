@@ -25,13 +25,6 @@ static void schedule_row(json_t *row)
     api_row_json(row, "payload");
 }
 
-struct osp_submit_policy api_policy(struct sched *s)
-{
-    struct osp_submit_policy p = {s->set.default_max_attempts,
-                                  s->have_targets ? &s->targets : NULL};
-    return p;
-}
-
 void api_h_list_schedules(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     (void)req;
@@ -92,7 +85,7 @@ void api_h_put_schedule(const struct osp_http_req *req, struct osp_http_resp *re
         json_decref(body);
         return;
     }
-    struct osp_submit_policy pol = api_policy(s);
+    struct osp_submit_policy pol = sched_policy(s);
     int rc = osp_op_schedule_put(&o, &pol, body, &created, &what, &err);
     if (rc == OSP_EINVAL) {
         osp_http_reply_error(resp, 400, what, "%s", err.msg);
@@ -161,15 +154,17 @@ void api_h_trigger_schedule(const struct osp_http_req *req, struct osp_http_resp
     if (!api_ops(s, &o, resp)) {
         return;
     }
-    struct osp_submit_policy pol = api_policy(s);
-    int rc = osp_op_schedule_trigger(&o, &pol, req->params[0], id, &err);
+    struct osp_submit_policy pol = sched_policy(s);
+    bool campaign = false;
+    int rc = osp_op_schedule_trigger(&o, &pol, req->params[0], id, &campaign, &err);
     if (rc != 0 && rc != OSP_EREDIS) {
         api_reply_op_error(s, resp, rc, &err);
         return;
     }
     api_audit_log(s, "schedule.trigger", req->params[0], id, NULL);
-    json_t *out =
-        json_pack("{s:s,s:s,s:s}", "schedule", req->params[0], "id", id, "state", "queued");
+    /* A campaign schedule answers with the campaign (GET /v1/campaigns/{id}), running. */
+    json_t *out = json_pack("{s:s,s:s,s:s,s:b}", "schedule", req->params[0], "id", id, "state",
+                            campaign ? "running" : "queued", "campaign", campaign);
     if (rc == OSP_EREDIS) {
         sched_redis_failed(s, &err);
         json_object_set_new(out, "warning",

@@ -26,14 +26,8 @@ static void campaigns_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     d->in_flight = true;
     int64_t t0 = osp_mono_ns();
-    struct osp_ops o = {.pg = pg,
-                        .rq = s->rqs,
-                        .keys = &s->keys,
-                        .env_max_bytes = (size_t)s->cfg->env_max_bytes,
-                        .job_ttl_s = s->cfg->job_ttl_s,
-                        .actor = {"scheduler", "campaigns"}};
-    struct osp_submit_policy pol = {s->set.default_max_attempts,
-                                    s->have_targets ? &s->targets : NULL};
+    struct osp_ops o = sched_ops(s, pg, "scheduler", "campaigns");
+    struct osp_submit_policy pol = sched_policy(s);
     struct osp_err err = {0, ""};
     int finished = 0;
     int rc = osp_op_campaigns_advance_all(&o, &pol, CAMPAIGN_ROUND, &finished, &err);

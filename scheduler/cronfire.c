@@ -49,13 +49,8 @@ int sched_schedules_seed(struct sched *s, struct osp_err *err)
     }
     /* The schedules file is the operator's own configuration, applied at every start: the
      * same checks as the API's, no audit row (no actor). */
-    struct osp_ops o = {.rq = s->rqs,
-                        .keys = &s->keys,
-                        .env_max_bytes = (size_t)s->cfg->env_max_bytes,
-                        .job_ttl_s = s->cfg->job_ttl_s,
-                        .actor = {NULL, "schedules-file"}};
-    struct osp_submit_policy pol = {s->set.default_max_attempts,
-                                    s->have_targets ? &s->targets : NULL};
+    struct osp_ops o = sched_ops(s, NULL, NULL, "schedules-file");
+    struct osp_submit_policy pol = sched_policy(s);
     o.pg = rc == 0 ? sched_pg(s) : NULL;
     if (rc == 0 && o.pg == NULL) {
         rc = osp_err_set(err, OSP_EPG, "postgresql unavailable");
@@ -167,14 +162,8 @@ static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, c
     const char *kind = json_string_value(json_object_get(row, "kind"));
     json_t *payload = json_loads(json_string_value(json_object_get(row, "payload")), 0, NULL);
     char *idem = osp_xasprintf("schedule:%s:%lld", name, (long long)tick);
-    struct osp_ops o = {.pg = pg,
-                        .rq = s->rqs,
-                        .keys = &s->keys,
-                        .env_max_bytes = (size_t)s->cfg->env_max_bytes,
-                        .job_ttl_s = s->cfg->job_ttl_s,
-                        .actor = {"scheduler", "cron"}};
-    struct osp_submit_policy pol = {s->set.default_max_attempts,
-                                    s->have_targets ? &s->targets : NULL};
+    struct osp_ops o = sched_ops(s, pg, "scheduler", "cron");
+    struct osp_submit_policy pol = sched_policy(s);
     const char *what = NULL;
     char id[OSP_ID_LEN + 1];
     bool dup = false;

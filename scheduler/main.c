@@ -210,6 +210,24 @@ json_t *sched_query(struct sched *s, const char *sql, int nparams, const char *c
 
 /* ---- Duties ---- */
 
+struct osp_ops sched_ops(struct sched *s, struct osp_pgs *pg, const char *who, const char *via)
+{
+    struct osp_ops o = {.pg = pg,
+                        .rq = s->rqs,
+                        .keys = &s->keys,
+                        .env_max_bytes = (size_t)s->cfg->env_max_bytes,
+                        .job_ttl_s = s->cfg->job_ttl_s,
+                        .actor = {who, via}};
+    return o;
+}
+
+struct osp_submit_policy sched_policy(struct sched *s)
+{
+    struct osp_submit_policy p = {s->set.default_max_attempts,
+                                  s->have_targets ? &s->targets : NULL};
+    return p;
+}
+
 void sched_duty_start(struct sched *s, struct sched_duty *d, double period_s,
                       void (*cb)(struct ev_loop *, ev_timer *, int))
 {

@@ -16,6 +16,7 @@
 #include "common/http.h"
 #include "common/ledger.h"
 #include "common/metrics.h"
+#include "common/ops.h"
 #include "common/rq.h"
 #include "jobs/targets.h"
 
@@ -134,6 +135,11 @@ void sched_redis_failed(struct sched *s, const struct osp_err *err);
 /* Run a query through osp_pgs_query, with error accounting. NULL on failure (err filled). */
 json_t *sched_query(struct sched *s, const char *sql, int nparams, const char *const *params,
                     struct osp_err *err);
+/* The operation context (common/ops.h) of a duty or a request: pg (may be NULL for checks
+ * only), the Redis client, signing keys, limits and who acts (who NULL: no audit record). */
+struct osp_ops sched_ops(struct sched *s, struct osp_pgs *pg, const char *who, const char *via);
+/* The submit checks' policy: the scheduler's targets and default attempt budget. */
+struct osp_submit_policy sched_policy(struct sched *s);
 /* Start a periodic duty. */
 void sched_duty_start(struct sched *s, struct sched_duty *d, double period_s,
                       void (*cb)(struct ev_loop *, ev_timer *, int));

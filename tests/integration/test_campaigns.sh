@@ -138,6 +138,16 @@ assert_eq 201 "$code" "a schedule of kind campaign is accepted (its plan checked
 code=$(post_json /v1/schedules '{"name": "broken", "cron": "* * * * *", "kind": "campaign",
   "payload": {"name": "b", "steps": [{"name": "a", "kind": "noop", "after": ["a"]}]}}')
 assert_eq 400 "$code" "a schedule whose plan is invalid is refused"
+# Triggered by hand: the API answers with the campaign; opspoolctl --wait follows it.
+code=$(api POST /v1/schedules/nightly/trigger)
+assert_eq "202 true running" "$code $(jbody '.campaign') $(jbody '.state')" "trigger of a campaign schedule answers with the campaign"
+trig=$(jbody .id)
+wait_until 60 campaign_done "$trig" || fail "triggered campaign did not finish"
+assert_eq "succeeded nightly" "$(q "SELECT state || ' ' || schedule FROM opspool.campaigns WHERE id = '$trig'")" "the triggered campaign ran and names its schedule"
+rc=0
+"$CTL" schedules trigger nightly --wait --timeout 60 >"$TMP/trig.out" 2>"$TMP/trig.err" || rc=$?
+assert_eq 0 "$rc" "opspoolctl schedules trigger --wait follows a campaign to its end"
+grep -q "work .*succeeded" "$TMP/trig.out" || fail "trigger --wait did not print the campaign's steps: $(cat "$TMP/trig.out")"
 kill -TERM "$S1"
 wait_exit "$S1" 30
 # A fake minute every 2 s from now on: ticks come faster than the 3 s campaign finishes. The
