@@ -53,7 +53,8 @@ static bool lgm_should_stop(void *arg)
 static void lgm_usage_text(FILE *out)
 {
     fprintf(out,
-            "usage: opspool-loadgen [-c conns] [-d secs] [-n requests] [-R rate] [-w warmup_s]\n"
+            "usage: opspool-loadgen [-t engines] [-c conns] [-d secs] [-n requests] [-R rate]\n"
+            "         [-w warmup_s]\n"
             "         [-m METHOD] [-H 'Name: value']... [-b body] [--keys N] [--zipf S]\n"
             "         [--seed N] [--connect-timeout ms] [--timeout ms] [--cache-header NAME]\n"
             "         [--samples FILE] [--json] http://host:port/path\n"
@@ -61,6 +62,9 @@ static void lgm_usage_text(FILE *out)
             "       opspool-loadgen --print-config ARGS...   (the settings ARGS give; no run)\n"
             "       opspool-loadgen --help\n"
             "\n"
+            "  -t N   engines (threads, each with its own event loop; default: the cores this\n"
+            "         process may use); connections and the open model's rate are split\n"
+            "         between them, results merged\n"
             "  -c N   connections (default 10)        -d S   measured seconds (default 10)\n"
             "  -n N   stop after N measured requests  -R R   open model at R requests/s in total\n"
             "  -w S   warm-up seconds, not recorded   -m M   method (default GET)\n"
@@ -107,8 +111,9 @@ static unsigned long long lgm_uint(const char *opt, const char *v, unsigned long
 }
 
 static void lgm_print_config(const struct bench_lg_config *cfg, const char *method,
-                             const char *url, bool json)
+                             const char *url, bool json, unsigned engines)
 {
+    printf("engines=%u\n", engines);
     printf("url=%s\nmethod=%s\nmodel=%s\nconnections=%u\nrate=%g\nduration_s=%g\n"
            "max_requests=%llu\nwarmup_s=%g\nkeys=%llu\nzipf=%g\nseed=%llu\n"
            "connect_timeout_ms=%u\ntimeout_ms=%u\ncache_header=%s\nsamples=%s\njson=%s\n",
@@ -197,7 +202,7 @@ int main(int argc, char **argv)
         {"samples", required_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'J'},
         {"job", required_argument, NULL, 'j'},
-        {"targets", required_argument, NULL, 't'},
+        {"targets", required_argument, NULL, 'G'},
         {"timeout-s", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {"print-config", no_argument, NULL, 'P'},
@@ -218,10 +223,14 @@ int main(int argc, char **argv)
     const char *job_path = NULL, *targets_path = NULL;
     long timeout_s = 3600;
     bool json = false, duration_given = false, print_config = false;
+    unsigned engines = 0; /* 0: the cores this process may use */
     char *headers = osp_xstrdup("");
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:d:n:R:w:m:H:b:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:d:n:R:w:m:H:b:t:", longopts, NULL)) != -1) {
         switch (opt) {
+        case 't':
+            engines = (unsigned)lgm_uint("-t", optarg, 1, BENCH_MAX_ENGINES);
+            break;
         case 'c':
             cfg.connections = (unsigned)lgm_uint("-c", optarg, 1, BENCH_MAX_CONNECTIONS);
             break;
@@ -282,7 +291,7 @@ int main(int argc, char **argv)
         case 'j':
             job_path = optarg;
             break;
-        case 't':
+        case 'G':
             targets_path = optarg;
             break;
         case 's':
@@ -319,7 +328,8 @@ int main(int argc, char **argv)
         return lgm_run_job(job_path, targets_path, timeout_s);
     }
     if (print_config && optind == argc) {
-        lgm_print_config(&cfg, method, "", json); /* the defaults, no URL given yet */
+        lgm_print_config(&cfg, method, "", json,
+                         engines ? engines : bench_lg_default_engines()); /* no URL yet */
         free(headers);
         return 0;
     }
@@ -331,7 +341,8 @@ int main(int argc, char **argv)
         cfg.duration_s = 0;
     }
     if (print_config) {
-        lgm_print_config(&cfg, method, argv[optind], json);
+        lgm_print_config(&cfg, method, argv[optind], json,
+                         engines ? engines : cfg.samples_path ? 1u : bench_lg_default_engines());
         free(headers);
         return 0;
     }
@@ -354,7 +365,10 @@ int main(int argc, char **argv)
     cfg.mix = &item;
     cfg.nmix = 1;
     cfg.should_stop = lgm_should_stop;
-    if (bench_lg_run(&cfg, &res, &err) != 0) {
+    if (engines == 0) {
+        engines = cfg.samples_path != NULL ? 1u : bench_lg_default_engines();
+    }
+    if (bench_lg_run_engines(&cfg, engines, &res, &err) != 0) {
         fprintf(stderr, "opspool-loadgen: %s\n", err.msg);
         goto out;
     }

@@ -261,7 +261,11 @@ static int bench_run(struct job_ctx *ctx)
         job_emit(ctx, "phase", json_pack("{s:s, s:s, s:i}", "lane", l->name, "state", "start",
                                          "connections", l->connections));
         struct bench_lg_result r;
-        rc = bench_lg_run(&cfg, &r, &err);
+        unsigned engines = l->engines ? l->engines : bench_lg_default_engines();
+        if (engines > l->connections) {
+            engines = l->connections;
+        }
+        rc = bench_lg_run_engines(&cfg, engines, &r, &err);
         if (rc != 0) {
             bench_lg_result_deinit(&r);
             snprintf(fatal, sizeof(fatal), "lane %s: %s", l->name, err.msg);
@@ -269,6 +273,7 @@ static int bench_run(struct job_ctx *ctx)
         }
         bool ok;
         json_t *sum = bench_summarise(l, &cm, &r, failed, &ok);
+        json_object_set_new(sum, "engines", json_integer(engines));
         all_ok = all_ok && ok;
         job_emit(ctx, "lane", json_deep_copy(sum));
         job_add_row(ctx, "benchmark_results", bench_row(sum, cm.target_name));

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *const bench_err_names[BENCH_ERR_N] = {
@@ -94,6 +95,7 @@ struct lg {
     unsigned *idle;       /* open model: stack of connection indices that can take a request */
     size_t nidle;
     int64_t start_ns, measure_ns, end_ns; /* end_ns = INT64_MAX when bounded by requests only */
+    int64_t sched_origin_ns; /* open model: request k is intended at origin + k * interval */
     double interval_ns;   /* open model: 1e9 / rate */
     uint64_t next_k;      /* open model: next request index to send */
     uint64_t issued;      /* measured requests started */
@@ -518,7 +520,7 @@ static bool lg_may_issue(const struct lg *lg)
 
 static int64_t lg_intended(const struct lg *lg, uint64_t k)
 {
-    return lg->start_ns + (int64_t)((double)k * lg->interval_ns);
+    return lg->sched_origin_ns + (int64_t)((double)k * lg->interval_ns);
 }
 
 /* Hand every due request to an idle connection. */
@@ -964,7 +966,14 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
         bench_resp_init(&c->resp, cfg->cache_header, cfg->cache_hit_value);
     }
 
-    lg->start_ns = lg_now();
+    /* Engines share one start: nothing (not even a connect) happens before it. */
+    for (int64_t wait = cfg->start_at_ns - lg_now(); wait > 0; wait = cfg->start_at_ns - lg_now()) {
+        struct timespec ts = {(time_t)(wait / 1000000000), (long)(wait % 1000000000)};
+        nanosleep(&ts, NULL);
+    }
+    ev_now_update(lg->loop); /* the timers below count from now, not from the loop's creation */
+    lg->start_ns = cfg->start_at_ns > 0 ? cfg->start_at_ns : lg_now();
+    lg->sched_origin_ns = lg->start_ns + cfg->schedule_offset_ns;
     lg->measure_ns = lg->start_ns + (int64_t)(cfg->warmup_s * 1e9);
     lg->end_ns = cfg->duration_s > 0 ? lg->measure_ns + (int64_t)(cfg->duration_s * 1e9)
                                      : INT64_MAX;
@@ -974,7 +983,7 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
     ev_timer_start(lg->loop, &lg->tick);
     ev_init(&lg->sched, lg_on_sched);
     if (lg->end_ns != INT64_MAX) {
-        ev_timer_init(&lg->end, lg_on_end, (double)(lg->end_ns - lg->start_ns) / 1e9, 0.0);
+        ev_timer_init(&lg->end, lg_on_end, (double)(lg->end_ns - lg_now()) / 1e9, 0.0);
         ev_timer_start(lg->loop, &lg->end);
     }
     for (unsigned i = 0; i < cfg->connections && !lg->finished; i++) {
@@ -999,8 +1008,8 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
         /* Intended requests in the window that never got a connection: indices k >= next_k
          * with measure_ns <= start + k * interval < stop_ns. Each is recorded (corrected) at
          * its wait so far: under overload the queue of unsent requests is the latency. */
-        double lo = osp_ceil((double)(lg->measure_ns - lg->start_ns) / lg->interval_ns);
-        double hi = osp_ceil((double)(stop_ns - lg->start_ns) / lg->interval_ns);
+        double lo = osp_ceil((double)(lg->measure_ns - lg->sched_origin_ns) / lg->interval_ns);
+        double hi = osp_ceil((double)(stop_ns - lg->sched_origin_ns) / lg->interval_ns);
         if (lo < (double)lg->next_k) {
             lo = (double)lg->next_k;
         }

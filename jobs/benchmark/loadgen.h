@@ -92,6 +92,10 @@ struct bench_lg_config {
                                               * recorded response; NULL = off */
     bool (*should_stop)(void *arg);          /* polled; may be NULL */
     void *stop_arg;
+    /* Engines (bench_lg_run_engines) share one schedule: the absolute start (lg clock,
+     * CLOCK_MONOTONIC ns; 0 = now) and, open model, this engine's offset into it. */
+    int64_t start_at_ns;
+    int64_t schedule_offset_ns;
 };
 
 struct bench_lg_result {
@@ -125,6 +129,19 @@ int bench_lg_resolve(struct bench_lg_config *cfg, const char *base_url, struct o
 int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
                  struct osp_err *err);
 void bench_lg_result_deinit(struct bench_lg_result *res);
+
+#define BENCH_MAX_ENGINES 256
+
+/* Run one lane on `engines` threads, each a bench_lg_run on a loop of its own, and merge
+ * their results into one: connections and max_requests split as evenly as possible (engines
+ * is lowered to the connections when there are fewer), the open model's schedule split
+ * exactly (engine i sends requests i, i + N, i + 2N, ... of the one schedule, from one shared
+ * start), seeds derived per engine, histograms merged without loss, counters summed,
+ * elapsed_s the longest. samples_path needs engines = 1. engines <= 1 is bench_lg_run. */
+int bench_lg_run_engines(const struct bench_lg_config *cfg, unsigned engines,
+                         struct bench_lg_result *res, struct osp_err *err);
+/* The cores this process may run on (its CPU affinity), at least 1: the default engines. */
+unsigned bench_lg_default_engines(void);
 
 /* Total of res->errors. */
 uint64_t bench_lg_error_total(const struct bench_lg_result *res);

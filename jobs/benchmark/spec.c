@@ -287,6 +287,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
                                        "read_timeout_ms",
                                        "thresholds",
                                        "min_achieved_ratio",
+                                       "engines",
                                        NULL};
     char sub[BENCH_WHERE_MAX + 48];
     memset(l, 0, sizeof(*l));
@@ -319,7 +320,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
     } else {
         return osp_err_set(err, OSP_EINVAL, "%s.model: must be \"closed\" or \"open\"", where);
     }
-    long long conns = 0, ct = 0, rt = 0;
+    long long conns = 0, ct = 0, rt = 0, engines = 0;
     if ((rc = bench_get_int(o, "connections", 1, BENCH_MAX_CONNECTIONS,
                             l->model == BENCH_MODEL_OPEN ? 64 : 10, &conns, where, err)) != 0 ||
         (rc = bench_get_num(o, "rate", 0, BENCH_MAX_RATE, true, 0, &l->rate, where, err)) != 0 ||
@@ -332,9 +333,11 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
         (rc = bench_get_int(o, "connect_timeout_ms", 1, 60000, 2000, &ct, where, err)) != 0 ||
         (rc = bench_get_int(o, "read_timeout_ms", 1, 600000, 10000, &rt, where, err)) != 0 ||
         (rc = bench_get_num(o, "min_achieved_ratio", 0, 1, false, BENCH_MIN_ACHIEVED_RATIO,
-                            &l->min_achieved_ratio, where, err)) != 0) {
+                            &l->min_achieved_ratio, where, err)) != 0 ||
+        (rc = bench_get_int(o, "engines", 1, BENCH_MAX_ENGINES, 0, &engines, where, err)) != 0) {
         return rc;
     }
+    l->engines = (unsigned)engines;
     l->connections = (unsigned)conns;
     l->connect_timeout_ms = (unsigned)ct;
     l->read_timeout_ms = (unsigned)rt;

@@ -43,6 +43,7 @@ struct bench_lane {
     unsigned connections;
     double rate, duration_s, warmup_s;
     double min_achieved_ratio; /* open model: below this share of the schedule the lane fails */
+    unsigned engines;          /* load engines (threads); 0 = the cores the job may use */
     long long requests;
     struct bench_mix_item mix[BENCH_MAX_MIX];
     char *owned_headers[BENCH_MAX_MIX];

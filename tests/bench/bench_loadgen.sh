@@ -5,7 +5,11 @@
 # keep-alive) on loopback; same connection count, one thread each, same duration; runs
 # alternate (wrk, ours, wrk, ours, ...) so drift hits both; medians and the ratio are printed.
 #
-#   tests/bench/bench_loadgen.sh [CONNECTIONS] [SECONDS] [RUNS]   (default 50 10 5)
+#   tests/bench/bench_loadgen.sh [CONNECTIONS] [SECONDS] [RUNS] [THREADS]   (default 50 10 5 1)
+#
+# THREADS is wrk's -t and opspool-loadgen's -t (engines) at once: equal threads. With one
+# thread the server and the load generator are pinned to one core each; with more the load
+# generator is not pinned (it gets what the server leaves).
 #
 # Printed per tool: median requests/s, and CPU time (user+sys, from /usr/bin/time) per request,
 # which is the figure that survives a noisy shared machine; plus the median of the per-pair
@@ -20,6 +24,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 C=${1:-50}
 D=${2:-10}
 RUNS=${3:-5}
+THREADS=${4:-1}
 B=${OSP_BENCH_BUILD:-$ROOT/build-bench-loadgen}
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)" >&2; exit 77; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time missing (apt-get install time)" >&2; exit 77; }
@@ -39,7 +44,8 @@ cleanup() {
 trap cleanup EXIT
 pin_server=() pin_client=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-    pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+    pin_server=(taskset -c 0)
+    [ "$THREADS" = 1 ] && pin_client=(taskset -c 1)
 fi
 "${pin_server[@]}" "$SERVER" --stall-every-ms 0 >"$T/port" &
 SPID=$!
@@ -60,8 +66,8 @@ run() {
     echo "$rps"
 }
 for r in $(seq 1 "$RUNS"); do
-    w=$(run wrk wrk -t1 -c"$C" -d"${D}s" "$URL")
-    o=$(run ours "$LOADGEN" -c "$C" -d "$D" "$URL")
+    w=$(run wrk wrk -t"$THREADS" -c"$C" -d"${D}s" "$URL")
+    o=$(run ours "$LOADGEN" -t "$THREADS" -c "$C" -d "$D" "$URL")
     printf 'run %d: wrk %s req/s (%s us CPU/req), opspool-loadgen %s req/s (%s us CPU/req)\n' \
         "$r" "$w" "$(tail -n1 "$T/wrk_cpu")" "$o" "$(tail -n1 "$T/ours_cpu")"
     echo "$w" >>"$T/wrk"
@@ -72,7 +78,7 @@ W=$(median <"$T/wrk")
 O=$(median <"$T/ours")
 printf '\n| tool | connections | threads | duration | requests/s (median of %d) | CPU us/request (median) |\n' "$RUNS"
 printf '|---|---|---|---|---|---|\n'
-printf '| wrk %s | %s | 1 | %ss | %s | %s |\n' "$(wrk -v 2>&1 | awk 'NR==1{print $2}')" "$C" "$D" "$W" "$(median <"$T/wrk_cpu")"
-printf '| opspool-loadgen (closed) | %s | 1 | %ss | %s | %s |\n' "$C" "$D" "$O" "$(median <"$T/ours_cpu")"
+printf '| wrk %s | %s | %s | %ss | %s | %s |\n' "$(wrk -v 2>&1 | awk 'NR==1{print $2}')" "$C" "$THREADS" "$D" "$W" "$(median <"$T/wrk_cpu")"
+printf '| opspool-loadgen (closed) | %s | %s | %ss | %s | %s |\n' "$C" "$THREADS" "$D" "$O" "$(median <"$T/ours_cpu")"
 awk -v o="$O" -v w="$W" -v p="$(median <"$T/ratio")" 'BEGIN {
     printf "\nratio opspool-loadgen / wrk: %.3f of medians, %.3f median of per-run pairs (target >= 0.95)\n", o / w, p }'

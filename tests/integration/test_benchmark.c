@@ -364,6 +364,68 @@ static void test_dead_target(void **state)
     }
 }
 
+/* Several engines make one result: connections and request counts split exactly, the open
+ * model's one schedule shared out (intended requests = rate x duration, whatever the split),
+ * histograms merged without loss. */
+static void test_engines_split(void **state)
+{
+    (void)state;
+    assert_true(bench_lg_default_engines() >= 1);
+    struct bench_lg_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", g_port);
+    struct osp_err err = {0};
+    assert_int_equal(bench_lg_resolve(&cfg, url, &err), 0);
+    struct bench_mix_item mix = {.method = "GET", .path = "/k/{key}", .weight = 1, .headers = ""};
+    cfg.mix = &mix;
+    cfg.nmix = 1;
+    cfg.key_count = 100;
+    cfg.seed = 3;
+    cfg.connect_timeout_ms = 2000;
+    cfg.read_timeout_ms = 5000;
+
+    /* Closed model, a request count: 5 connections on 2 engines (3 + 2), 1,001 requests. */
+    cfg.model = BENCH_MODEL_CLOSED;
+    cfg.connections = 5;
+    cfg.max_requests = 1001;
+    struct bench_lg_result res;
+    assert_int_equal(bench_lg_run_engines(&cfg, 2, &res, &err), 0);
+    assert_int_equal(res.requests, 1001);
+    assert_int_equal(res.responses + bench_lg_error_total(&res), 1001);
+    assert_int_equal(bench_hist_count(res.lat), res.responses + res.in_flight_at_end);
+    assert_true(res.connects >= 5);
+    bench_lg_result_deinit(&res);
+
+    /* Open model: 400/s for 2 s on 2 engines of 4 connections: 800 intended requests in all. */
+    cfg.model = BENCH_MODEL_OPEN;
+    cfg.connections = 8;
+    cfg.max_requests = 0;
+    cfg.rate = 400;
+    cfg.duration_s = 2;
+    assert_int_equal(bench_lg_run_engines(&cfg, 2, &res, &err), 0);
+    uint64_t intended = res.issued + res.dropped;
+    fprintf(stderr, "# 2 engines: intended %llu (issued %llu, dropped %llu), responses %llu\n",
+            (unsigned long long)intended, (unsigned long long)res.issued,
+            (unsigned long long)res.dropped, (unsigned long long)res.responses);
+    assert_true(intended >= 798 && intended <= 802);
+    assert_int_equal(bench_hist_count(res.lat), res.responses + res.in_flight_at_end + res.dropped);
+    assert_true(res.connects >= 8);
+    bench_lg_result_deinit(&res);
+
+    /* More engines than connections: one engine per connection. Samples need one engine. */
+    cfg.connections = 1;
+    cfg.duration_s = 0.3;
+    assert_int_equal(bench_lg_run_engines(&cfg, 8, &res, &err), 0);
+    assert_true(res.issued > 0);
+    bench_lg_result_deinit(&res);
+    cfg.connections = 4;
+    cfg.samples_path = "/dev/null";
+    assert_int_not_equal(bench_lg_run_engines(&cfg, 2, &res, &err), 0);
+    assert_non_null(strstr(err.msg, "single engine"));
+    bench_lg_result_deinit(&res);
+}
+
 static void test_cancel_stops_promptly(void **state)
 {
     (void)state;
@@ -389,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_percentiles_match_samples),
         cmocka_unit_test(test_thresholds),
         cmocka_unit_test(test_dead_target),
+        cmocka_unit_test(test_engines_split),
         cmocka_unit_test(test_cancel_stops_promptly),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
