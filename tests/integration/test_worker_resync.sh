@@ -17,7 +17,13 @@ rcli RPOPLPUSH "$P:queue:noop" "$P:processing:fixed-id" >/dev/null
 rcli LPUSH "$P:processing:fixed-id" "not an envelope" >/dev/null
 assert_eq 0 "$(rcli LLEN "$P:queue:noop")" "both envelopes sit in the stale processing list"
 
-start_worker w OSP_WORKER_ID=fixed-id
+# The worker connects as a Redis user of its own, so the reconnect below can drop exactly its
+# connections (CLIENT KILL USER): the suite's Redis is shared with tests running in parallel.
+RUSER=resync-$RANDOM$RANDOM
+RPASS=pw-$RANDOM$RANDOM
+rcli ACL SETUSER "$RUSER" reset on ">$RPASS" '~*' '&*' +@all >/dev/null
+trap 'rcli ACL DELUSER "$RUSER" >/dev/null 2>&1; cleanup_pids' EXIT
+start_worker w OSP_WORKER_ID=fixed-id OSP_REDIS_USERNAME="$RUSER" OSP_REDIS_PASSWORD="$RPASS"
 wait_eq 30 succeeded job_state "$a" || fail "orphaned job a never ran: $(job_state "$a")"
 wait_eq 30 succeeded job_state "$b" || fail "orphaned job b never ran: $(job_state "$b")"
 ok "the predecessor's jobs are taken back and run"
@@ -39,7 +45,8 @@ assert_eq 1 "$(rcli EVAL "local m = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 redis.call('ZREM', KEYS[1], m)
 return redis.call('LPUSH', KEYS[2], string.sub(m, string.find(m, '|', 1, true) + 1))" 2 \
     "$P:delayed" "$P:processing:fixed-id")" "an envelope the worker never saw sits in its list"
-rcli CLIENT KILL TYPE normal SKIPME yes >/dev/null
+killed=$(rcli CLIENT KILL USER "$RUSER")
+[ "$killed" -ge 1 ] || fail "the worker's connections were not found ($killed)"
 wait_eq 30 succeeded job_state "$c" || fail "job c never ran after the reconnect: $(job_state "$c")"
 assert_eq "0|1" "$(q "SELECT recoveries || '|' || (SELECT count(*) FROM opspool.job_attempts WHERE job_id = '$c') FROM opspool.jobs WHERE id = '$c'")" \
     "after a reconnect: handed back without a recovery, one run"
