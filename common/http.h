@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* http.h — a small JSON-over-HTTP/1.1 server: libmicrohttpd driven from a libev loop, a
  * router (method + path pattern with {name} segments), a body size limit, bearer-token
- * authentication hook and JSON reply helpers. Used by the scheduler's API. The router and the
- * body/reply helpers (http_router.c) need no libmicrohttpd; common/httpmini.h serves the same
- * router and handlers without it (the worker's /metrics /healthz /readyz).
+ * authentication hook and JSON reply helpers. Used by the scheduler's API and the worker's
+ * /metrics /healthz /readyz. The router and the body/reply helpers (http_router.c) need no
+ * libmicrohttpd, so unit tests and fuzzers can drive them without a socket.
  *
  * A request head that does not fit OSP_HTTP_HEAD_POOL never reaches these rules: libmicrohttpd
  * itself answers it (414 or 431) with its own body, before any callback of ours runs. The pool
@@ -105,7 +105,7 @@ void osp_http_router_match(const struct osp_http_router *r, const char *method, 
 /* Point req's params and param_names at m's (m must outlive req). */
 void osp_http_req_params(struct osp_http_req *req, const struct osp_http_match *m);
 
-/* The value of hex digit c (0..15), or -1: percent-escapes, for both servers. */
+/* The value of hex digit c (0..15), or -1: percent-escapes, for the server and the checks. */
 int osp_http_hex_digit(int c);
 
 /* Check a request target as it came off the wire (path and query, not yet decoded): 0 when
@@ -116,7 +116,7 @@ int osp_http_target_check(const char *target, size_t len, const char **why);
 
 /* Split "host:port" or "[v6]:port" into host (without brackets) and a numeric port string.
  * -1 when malformed, when the port is not 0..65535 in decimal digits, or when a part does not
- * fit its buffer. Shared by both servers and the configuration check. */
+ * fit its buffer. Shared by the server and the configuration check. */
 int osp_http_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap);
 
 /* Write "<port>\n" to path atomically (a temporary file renamed over it), so a reader sees
@@ -154,7 +154,7 @@ const char *osp_http_query(const struct osp_http_req *req, const char *name);
 /* Check the query string against the names a route accepts (NULL-terminated; NULL = none):
  * 0 when every parameter is one of them and none is repeated; else replies 400
  * invalid_request naming the parameter (and what is accepted) and returns -1. Requests
- * served without libmicrohttpd (req->conn NULL, common/httpmini.h) have no query: 0. */
+ * built without a connection (req->conn NULL: tests, fuzzers) have no query: 0. */
 int osp_http_query_check(const struct osp_http_req *req, const char *const *allowed,
                          struct osp_http_resp *resp);
 /* Request header or NULL (case-insensitive name). */

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* http_router.c — the parts of common/http.h that need no server: the router (method + path
- * pattern with {name} segments) and the JSON body/reply helpers. Split from http.c so that a
- * process serving only probe endpoints (the worker, through common/httpmini.h) can use them
- * without linking libmicrohttpd; this file must never include microhttpd.h.
+ * pattern with {name} segments) and the JSON body/reply helpers. Split from http.c so that unit
+ * tests and fuzzers can drive them without a server; this file never includes microhttpd.h.
  * Contract: common/http.h. */
 #include "common/alloc.h"
 #include "common/base.h"

@@ -7,37 +7,35 @@
  *                 else 503 naming what is missing (readiness: KEDA/Kubernetes stop sending
  *                 traffic, and a draining pod reports itself not ready)
  * Metrics are updated where outcomes are decided (slot.c) and sampled here on scrape.
- * Served by common/httpmini.h (no libmicrohttpd in the worker: its TLS stack alone would cost
- * more RSS than the worker's idle budget); GET/HEAD only, no request bodies. */
+ * Served by common/http.h (libmicrohttpd on the worker's loop), like the scheduler's API. */
 #include "common/http.h"
-#include "common/httpmini.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "worker/worker.h"
 
 #include <stdio.h>
 
-static const double dur_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300,
-                                     900, 1800, 3600};
+static const double dur_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,  1,   5,
+                                     10,    30,    60,   300,  900, 1800, 3600};
 
 void wrk_metrics_init(struct wrk *w)
 {
     static const char *const kind_outcome[] = {"kind", "outcome", NULL};
     static const char *const kind[] = {"kind", NULL};
     w->metrics = osp_metrics_new();
-    w->m_jobs = osp_metric_counter(w->metrics, "opspool_worker_jobs_total",
-                                   "Attempts finished by this worker, by kind and outcome",
-                                   kind_outcome);
+    w->m_jobs =
+        osp_metric_counter(w->metrics, "opspool_worker_jobs_total",
+                           "Attempts finished by this worker, by kind and outcome", kind_outcome);
     w->m_dur = osp_metric_histogram(w->metrics, "opspool_worker_job_duration_seconds",
-                                    "Wall time of one attempt, fetch to outcome", kind,
-                                    dur_buckets, OSP_ARRAY_LEN(dur_buckets));
+                                    "Wall time of one attempt, fetch to outcome", kind, dur_buckets,
+                                    OSP_ARRAY_LEN(dur_buckets));
     w->m_lease_waits = osp_metric_counter(
         w->metrics, "opspool_worker_lease_waits_total",
         "Fetched jobs whose target was leased to another job: parked until it is free", kind);
     w->m_slots = osp_metric_gauge(w->metrics, "opspool_worker_slots", "Configured slots", NULL);
-    w->m_busy = osp_metric_gauge(w->metrics, "opspool_worker_busy_slots",
-                                 "Slots holding a job (running, or its outcome being recorded)",
-                                 NULL);
+    w->m_busy =
+        osp_metric_gauge(w->metrics, "opspool_worker_busy_slots",
+                         "Slots holding a job (running, or its outcome being recorded)", NULL);
     w->m_draining = osp_metric_gauge(w->metrics, "opspool_worker_draining",
                                      "1 while the worker drains after SIGTERM", NULL);
     w->m_redis_err = osp_metric_counter(w->metrics, "opspool_redis_errors_total",
@@ -112,22 +110,23 @@ int wrk_http_start(struct wrk *w, struct osp_err *err)
     if (w->cfg->http_addr == NULL || w->cfg->http_addr[0] == '\0') {
         return 0;
     }
-    struct osp_httpmini_opts o = {.addr = w->cfg->http_addr};
-    w->http = osp_httpmini_new(w->loop, &o, err);
+    /* Probes and scrapes send no bodies: a small limit, a few connections. */
+    struct osp_http_opts o = {.addr = w->cfg->http_addr, .max_body = 4096, .conn_limit = 64};
+    w->http = osp_http_new(w->loop, &o, err);
     if (w->http == NULL) {
         return err != NULL && err->code != 0 ? err->code : OSP_EINVAL;
     }
-    struct osp_http_router *r = osp_httpmini_router(w->http);
+    struct osp_http_router *r = osp_http_router(w->http);
     osp_http_router_add(r, "GET", "/metrics", 0, on_metrics, w);
     osp_http_router_add(r, "GET", "/healthz", 0, on_healthz, w);
     osp_http_router_add(r, "GET", "/readyz", 0, on_readyz, w);
-    osp_info("serving /metrics /healthz /readyz on port %u", osp_httpmini_port(w->http));
-    return osp_http_write_port_file(w->cfg->http_port_file, osp_httpmini_port(w->http), err);
+    osp_info("serving /metrics /healthz /readyz on port %u", osp_http_port(w->http));
+    return osp_http_write_port_file(w->cfg->http_port_file, osp_http_port(w->http), err);
 }
 
 void wrk_http_stop(struct wrk *w)
 {
-    osp_httpmini_free(w->http);
+    osp_http_free(w->http);
     w->http = NULL;
     osp_metrics_free(w->metrics);
     w->metrics = NULL;

@@ -42,7 +42,7 @@ enum slot_end {
 
 struct wrk;
 struct wrk_podcost;
-struct osp_httpmini;
+struct osp_http;
 struct osp_metrics;
 struct osp_metric;
 
@@ -151,7 +151,7 @@ struct wrk {
     int jobs_done;
     int exit_code;
     /* observability (http.c) */
-    struct osp_httpmini *http;    /* NULL when OSP_HTTP_ADDR is empty */
+    struct osp_http *http;        /* NULL when OSP_HTTP_ADDR is empty */
     struct osp_metrics *metrics;
     struct osp_metric *m_jobs, *m_dur, *m_slots, *m_busy, *m_draining, *m_redis_err, *m_pg_err;
     struct osp_metric *m_lease_waits; /* jobs that found their target leased and went waiting */

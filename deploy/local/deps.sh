@@ -5,20 +5,13 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config python3 curl
       libhiredis-dev libev-dev libmsgpack-dev libjansson-dev libcmocka-dev libmicrohttpd-dev
-      libpq-dev postgresql-server-dev-15 libssl-dev libcurl4-openssl-dev
+      libpq-dev libssl-dev libcurl4-openssl-dev
       redis-server postgresql-15 postgresql-client-15 wrk
       python3-yaml yamllint docker-compose gnuplot-nox clang-format)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# The worker links libpq.a (libpq-dev) with libpgcommon/libpgport from postgresql-server-dev-15
-# (docs/decisions/0006-lean-worker-link.md); they must come from the same PostgreSQL release,
-# which the packages' dependencies do not enforce: upgrade both when they differ.
-pgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
-if [ ${#missing[@]} -eq 0 ] && [ "$(pgver libpq-dev)" != "$(pgver postgresql-server-dev-15)" ]; then
-    missing+=(libpq-dev postgresql-server-dev-15)
-fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}" >&2
 SUDO=()

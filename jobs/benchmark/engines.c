@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include "common/alloc.h"
 #include "common/base.h"
-#include "common/libm_lazy.h"
 #include "jobs/benchmark/loadgen.h"
 
 #include <errno.h>
@@ -94,9 +93,6 @@ int bench_lg_run_engines(const struct bench_lg_config *cfg, unsigned engines,
     res->ulat = bench_hist_new();
     if (cfg->samples_path != NULL) {
         return osp_err_set(err, OSP_EINVAL, "samples need a single engine");
-    }
-    if (cfg->zipf) {
-        (void)osp_libm(); /* loaded once, before the threads race for it */
     }
     struct engine *e = osp_xcalloc(engines, sizeof(*e));
     int64_t start = osp_mono_ns() + ENGINES_START_DELAY_NS;

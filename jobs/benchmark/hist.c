@@ -3,7 +3,6 @@
  * HdrHistogram's: the bucket of v is found from the position of its highest set bit, so a
  * record is a couple of shifts and one increment with no search and no allocation. */
 #include "jobs/benchmark/hist.h"
-#include "common/libm_lazy.h"
 #include "common/alloc.h"
 
 #include <math.h>
@@ -117,7 +116,7 @@ uint64_t bench_hist_percentile(const struct bench_hist *h, double p)
     /* Nearest rank: the smallest value with at least ceil(p/100 * n) values at or below it. A
      * tiny epsilon keeps p99 of 100 values at rank 99 despite binary rounding of 0.99*100. */
     double exact = p / 100.0 * (double)h->total;
-    uint64_t rank = (uint64_t)osp_ceil(exact - 1e-9);
+    uint64_t rank = (uint64_t)ceil(exact - 1e-9);
     if (rank < 1) {
         rank = 1;
     }

@@ -20,7 +20,6 @@
 #include "jobs/benchmark/loadgen.h"
 #include "common/alloc.h"
 #include "common/base.h"
-#include "common/libm_lazy.h"
 #include "jobs/benchmark/resp.h"
 
 #include <errno.h>
@@ -42,16 +41,16 @@ const char *const bench_err_names[BENCH_ERR_N] = {
 };
 
 #define LG_RBUF       65536
-#define LG_TICK_S     0.02        /* sweep period: timeout precision and cancel latency */
+#define LG_TICK_S     0.02             /* sweep period: timeout precision and cancel latency */
 #define LG_RETRY_NS   (10 * 1000000LL) /* closed model: wait before reconnecting after an error */
-#define LG_DEAD_AFTER 8u          /* failed first connects (with none succeeding) = dead target */
+#define LG_DEAD_AFTER 8u /* failed first connects (with none succeeding) = dead target */
 
 enum lg_state {
-    LG_DOWN,        /* no socket */
-    LG_CONNECTING,  /* connect() in progress */
-    LG_IDLE,        /* connected, nothing outstanding */
-    LG_WRITING,     /* request partly written */
-    LG_READING,     /* request written, response pending */
+    LG_DOWN,       /* no socket */
+    LG_CONNECTING, /* connect() in progress */
+    LG_IDLE,       /* connected, nothing outstanding */
+    LG_WRITING,    /* request partly written */
+    LG_READING,    /* request written, response pending */
 };
 
 /* A request template split at its "{key}" placeholders: parts[0] KEY parts[1] ... KEY
@@ -60,25 +59,25 @@ struct lg_tmpl {
     char **parts;
     size_t *part_len;
     size_t nparts;
-    size_t total_len;  /* sum of part lengths */
-    bool head;         /* HEAD request: the response has no body */
+    size_t total_len; /* sum of part lengths */
+    bool head;        /* HEAD request: the response has no body */
     uint64_t cum_weight;
 };
 
 struct lg;
 
 struct lg_conn {
-    ev_io io;             /* first member: the watcher's owner is recovered by container_of */
+    ev_io io; /* first member: the watcher's owner is recovered by container_of */
     struct lg *lg;
     int fd;
-    int events;           /* what io currently watches (0 when stopped) */
+    int events; /* what io currently watches (0 when stopped) */
     enum lg_state st;
-    bool measured;        /* the outstanding request counts */
-    bool in_idle;         /* open model: on the idle stack */
-    bool has_pending;     /* open model: connecting with a request (intended_ns) to send */
-    const char *wptr;     /* bytes of the request being written */
+    bool measured;    /* the outstanding request counts */
+    bool in_idle;     /* open model: on the idle stack */
+    bool has_pending; /* open model: connecting with a request (intended_ns) to send */
+    const char *wptr; /* bytes of the request being written */
     size_t wlen, woff;
-    char *wbuf;           /* owned: rendered requests with keys */
+    char *wbuf; /* owned: rendered requests with keys */
     size_t wcap;
     int64_t intended_ns, sent_ns, deadline_ns, retry_at_ns;
     struct bench_resp resp;
@@ -92,15 +91,15 @@ struct lg {
     struct lg_conn *conns;
     struct lg_tmpl *tmpl;
     uint64_t total_weight;
-    unsigned *idle;       /* open model: stack of connection indices that can take a request */
+    unsigned *idle; /* open model: stack of connection indices that can take a request */
     size_t nidle;
     int64_t start_ns, measure_ns, end_ns; /* end_ns = INT64_MAX when bounded by requests only */
     int64_t sched_origin_ns; /* open model: request k is intended at origin + k * interval */
-    double interval_ns;   /* open model: 1e9 / rate */
-    uint64_t next_k;      /* open model: next request index to send */
-    uint64_t issued;      /* measured requests started */
+    double interval_ns;      /* open model: 1e9 / rate */
+    uint64_t next_k;         /* open model: next request index to send */
+    uint64_t issued;         /* measured requests started */
     uint64_t in_flight_measured;
-    bool issuing_done;    /* max_requests reached: start nothing new */
+    bool issuing_done; /* max_requests reached: start nothing new */
     bool finished;
     uint64_t connects_ok;
     uint64_t connect_fail_first; /* failures before the first success */
@@ -149,25 +148,22 @@ static double lg_rand01(struct lg *lg)
 
 static double lg_helper1(double x)
 {
-    return fabs(x) > 1e-8 ? osp_libm()->log1p(x) / x
-                          : 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x));
+    return fabs(x) > 1e-8 ? log1p(x) / x : 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x));
 }
 
 static double lg_helper2(double x)
 {
-    return fabs(x) > 1e-8 ? osp_libm()->expm1(x) / x
-                          : 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x));
+    return fabs(x) > 1e-8 ? expm1(x) / x : 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x));
 }
 
 static double lg_zh(const struct lg *lg, double x)
 {
-    const struct osp_libm *m = osp_libm();
-    return m->exp(-lg->cfg->zipf_s * m->log(x));
+    return exp(-lg->cfg->zipf_s * log(x));
 }
 
 static double lg_zhint(const struct lg *lg, double x)
 {
-    double lx = osp_libm()->log(x);
+    double lx = log(x);
     return lg_helper2((1.0 - lg->cfg->zipf_s) * lx) * lx;
 }
 
@@ -177,7 +173,7 @@ static double lg_zhint_inv(const struct lg *lg, double x)
     if (t < -1.0) {
         t = -1.0; /* guard rounding at the edge of the domain */
     }
-    return osp_libm()->exp(lg_helper1(t) * x);
+    return exp(lg_helper1(t) * x);
 }
 
 static void lg_zipf_init(struct lg *lg)
@@ -198,7 +194,7 @@ static uint64_t lg_key(struct lg *lg)
     for (int guard = 0; guard < 1000; guard++) {
         double u = lg->z_hn + lg_rand01(lg) * (lg->z_hx1 - lg->z_hn);
         double x = lg_zhint_inv(lg, u);
-        double kd = osp_floor(x + 0.5);
+        double kd = floor(x + 0.5);
         uint64_t k = kd < 1.0 ? 1 : (kd > (double)n ? n : (uint64_t)kd);
         if ((double)k - x <= lg->z_s || u >= lg_zhint(lg, (double)k + 0.5) - lg_zh(lg, (double)k)) {
             return k;
@@ -428,8 +424,8 @@ static void lg_fail(struct lg_conn *c, enum bench_err_class cls)
             struct bench_lg_result *res = lg->res;
             res->aborted = true;
             snprintf(res->abort_reason, sizeof(res->abort_reason),
-                     "cannot connect to %.80s: %.100s (%llu attempts, none succeeded)", lg->cfg->host,
-                     lg->first_errno != 0 ? strerror(lg->first_errno) : "timed out",
+                     "cannot connect to %.80s: %.100s (%llu attempts, none succeeded)",
+                     lg->cfg->host, lg->first_errno != 0 ? strerror(lg->first_errno) : "timed out",
                      (unsigned long long)lg->connect_fail_first);
             lg->finished = true;
             ev_break(lg->loop, EVBREAK_ALL);
@@ -688,8 +684,7 @@ static void lg_complete(struct lg_conn *c, bool closing)
         }
         res->body_bytes += c->resp.body_bytes;
         if (lg->samples != NULL) {
-            fprintf(lg->samples, "%llu %llu\n", (unsigned long long)corr,
-                    (unsigned long long)unc);
+            fprintf(lg->samples, "%llu %llu\n", (unsigned long long)corr, (unsigned long long)unc);
         }
     }
     /* A response that arrived before the request was fully written leaves the rest of the
@@ -872,8 +867,7 @@ int bench_lg_resolve(struct bench_lg_config *cfg, const char *base_url, struct o
     cfg->addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
     bool v6 = strchr(host, ':') != NULL;
-    snprintf(cfg->host, sizeof(cfg->host), "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "",
-             port);
+    snprintf(cfg->host, sizeof(cfg->host), "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "", port);
     return 0;
 }
 
@@ -938,8 +932,7 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
     if (cfg->samples_path != NULL) {
         lg->samples = fopen(cfg->samples_path, "we");
         if (lg->samples == NULL) {
-            rc = osp_err_set(err, -errno, "cannot open %s: %s", cfg->samples_path,
-                             strerror(errno));
+            rc = osp_err_set(err, -errno, "cannot open %s: %s", cfg->samples_path, strerror(errno));
             goto out;
         }
     }
@@ -975,8 +968,8 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
     lg->start_ns = cfg->start_at_ns > 0 ? cfg->start_at_ns : lg_now();
     lg->sched_origin_ns = lg->start_ns + cfg->schedule_offset_ns;
     lg->measure_ns = lg->start_ns + (int64_t)(cfg->warmup_s * 1e9);
-    lg->end_ns = cfg->duration_s > 0 ? lg->measure_ns + (int64_t)(cfg->duration_s * 1e9)
-                                     : INT64_MAX;
+    lg->end_ns =
+        cfg->duration_s > 0 ? lg->measure_ns + (int64_t)(cfg->duration_s * 1e9) : INT64_MAX;
     lg->interval_ns = cfg->model == BENCH_MODEL_OPEN ? 1e9 / cfg->rate : 0.0;
 
     ev_timer_init(&lg->tick, lg_on_tick, LG_TICK_S, LG_TICK_S);
@@ -1008,8 +1001,8 @@ int bench_lg_run(const struct bench_lg_config *cfg, struct bench_lg_result *res,
         /* Intended requests in the window that never got a connection: indices k >= next_k
          * with measure_ns <= start + k * interval < stop_ns. Each is recorded (corrected) at
          * its wait so far: under overload the queue of unsent requests is the latency. */
-        double lo = osp_ceil((double)(lg->measure_ns - lg->sched_origin_ns) / lg->interval_ns);
-        double hi = osp_ceil((double)(stop_ns - lg->sched_origin_ns) / lg->interval_ns);
+        double lo = ceil((double)(lg->measure_ns - lg->sched_origin_ns) / lg->interval_ns);
+        double hi = ceil((double)(stop_ns - lg->sched_origin_ns) / lg->interval_ns);
         if (lo < (double)lg->next_k) {
             lo = (double)lg->next_k;
         }

@@ -10,14 +10,13 @@
  *   DELETE .../{plural}/{name}                                     ...: delete
  * One easy handle is reused (connection reuse), every request is bounded by timeout_ms, and
  * libcurl never installs signal handlers (CURLOPT_NOSIGNAL) because the child's SIGTERM
- * means "roll back", not "die". libcurl is loaded by drill_k8s_new() through curl_lazy.h
- * (the worker does not link it); when it cannot be, the drill fails before touching anything. */
+ * means "roll back", not "die". */
 #include "jobs/drill/k8s.h"
 #include "common/alloc.h"
 #include "common/base.h"
 #include "common/buf.h"
-#include "common/curl_lazy.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +27,6 @@
 #define DRILL_K8S_REPLY_MAX (8u * 1024u * 1024u)
 
 struct drill_k8s {
-    const struct osp_curl *cu; /* libcurl's functions (borrowed, process-wide) */
     CURL *curl;
     char *api; /* no trailing slash */
     char *ns, *selector;
@@ -183,42 +181,41 @@ static int drill_k8s_once(struct drill_k8s *k, const char *method, const char *u
 {
     struct curl_slist *h = NULL;
     char *auth = osp_xasprintf("Authorization: Bearer %s", k->token);
-    const struct osp_curl *cu = k->cu;
-    h = cu->slist_append(h, auth);
-    h = cu->slist_append(h, "Accept: application/json");
+    h = curl_slist_append(h, auth);
+    h = curl_slist_append(h, "Accept: application/json");
     if (body != NULL) {
-        h = cu->slist_append(h, "Content-Type: application/json");
+        h = curl_slist_append(h, "Content-Type: application/json");
     }
     CURL *c = k->curl;
-    cu->easy_reset(c);
-    cu->easy_setopt(c, CURLOPT_URL, url);
-    cu->easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    cu->easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, k->timeout_ms);
-    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, k->timeout_ms);
-    cu->easy_setopt(c, CURLOPT_USERAGENT, "opspool-drill/1");
-    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, drill_k8s_write);
-    cu->easy_setopt(c, CURLOPT_WRITEDATA, reply);
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, k->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, k->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "opspool-drill/1");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drill_k8s_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
     if (k->ca_file != NULL && strncmp(url, "https://", 8) == 0) {
-        cu->easy_setopt(c, CURLOPT_CAINFO, k->ca_file);
+        curl_easy_setopt(c, CURLOPT_CAINFO, k->ca_file);
     }
     if (body != NULL) {
-        cu->easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
     osp_buf_reset(reply);
-    CURLcode cc = cu->easy_perform(c);
+    CURLcode cc = curl_easy_perform(c);
     int rc = 0;
     *status = 0;
     if (cc != CURLE_OK) {
         rc = osp_err_set(err, OSP_EPROTO, "kubernetes %s %.120s: %s", method, url + strlen(k->api),
-                         cu->easy_strerror(cc));
+                         curl_easy_strerror(cc));
     } else {
-        cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     }
-    cu->slist_free_all(h);
+    curl_slist_free_all(h);
     /* the header held the token: wipe it before freeing */
     memset(auth, 0, strlen(auth));
     free(auth);
@@ -278,14 +275,12 @@ struct drill_k8s *drill_k8s_new(const json_t *cfg, const char *job_id, drill_k8s
     if (drill_k8s_check_target(cfg, err) != 0) {
         return NULL;
     }
-    /* Loaded (and globally initialised) once per child; the drill's child is single-threaded,
-     * as osp_curl_get() requires. */
-    const struct osp_curl *cu = osp_curl_get(err);
-    if (cu == NULL) {
+    /* Once per child (single-threaded), before the first handle. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        osp_err_set(err, OSP_EINVAL, "libcurl: global initialisation failed");
         return NULL;
     }
     struct drill_k8s *k = osp_xcalloc(1, sizeof(*k));
-    k->cu = cu;
     k->idle = idle;
     k->idle_arg = idle_arg;
     k->ns = drill_k8s_str(cfg, "namespace", NULL);
@@ -324,7 +319,7 @@ struct drill_k8s *drill_k8s_new(const json_t *cfg, const char *job_id, drill_k8s
     if (drill_token_refresh(k, true, err) != 0) {
         goto fail;
     }
-    k->curl = cu->easy_init();
+    k->curl = curl_easy_init();
     if (k->curl == NULL) {
         osp_err_set(err, OSP_EINVAL, "libcurl: cannot create a handle");
         goto fail;
@@ -341,7 +336,7 @@ void drill_k8s_free(struct drill_k8s *k)
         return;
     }
     if (k->curl != NULL) {
-        k->cu->easy_cleanup(k->curl);
+        curl_easy_cleanup(k->curl);
     }
     if (k->token != NULL) {
         memset(k->token, 0, strlen(k->token));
@@ -359,9 +354,9 @@ void drill_k8s_free(struct drill_k8s *k)
 
 static char *drill_urlencode(struct drill_k8s *k, const char *s)
 {
-    char *e = k->cu->easy_escape(k->curl, s, 0);
+    char *e = curl_easy_escape(k->curl, s, 0);
     char *out = osp_xstrdup(e != NULL ? e : "");
-    k->cu->free(e);
+    curl_free(e);
     return out;
 }
 

@@ -5,7 +5,6 @@
  * a unit test. Probes are judged by their intended send time, which the cadence fixes, so a
  * slow answer never shifts when a failure is said to have started. */
 #include "common/alloc.h"
-#include "common/libm_lazy.h"
 #include "common/base.h"
 #include "jobs/drill/drill.h"
 
@@ -41,7 +40,7 @@ static int drill_cmp_double(const void *a, const void *b)
  * samples at or below it (no interpolation: every reported value was observed). */
 static double drill_rank(const double *v, size_t n, double q)
 {
-    size_t rank = (size_t)osp_ceil(q * (double)n);
+    size_t rank = (size_t)ceil(q * (double)n);
     if (rank < 1) {
         rank = 1;
     }

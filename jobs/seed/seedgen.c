@@ -12,7 +12,6 @@
  * sharing IEEE-754 doubles and the same libm (documented in docs/seed-and-backup.md). */
 #include "jobs/seed/seedgen.h"
 #include "jobs/seed/seedfmt.h"
-#include "common/libm_lazy.h"
 
 #include <math.h>
 #include <string.h>
@@ -102,14 +101,12 @@ uint64_t seed_gen_u64(uint64_t seed, unsigned table, unsigned field, uint64_t ro
 /* Continuous approximation of Zipf: H(x) = integral of t^-s from 1 to x, and its inverse. */
 static double seed_zipf_h(double s, double x)
 {
-    const struct osp_libm *m = osp_libm();
-    return s == 1.0 ? m->log(x) : (m->pow(x, 1.0 - s) - 1.0) / (1.0 - s);
+    return s == 1.0 ? log(x) : (pow(x, 1.0 - s) - 1.0) / (1.0 - s);
 }
 
 static double seed_zipf_hinv(double s, double y)
 {
-    const struct osp_libm *m = osp_libm();
-    return s == 1.0 ? m->exp(y) : m->pow(1.0 + (1.0 - s) * y, 1.0 / (1.0 - s));
+    return s == 1.0 ? exp(y) : pow(1.0 + (1.0 - s) * y, 1.0 / (1.0 - s));
 }
 
 void seed_gen_init(struct seed_gen *g, const struct seed_params *p)
@@ -384,7 +381,9 @@ static char *seed_row_pgbench(const struct seed_gen *g, enum seed_table t, enum 
     p = seed_put_i32(p, f, 0);
     p = seed_put_sep(p, f);
     return seed_put_filler(p, f, g, t, row,
-                           g->p.blank_filler ? 0 : t == SEED_PGB_BRANCHES ? 88 : 84);
+                           g->p.blank_filler        ? 0
+                           : t == SEED_PGB_BRANCHES ? 88
+                                                    : 84);
 }
 
 static const uint16_t seed_nfields[SEED_NTABLES] = {4, 6, 5, 3, 4, 4};

@@ -102,12 +102,18 @@ plot '{tmp}/tp.dat' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'measured', \
 
     fp = load(a.results, "footprint")
     if fp:
-        print("### Footprint (release build, 4 slots, idle, connected; median of starts (min–max))\n")
-        print("| start→first fetch ms | RSS KiB | PSS KiB | private KiB | private dirty KiB |")
+        print("### Worker footprint (release build, 4 slots, connected, /metrics on, signing key "
+              "set; median of starts (min–max))\n")
+        print("| state | private dirty KiB | USS KiB | PSS KiB | VmRSS KiB |")
         print("|---|---|---|---|---|")
-        print(f"| {fmt(stat(fp, 'start_to_first_fetch_ms'), 1)} | {fmt(stat(fp, 'rss_kib'))} | "
-              f"{fmt(stat(fp, 'pss_kib'))} | {fmt(stat(fp, 'private_kib'))} | "
-              f"{fmt(stat(fp, 'private_dirty_kib'))} |\n")
+        for st_, what in (("idle", "idle after one job"), ("busy", "4 slots busy (noop)")):
+            print(f"| {what} | {fmt(stat(fp, st_ + '_private_dirty_kib'))} | "
+                  f"{fmt(stat(fp, st_ + '_uss_kib'))} | {fmt(stat(fp, st_ + '_pss_kib'))} | "
+                  f"{fmt(stat(fp, st_ + '_rss_kib'))} |")
+        print(f"| 4 slots busy: the worker and its {fmt(stat(fp, 'busy_children'))} job children "
+              f"together | {fmt(stat(fp, 'busy_group_private_dirty_kib'))} | – | "
+              f"{fmt(stat(fp, 'busy_group_pss_kib'))} | – |")
+        print(f"\nstart→first fetch {fmt(stat(fp, 'start_to_first_fetch_ms'), 1)} ms\n")
 
     om = load(a.results, "openmodel")
     if om:

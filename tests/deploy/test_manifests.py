@@ -437,8 +437,8 @@ def main():
     built = set(re.search(r"--target ([^\n\\]+)", df).group(1).split())
     check(built == targets, "Dockerfile builds every program: %s" % sorted(targets))
     build_stage = df[:df.index("AS runtime")]
-    check("postgresql-server-dev-15" in build_stage and "-DOSP_LEAN_WORKER=ON" in build_stage,
-          "Dockerfile: the worker is built with the static libpq (postgresql-server-dev-15, OSP_LEAN_WORKER=ON)")
+    check("OSP_LEAN_WORKER" not in df and "server-dev" not in build_stage,
+          "Dockerfile: every program links the shared libraries (ADR 0009)")
     runtime = df[df.index("AS runtime"):]
     pkgs = set(re.findall(r"\b(lib[a-z0-9.+-]+|postgresql-client-15|tini|curl|ca-certificates)\b", runtime))
     if BIN and shutil.which("ldd") and shutil.which("dpkg"):
@@ -456,11 +456,6 @@ def main():
                 # release build never does.
                 if not re.match(r"lib(asan|ubsan|lsan|tsan)\.so", lib):
                     direct.add(lib)
-        # Libraries opened with dlopen() on first use do not show as NEEDED; the files that
-        # open them name their sonames.
-        for rel in ("common/curl_lazy.c", "worker/lean/pqdeps.c"):
-            if os.path.exists(os.path.join(SRC, rel)):
-                direct |= set(re.findall(r'"(lib[\w.+-]+\.so\.[0-9]+)"', open(os.path.join(SRC, rel)).read()))
         owners = set()
         for lib in sorted(direct):
             r = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True)
@@ -486,7 +481,7 @@ def main():
         return False
 
     need = ["CMakeLists.txt", "cmake/OspEmbed.cmake", "common/config.c", "common/lua/fetch.lua", "jobs/registry.c",
-            "worker/main.c", "worker/lean/pqdeps.c", "cmake/OspLeanWorker.cmake", "scheduler/main.c", "cli/main.c", "tools/CMakeLists.txt",
+            "worker/main.c", "scheduler/main.c", "cli/main.c", "tools/CMakeLists.txt",
             "tools/schema.sql", "deploy/docker/healthcheck.sh"]
     check(not [n for n in need if ignored(n)], ".dockerignore keeps the build's inputs")
     check(ignored("deploy/docker/secrets/opspool_pg_dsn") and ignored(".git/config") and ignored("build/x"),

@@ -240,33 +240,6 @@ def main():
     }.items():
         write("http", name, text.encode("latin-1"))
 
-    httpmini()
-
-
-def httpmini():
-    """httpmini: the raw bytes a peer sends to the worker's HTTP server."""
-    for name, data in {
-        "healthz": b"GET /healthz HTTP/1.1\r\nHost: 10.0.0.7:9090\r\nUser-Agent: kube-probe/1.29\r\n"
-                   b"Accept: */*\r\nConnection: close\r\n\r\n",
-        "metrics_prometheus": b"GET /metrics HTTP/1.1\r\nHost: w:9090\r\nUser-Agent: Prometheus/2.51\r\n"
-                              b"Accept: application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1\r\n"
-                              b"Accept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n",
-        "head_http10_lf": b"\r\nHEAD /readyz HTTP/1.0\nX:\t\xe9\n\n",
-        "item_escapes_query": b"GET http://h/v1/items/a%20b%C3%A9?x=%zz#f HTTP/1.1\r\n\r\n",
-        "bad_escape": b"GET /v1/items/%0 HTTP/1.1\r\n\r\n",
-        "nul_escape": b"GET /health%00z HTTP/1.1\r\n\r\n",
-        "post_body": b"POST /healthz HTTP/1.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 2\r\n\r\n{}",
-        "chunked": b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        "method_405": b"DELETE /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-        "silent_weird": b"GET /silent HTTP/1.1\r\n\r\nGET /weird HTTP/1.1\r\n\r\n",
-        "http2_preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-        "tls_hello": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
-        "fold_and_cr": b"GET /healthz HTTP/1.1\r\nA: b\r\n folded\r\nB: c\rd\r\n\r\n",
-        "partial": b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
-        "long_header": b"GET /healthz HTTP/1.1\r\nX-Pad: " + b"p" * 8200 + b"\r\n\r\n",
-    }.items():
-        write("httpmini", name, data)
 
 
 if __name__ == "__main__":

@@ -61,12 +61,6 @@
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
 
-#define LLVMFuzzerTestOneInput fuzz_httpmini_one
-#define LLVMFuzzerInitialize   fuzz_httpmini_init
-#include "tests/fuzz/fuzz_httpmini.c"
-#undef LLVMFuzzerTestOneInput
-#undef LLVMFuzzerInitialize
-
 struct target {
     const char *name;
     int (*one)(const uint8_t *data, size_t size);
@@ -166,7 +160,6 @@ static struct target all_targets[] = {
     {"frames", fuzz_frames_one, NULL},
     {"resp", fuzz_resp_one, NULL},
     {"http", fuzz_http_one, fuzz_http_init},
-    {"httpmini", fuzz_httpmini_one, fuzz_httpmini_init},
 };
 
 #define NTARGETS (sizeof(all_targets) / sizeof(all_targets[0]))
