@@ -39,10 +39,10 @@
 #define OSP_HTTP_MAX_PARAMS   4   /* {name} segments per pattern */
 #define OSP_HTTP_PARAM_MAX    128 /* longest accepted value of one {name} segment */
 #define OSP_HTTP_DEFAULT_BODY (1024 * 1024)
-#define OSP_HTTP_URI_MAX      8192          /* request target bytes, as sent: larger gets 414 */
-#define OSP_HTTP_HEADERS_MAX  16384         /* header names + values: larger gets 431 */
-#define OSP_HTTP_HEAD_POOL    (1024 * 1024) /* libmicrohttpd memory per connection */
-#define OSP_HTTP_NAME_MAX     31            /* longest {name} in a route pattern */
+#define OSP_HTTP_URI_MAX      8192        /* request target bytes, as sent: larger gets 414 */
+#define OSP_HTTP_HEADERS_MAX  16384       /* header names + values: larger gets 431 */
+#define OSP_HTTP_HEAD_POOL    (32 * 1024) /* libmicrohttpd memory per connection */
+#define OSP_HTTP_NAME_MAX     31          /* longest {name} in a route pattern */
 
 /* Route flags. */
 enum {
@@ -61,7 +61,8 @@ struct osp_http_req {
     size_t nparams;
     const char *body; /* NUL-terminated; "" when there is none */
     size_t body_len;
-    void *conn; /* the MHD connection (for query/header) */
+    void *conn;  /* the MHD connection (for query/header) */
+    void *state; /* the server's per-request state (osp_http_defer) */
 };
 
 /* The reply a handler fills. status 0 means "not set" and is sent as 500 internal. */
@@ -144,6 +145,21 @@ struct osp_http_router *osp_http_router(struct osp_http *h);
 void osp_http_set_auth(struct osp_http *h, osp_http_auth_fn *fn, void *arg);
 /* The bound port (useful with port 0). */
 unsigned osp_http_port(const struct osp_http *h);
+/* Deferred answers. A handler that needs work best done for many requests at once (one
+ * commit for every submit that arrived meanwhile) calls osp_http_defer(req), keeps the
+ * ticket, leaves resp unset and returns: the connection is suspended. The server then calls
+ * the after-run hook once per MHD_run() that left requests deferred; the hook (or anything on
+ * the loop thread later) must call osp_http_finish() for every ticket, which takes the
+ * response (its body is moved) and resumes the connection; the answer leaves on the server's
+ * next run (at once: a finish outside a run schedules one). A ticket is valid until finished;
+ * a deferred request is never abandoned (osp_http_free asserts none is pending).
+ * A handler that defers and also sets resp->status is answered at once (the ticket is
+ * void). */
+struct osp_http_pending;
+struct osp_http_pending *osp_http_defer(const struct osp_http_req *req);
+void osp_http_finish(struct osp_http_pending *p, struct osp_http_resp *resp);
+void osp_http_set_after_run(struct osp_http *h, void (*fn)(void *arg), void *arg);
+
 /* Requests answered since start, by class (metrics). */
 uint64_t osp_http_requests(const struct osp_http *h, int status_class /* 2..5 */);
 

@@ -51,7 +51,6 @@
 
 #include <libpq-fe.h>
 
-
 #define LEDGER_TERMINAL OSP_JOB_FINAL_SQL
 
 #define LEDGER_BACKOFF_MIN_S 0.1  /* first reconnect delay */
@@ -82,8 +81,14 @@ static const char *const ledger_typed_tables[LEDGER_NTYPED] = {
  * A DSN that sets options itself replaces these; `options=''` sends none, for poolers that
  * refuse the startup parameter (docs/deploy.md). */
 static const char *const ledger_conn_keys[] = {
-    "client_encoding",     "fallback_application_name", "keepalives", "keepalives_idle",
-    "keepalives_interval", "keepalives_count",          "options",    "dbname",
+    "client_encoding",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "options",
+    "dbname",
     NULL,
 };
 
@@ -320,8 +325,8 @@ void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, c
 }
 
 void osp_lbatch_interrupted(struct osp_lbatch *b, const char *id, const char *worker,
-                            const char *reason, int64_t recoveries, bool dead, int64_t started_at_ms,
-                            int64_t ts_ms)
+                            const char *reason, int64_t recoveries, bool dead,
+                            int64_t started_at_ms, int64_t ts_ms)
 {
     if (id == NULL || !osp_id_is_valid(id)) {
         lbatch_drop(b, NULL, 0, NULL, "interrupted: invalid job id");
@@ -346,12 +351,12 @@ void osp_lbatch_restore(struct osp_lbatch *b, const struct osp_job *j, const cha
     }
     json_t *op = json_pack(
         "{s:s, s:s, s:O?, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:o}", "id", j->id, "kind",
-        j->kind, "payload", j->payload, "attempt", (json_int_t)(j->attempt > 0 ? j->attempt - 1 : 0),
-        "max_attempts", (json_int_t)j->max_attempts, "timeout_s", (json_int_t)j->timeout_s,
-        "idempotency_key", ledger_jstr(j->idempotency_key), "submitted_by",
-        ledger_jstr(j->submitted_by), "schedule", ledger_jstr(j->schedule), "trace_id",
-        ledger_jstr(j->trace_id), "enqueued_ms", (json_int_t)j->enqueued_at, "run_ms",
-        (json_int_t)j->run_at, "why", ledger_jstr(why));
+        j->kind, "payload", j->payload, "attempt",
+        (json_int_t)(j->attempt > 0 ? j->attempt - 1 : 0), "max_attempts",
+        (json_int_t)j->max_attempts, "timeout_s", (json_int_t)j->timeout_s, "idempotency_key",
+        ledger_jstr(j->idempotency_key), "submitted_by", ledger_jstr(j->submitted_by), "schedule",
+        ledger_jstr(j->schedule), "trace_id", ledger_jstr(j->trace_id), "enqueued_ms",
+        (json_int_t)j->enqueued_at, "run_ms", (json_int_t)j->run_at, "why", ledger_jstr(why));
     if (op == NULL) {
         lbatch_drop(b, j->id, j->attempt, NULL, "restore: payload not representable");
         return;
@@ -392,7 +397,6 @@ void osp_lbatch_typed(struct osp_lbatch *b, const char *table, const json_t *row
 }
 
 /* ---- Batch to SQL ---- */
-
 
 void ledger_stmt_deinit(struct ledger_stmt *st)
 {
@@ -475,14 +479,15 @@ void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
          * finished after all), f_late writes into it how the run ended, and the job stays
          * with the run that owns it now. A new run gets the next run number of its attempt.
          * RETURNING tells which finishes are new. */
-        ledger_cte(&q, &first,
-                   "f_late AS (UPDATE opspool.job_attempts a SET result = f.result, "
-                   "finished_at = opspool.ms_ts(f.finished_ms), error = coalesce(a.error, '') "
-                   "|| '; the run went on and ended ' || f.outcome || coalesce(': ' || f.error, '') "
-                   "FROM f_in f WHERE a.job_id = f.id AND a.attempt = f.attempt "
-                   "AND a.outcome = 'interrupted' AND a.worker = f.worker "
-                   "AND a.started_at = opspool.ms_ts(f.started_ms) "
-                   "AND a.error NOT LIKE '%%; the run went on and ended %%' RETURNING 1)");
+        ledger_cte(
+            &q, &first,
+            "f_late AS (UPDATE opspool.job_attempts a SET result = f.result, "
+            "finished_at = opspool.ms_ts(f.finished_ms), error = coalesce(a.error, '') "
+            "|| '; the run went on and ended ' || f.outcome || coalesce(': ' || f.error, '') "
+            "FROM f_in f WHERE a.job_id = f.id AND a.attempt = f.attempt "
+            "AND a.outcome = 'interrupted' AND a.worker = f.worker "
+            "AND a.started_at = opspool.ms_ts(f.started_ms) "
+            "AND a.error NOT LIKE '%%; the run went on and ended %%' RETURNING 1)");
         ledger_cte(&q, &first,
                    "f_ins AS (INSERT INTO opspool.job_attempts (job_id, attempt, run, worker, "
                    "outcome, error, result, started_at, finished_at) "
@@ -586,15 +591,16 @@ void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
          * WHERE read j, not the snapshot: when a worker's start or finish commits first, the
          * UPDATE re-reads the row (READ COMMITTED) and must neither undo a start nor reopen a
          * finished job. */
-        ledger_cte(&q, &first,
-                   "r_upd AS (UPDATE opspool.jobs j SET recoveries = greatest(j.recoveries, r.rec), "
-                   "state = CASE WHEN r.dead THEN 'dead' WHEN j.state = 'running' AND "
-                   "j.worker IS DISTINCT FROM r.worker THEN j.state ELSE 'queued' END, "
-                   "error = CASE WHEN r.dead THEN r.reason ELSE j.error END, "
-                   "finished_at = CASE WHEN r.dead THEN coalesce(opspool.ms_ts(r.ts_ms), now()) "
-                   "ELSE j.finished_at END, updated_at = now() FROM r_run r WHERE j.id = r.id "
-                   "AND j.state NOT IN " LEDGER_TERMINAL "%s RETURNING j.id)",
-                   has_w ? " AND NOT EXISTS (SELECT 1 FROM w WHERE w.id = r.id)" : "");
+        ledger_cte(
+            &q, &first,
+            "r_upd AS (UPDATE opspool.jobs j SET recoveries = greatest(j.recoveries, r.rec), "
+            "state = CASE WHEN r.dead THEN 'dead' WHEN j.state = 'running' AND "
+            "j.worker IS DISTINCT FROM r.worker THEN j.state ELSE 'queued' END, "
+            "error = CASE WHEN r.dead THEN r.reason ELSE j.error END, "
+            "finished_at = CASE WHEN r.dead THEN coalesce(opspool.ms_ts(r.ts_ms), now()) "
+            "ELSE j.finished_at END, updated_at = now() FROM r_run r WHERE j.id = r.id "
+            "AND j.state NOT IN " LEDGER_TERMINAL "%s RETURNING j.id)",
+            has_w ? " AND NOT EXISTS (SELECT 1 FROM w WHERE w.id = r.id)" : "");
     }
     if (has_e) {
         p = ledger_stmt_param(st, b->events);
@@ -613,8 +619,9 @@ void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st)
     /* The first column names the jobs whose start or finish found no row (a submit lost
      * with a PostgreSQL crash or failover): osp_ledger_missing. */
     if (has_s || has_f) {
-        osp_buf_appendf(&q, "\nSELECT (SELECT json_agg(DISTINCT m.id)::text FROM (%s%s%s) m "
-                            "WHERE NOT EXISTS (SELECT 1 FROM opspool.jobs j WHERE j.id = m.id))",
+        osp_buf_appendf(&q,
+                        "\nSELECT (SELECT json_agg(DISTINCT m.id)::text FROM (%s%s%s) m "
+                        "WHERE NOT EXISTS (SELECT 1 FROM opspool.jobs j WHERE j.id = m.id))",
                         has_s ? "SELECT id FROM s_in" : "", has_s && has_f ? " UNION ALL " : "",
                         has_f ? "SELECT id FROM f_in" : "");
     } else {
@@ -666,7 +673,8 @@ static void ledger_ignore_notice(void *arg, const char *message)
 /* Open a PGconn with our defaults in front of the caller's DSN (nonblocking or not). */
 PGconn *ledger_pq_open(const char *dsn, bool async)
 {
-    const char *vals[] = {"UTF8", "opspool", "1", "30", "10", "3", "-c synchronous_commit=on -c jit=off", dsn, NULL};
+    const char *vals[] = {
+        "UTF8", "opspool", "1", "30", "10", "3", "-c synchronous_commit=on -c jit=off", dsn, NULL};
     PGconn *conn;
 
     _Static_assert(OSP_ARRAY_LEN(vals) == OSP_ARRAY_LEN(ledger_conn_keys), "key/value pairs");
@@ -688,6 +696,7 @@ enum ledger_state { LEDGER_DOWN, LEDGER_CONNECTING, LEDGER_READY };
 struct ledger_req {
     struct ledger_req *next;
     struct ledger_stmt st;
+    bool collect; /* the statement returns ids: gather them in l->inserted */
     osp_ledger_cb *cb;
     void *arg;
     ev_tstamp queued_at;
@@ -713,12 +722,14 @@ struct osp_ledger {
     void *state_arg;
     uint64_t errors;
     char last_error[256];
-    int depth; /* >0 while inside a watcher callback or osp_ledger_free */
-    bool dead; /* osp_ledger_free was called; memory goes when depth is 0 */
-    json_t *missing; /* ids of the completing commit's starts/finishes without a row */
+    int depth;        /* >0 while inside a watcher callback or osp_ledger_free */
+    bool dead;        /* osp_ledger_free was called; memory goes when depth is 0 */
+    json_t *missing;  /* ids of the completing commit's starts/finishes without a row */
+    json_t *inserted; /* ids an insert statement returned (object id -> true) */
 };
 
 static void ledger_lost(struct osp_ledger *l, const char *why);
+static void ledger_enqueue(struct osp_ledger *l, struct ledger_req *req);
 static void ledger_connect(struct osp_ledger *l);
 
 static void ledger_error(struct osp_ledger *l, const char *prefix, const char *msg)
@@ -751,6 +762,7 @@ static void ledger_enter(struct osp_ledger *l)
 
 static void ledger_destroy(struct osp_ledger *l)
 {
+    json_decref(l->inserted);
     free(l->dsn);
     free(l);
 }
@@ -774,9 +786,13 @@ static bool ledger_complete(struct osp_ledger *l, struct ledger_req *req, int st
         json_decref(l->missing);
         l->missing = NULL;
     }
+    if (status != 0) {
+        json_object_clear(l->inserted);
+    }
     cb(l, status, arg);
     json_decref(l->missing);
     l->missing = NULL;
+    json_object_clear(l->inserted);
     return !l->dead;
 }
 
@@ -1024,8 +1040,12 @@ static void ledger_read(struct osp_ledger *l)
             l->inflight_failed = true;
             ledger_error(l, "commit", PQresultErrorMessage(res));
         }
-        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= 1 &&
-            !PQgetisnull(res, 0, 0)) {
+        if (st == PGRES_TUPLES_OK && l->inflight->collect) {
+            for (int r = 0; r < PQntuples(res); r++) {
+                json_object_set_new(l->inserted, PQgetvalue(res, r, 0), json_true());
+            }
+        } else if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= 1 &&
+                   !PQgetisnull(res, 0, 0)) {
             json_decref(l->missing);
             l->missing = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
         }
@@ -1131,6 +1151,7 @@ struct osp_ledger *osp_ledger_new(struct ev_loop *loop, const char *dsn, struct 
     l->loop = loop;
     l->dsn = osp_xstrdup(dsn ? dsn : "");
     l->backoff_s = LEDGER_BACKOFF_MIN_S;
+    l->inserted = json_object();
     l->rng = (uint64_t)osp_mono_ns() ^ (uint64_t)(uintptr_t)l ^ 0x9e3779b97f4a7c15ull;
     if (l->rng == 0) {
         l->rng = 1;
@@ -1213,6 +1234,13 @@ int osp_ledger_commit(struct osp_ledger *l, struct osp_lbatch *b, osp_ledger_cb 
     lbatch_take(b, &req->st);
     req->cb = cb;
     req->arg = arg;
+    ledger_enqueue(l, req);
+    return 0;
+}
+
+/* Queue req (taken) behind the others. */
+static void ledger_enqueue(struct osp_ledger *l, struct ledger_req *req)
+{
     req->queued_at = ev_now(l->loop);
     if (l->tail != NULL) {
         l->tail->next = req;
@@ -1221,5 +1249,31 @@ int osp_ledger_commit(struct osp_ledger *l, struct osp_lbatch *b, osp_ledger_cb 
     }
     l->tail = req;
     ledger_kick(l);
+}
+
+int osp_ledger_insert_jobs_async(struct osp_ledger *l, const struct osp_job *jobs, size_t n,
+                                 osp_ledger_cb *cb, void *arg, struct osp_err *err)
+{
+    if (l->dead) {
+        return osp_err_set(err, OSP_ECANCELED, "ledger client closed");
+    }
+    char *rows = ledger_insert_jobs_rows(jobs, n, NULL, err);
+    if (rows == NULL) {
+        return OSP_EINVAL;
+    }
+    struct ledger_req *req = osp_xcalloc(1, sizeof(*req));
+    req->st.sql = osp_xstrdup(ledger_insert_jobs_sql);
+    req->st.params = osp_xmalloc(sizeof(*req->st.params));
+    req->st.params[0] = rows;
+    req->st.nparams = 1;
+    req->collect = true;
+    req->cb = cb;
+    req->arg = arg;
+    ledger_enqueue(l, req);
     return 0;
+}
+
+const json_t *osp_ledger_inserted(const struct osp_ledger *l)
+{
+    return l->inserted;
 }

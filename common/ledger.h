@@ -91,6 +91,16 @@ uint64_t osp_ledger_error_count(const struct osp_ledger *l);
  * empty and reusable). On OSP_EPG the transaction rolled back and nothing was written; the
  * caller keeps its own copy of the data if it wants to retry. Queued FIFO; one in flight. */
 int osp_ledger_commit(struct osp_ledger *l, struct osp_lbatch *b, osp_ledger_cb *cb, void *arg);
+/* Insert jobs rows (the statement osp_ledger_insert_jobs runs, one transaction), queued
+ * FIFO with the commits. In the callback with status 0, osp_ledger_inserted() holds the ids
+ * the statement inserted: a job missing from it conflicted on its id or its idempotency key
+ * (resolve it with the synchronous osp_ledger_insert_jobs, which looks the holder up). On
+ * OSP_EPG the outcome is unknown (the rows may be committed). OSP_EINVAL (nothing queued, the
+ * callback never called) for a job without a valid id or kind or with a non-UTF-8 string. */
+int osp_ledger_insert_jobs_async(struct osp_ledger *l, const struct osp_job *jobs, size_t n,
+                                 osp_ledger_cb *cb, void *arg, struct osp_err *err);
+/* Inside an insert's callback: the inserted ids as a JSON object (id -> true). Borrowed. */
+const json_t *osp_ledger_inserted(const struct osp_ledger *l);
 /* Inside a commit's callback (status 0): the ids, as a JSON array of strings, of jobs whose
  * start or finish in that batch found no jobs row and so changed nothing; NULL when there were
  * none. Borrowed: valid until the callback returns. */

@@ -28,6 +28,14 @@ struct ledger_stmt {
 };
 
 void ledger_stmt_deinit(struct ledger_stmt *st);
+/* The statement that inserts jobs, $1 = ledger_insert_jobs_rows(); returns the ids inserted
+ * (a conflict on the id or the idempotency key skips the row). */
+extern const char ledger_insert_jobs_sql[];
+/* The jobs as the JSON rows ledger_insert_jobs_sql reads (malloc'd), appending each
+ * idempotency key to keys when keys is not NULL. NULL with err (OSP_EINVAL) for a job
+ * without a valid id or kind, or with a string that is not UTF-8. */
+char *ledger_insert_jobs_rows(const struct osp_job *jobs, size_t n, json_t *keys,
+                              struct osp_err *err);
 /* Turn batch b into one statement (st->sql NULL when there is nothing to write); b is cleared. */
 void lbatch_take(struct osp_lbatch *b, struct ledger_stmt *st);
 /* The first line of libpq's error text into dst. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* submit.c — ledger first, then enqueue, in batches (one INSERT and one script call for n
- * jobs), so bulk submission runs at pool speed. */
+ * jobs), so bulk submission runs at pool speed; and the group committer that turns concurrent
+ * single submits into such batches (contract: submit.h). */
 #include "common/submit.h"
 #include "common/alloc.h"
 
@@ -22,17 +23,12 @@ void osp_env_keys_from(struct osp_env_keys *k, const char *key, const char *old_
     }
 }
 
-int osp_submit(struct osp_pgs *pg, struct osp_rqs *rq, const struct osp_env_keys *keys,
-               struct osp_job *jobs, size_t n, char (*ids_out)[OSP_ID_LEN + 1], bool *dup_out,
-               struct osp_err *err)
+/* Ids and enqueue times, then every envelope: a job that cannot be encoded must not leave a
+ * ledger row behind. */
+static int submit_prepare(struct osp_job *jobs, size_t n, const struct osp_env_keys *keys,
+                          struct osp_buf *envs, struct osp_err *err)
 {
-    int rc = 0;
-    char(*existing)[OSP_ID_LEN + 1] = osp_xcalloc(n ? n : 1, sizeof(*existing));
-    struct osp_buf *envs = osp_xcalloc(n ? n : 1, sizeof(*envs));
-    struct osp_rq_ops *ops = osp_rq_ops_new();
     int64_t now = osp_now_ms();
-
-    /* Encode first: a job that cannot be encoded must not leave a ledger row behind. */
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].id[0] == '\0') {
             osp_id_new(jobs[i].id);
@@ -40,37 +36,300 @@ int osp_submit(struct osp_pgs *pg, struct osp_rqs *rq, const struct osp_env_keys
         if (jobs[i].enqueued_at == 0) {
             jobs[i].enqueued_at = now;
         }
-        rc = osp_env_encode(&jobs[i], keys, &envs[i], err);
+        int rc = osp_env_encode(&jobs[i], keys, &envs[i], err);
         if (rc != 0) {
-            goto out;
+            return rc;
         }
     }
-    rc = osp_ledger_insert_jobs(pg, jobs, n, existing, err);
-    if (rc != 0) {
-        goto out;
-    }
+    return 0;
+}
+
+/* One script call pushing the envelopes of the jobs that are not duplicates (dup NULL: all). */
+static int submit_push(struct osp_rqs *rq, const struct osp_job *jobs, size_t n,
+                       const struct osp_buf *envs, const bool *dup, struct osp_err *err)
+{
+    struct osp_rq_ops *ops = osp_rq_ops_new();
     for (size_t i = 0; i < n; i++) {
-        bool dup = existing[i][0] != '\0';
-        if (dup_out != NULL) {
-            dup_out[i] = dup;
-        }
-        if (ids_out != NULL) {
-            memcpy(ids_out[i], dup ? existing[i] : jobs[i].id, OSP_ID_LEN + 1);
-        }
-        if (!dup) {
+        if (dup == NULL || !dup[i]) {
             osp_rq_op_enqueue(ops, jobs[i].kind, jobs[i].id, envs[i].data, envs[i].len,
                               jobs[i].run_at);
         }
     }
-    if (osp_rq_ops_count(ops) > 0) {
-        rc = osp_rqs_apply(rq, ops, NULL, err);
-    }
-out:
-    for (size_t i = 0; i < n; i++) {
+    int rc = osp_rq_ops_count(ops) > 0 ? osp_rqs_apply(rq, ops, NULL, err) : 0;
+    osp_rq_ops_free(ops);
+    return rc;
+}
+
+static void submit_envs_free(struct osp_buf *envs, size_t n)
+{
+    for (size_t i = 0; envs != NULL && i < n; i++) {
         osp_buf_deinit(&envs[i]);
     }
     free(envs);
+}
+
+int osp_submit(struct osp_pgs *pg, struct osp_rqs *rq, const struct osp_env_keys *keys,
+               struct osp_job *jobs, size_t n, char (*ids_out)[OSP_ID_LEN + 1], bool *dup_out,
+               struct osp_err *err)
+{
+    char(*existing)[OSP_ID_LEN + 1] = osp_xcalloc(n ? n : 1, sizeof(*existing));
+    struct osp_buf *envs = osp_xcalloc(n ? n : 1, sizeof(*envs));
+    bool *dup = osp_xcalloc(n ? n : 1, sizeof(*dup));
+    int rc = submit_prepare(jobs, n, keys, envs, err);
+    if (rc == 0) {
+        rc = osp_ledger_insert_jobs(pg, jobs, n, existing, err);
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dup[i] = existing[i][0] != '\0';
+        if (dup_out != NULL) {
+            dup_out[i] = dup[i];
+        }
+        if (ids_out != NULL) {
+            memcpy(ids_out[i], dup[i] ? existing[i] : jobs[i].id, OSP_ID_LEN + 1);
+        }
+    }
+    rc = submit_push(rq, jobs, n, envs, dup, err);
+out:
+    submit_envs_free(envs, n);
     free(existing);
-    osp_rq_ops_free(ops);
+    free(dup);
     return rc;
+}
+
+/* ---- Group commit ---- */
+
+struct submitter_item {
+    struct osp_job job;
+    void *ticket;
+};
+
+/* One asynchronous ledger connection and the group in flight on it. */
+struct submitter_slot {
+    struct osp_submitter *s;
+    struct osp_ledger *ledger; /* NULL after osp_submitter_drain */
+    struct submitter_item *group;
+    size_t ngroup;
+    struct osp_buf *envs; /* the group's envelopes */
+};
+
+struct osp_submitter {
+    struct osp_rqs *rq;
+    const struct osp_env_keys *keys;
+    struct osp_submitter_cbs cb;
+    struct submitter_item *pending; /* collected, waiting for a free slot */
+    size_t npending, cappending;
+    struct submitter_slot slot[OSP_SUBMIT_PIPELINE];
+    size_t nslots;
+};
+
+struct osp_submitter *osp_submitter_new(struct osp_ledger *const *ledgers, size_t nledgers,
+                                        struct osp_rqs *rq, const struct osp_env_keys *keys,
+                                        const struct osp_submitter_cbs *cb)
+{
+    OSP_ASSERT(nledgers <= OSP_SUBMIT_PIPELINE);
+    struct osp_submitter *s = osp_xcalloc(1, sizeof(*s));
+    s->rq = rq;
+    s->keys = keys;
+    s->cb = *cb;
+    for (size_t i = 0; i < nledgers; i++) {
+        if (ledgers[i] != NULL) {
+            s->slot[s->nslots].s = s;
+            s->slot[s->nslots++].ledger = ledgers[i];
+        }
+    }
+    return s;
+}
+
+void osp_submitter_add(struct osp_submitter *s, struct osp_job *j, void *ticket)
+{
+    if (s->npending == s->cappending) {
+        s->cappending = s->cappending ? 2 * s->cappending : 64;
+        s->pending = osp_xrealloc(s->pending, s->cappending * sizeof(*s->pending));
+    }
+    s->pending[s->npending].job = *j; /* moved */
+    s->pending[s->npending].ticket = ticket;
+    s->npending++;
+    osp_job_init(j);
+}
+
+static void submitter_done(struct osp_submitter *s, struct submitter_item *it, int rc,
+                           const char *id, bool dup, const struct osp_err *err)
+{
+    s->cb.done(s->cb.arg, it->ticket, &it->job, rc, id, dup, err);
+    osp_job_deinit(&it->job);
+}
+
+/* The synchronous path for items (rows first, then envelopes, the caller's osp_op_submit
+ * with its retry of an unknown outcome), answering each. A job the group cannot encode or
+ * store (OSP_EINVAL: nothing was written) would fail its neighbours: then each goes alone. */
+static void submitter_sync(struct osp_submitter *s, struct submitter_item *items, size_t n)
+{
+    struct osp_job *jobs = osp_xcalloc(n, sizeof(*jobs));
+    char(*ids)[OSP_ID_LEN + 1] = osp_xcalloc(n, sizeof(*ids));
+    bool *dups = osp_xcalloc(n, sizeof(*dups));
+    struct osp_err err = {0, ""};
+    for (size_t i = 0; i < n; i++) {
+        jobs[i] = items[i].job; /* a shallow copy: items keep ownership */
+    }
+    int rc = s->cb.sync(s->cb.arg, jobs, n, ids, dups, &err);
+    if (s->cb.group != NULL) {
+        s->cb.group(s->cb.arg, n);
+    }
+    if (rc == OSP_EINVAL && n > 1) {
+        for (size_t i = 0; i < n; i++) {
+            submitter_sync(s, &items[i], 1);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            items[i].job = jobs[i]; /* ids and enqueue times were set on the copies */
+            submitter_done(s, &items[i], rc, rc == 0 || rc == OSP_EREDIS ? ids[i] : jobs[i].id,
+                           dups[i], &err);
+        }
+    }
+    free(jobs);
+    free(ids);
+    free(dups);
+}
+
+static void submitter_send(struct osp_submitter *s);
+
+static void submitter_inserted(struct osp_ledger *l, int status, void *arg)
+{
+    struct submitter_slot *sl = arg;
+    struct osp_submitter *s = sl->s;
+    size_t n = sl->ngroup;
+    struct submitter_item *g = sl->group;
+    struct osp_buf *envs = sl->envs;
+    const json_t *ins = status == 0 ? osp_ledger_inserted(l) : NULL;
+    bool all = ins != NULL && json_object_size(ins) == n;
+    for (size_t i = 0; all && i < n; i++) {
+        all = json_object_get(ins, g[i].job.id) != NULL;
+    }
+    sl->group = NULL;
+    sl->ngroup = 0;
+    sl->envs = NULL;
+    if (all) {
+        /* Every row is committed: push the envelopes in one script call, then answer. */
+        struct osp_err err = {0, ""};
+        struct osp_job *jobs = osp_xcalloc(n, sizeof(*jobs));
+        for (size_t i = 0; i < n; i++) {
+            jobs[i] = g[i].job;
+        }
+        int rc = submit_push(s->rq, jobs, n, envs, NULL, &err);
+        free(jobs);
+        if (s->cb.group != NULL) {
+            s->cb.group(s->cb.arg, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            submitter_done(s, &g[i], rc, g[i].job.id, false, &err);
+        }
+    } else {
+        /* A conflict (an idempotency key, or an id whose earlier commit went unanswered), an
+         * outcome unknown or the client closing: the synchronous path settles the group. It
+         * inserts again (rows already committed conflict on their own id and count as new)
+         * and looks up the holders of duplicate keys. */
+        submitter_sync(s, g, n);
+    }
+    submit_envs_free(envs, n);
+    free(g);
+    submitter_send(s);
+}
+
+/* A connected slot with no group in flight, or NULL. */
+static struct submitter_slot *submitter_free_slot(struct osp_submitter *s, bool *any_ready)
+{
+    *any_ready = false;
+    struct submitter_slot *idle = NULL;
+    for (size_t i = 0; i < s->nslots; i++) {
+        struct submitter_slot *sl = &s->slot[i];
+        if (sl->ledger != NULL && osp_ledger_is_ready(sl->ledger)) {
+            *any_ready = true;
+            if (sl->ngroup == 0 && idle == NULL) {
+                idle = sl;
+            }
+        }
+    }
+    return idle;
+}
+
+/* Send what was collected: on a free connected slot; when every slot is busy, it waits for
+ * the first to commit; with no slot connected, on the synchronous path at once. */
+static void submitter_send(struct osp_submitter *s)
+{
+    while (s->npending > 0) {
+        bool any_ready;
+        struct submitter_slot *sl = submitter_free_slot(s, &any_ready);
+        if (sl == NULL && any_ready) {
+            return;
+        }
+        struct submitter_item *g = s->pending;
+        size_t n = s->npending;
+        s->pending = NULL;
+        s->npending = s->cappending = 0;
+        if (sl == NULL) {
+            submitter_sync(s, g, n);
+            free(g);
+            continue;
+        }
+        struct osp_job *jobs = osp_xcalloc(n, sizeof(*jobs));
+        for (size_t i = 0; i < n; i++) {
+            jobs[i] = g[i].job;
+        }
+        struct osp_buf *envs = osp_xcalloc(n, sizeof(*envs));
+        struct osp_err err = {0, ""};
+        int rc = submit_prepare(jobs, n, s->keys, envs, &err);
+        if (rc == 0) {
+            rc = osp_ledger_insert_jobs_async(sl->ledger, jobs, n, submitter_inserted, sl, &err);
+        }
+        for (size_t i = 0; i < n; i++) {
+            g[i].job = jobs[i]; /* ids and enqueue times */
+        }
+        free(jobs);
+        if (rc != 0) {
+            submit_envs_free(envs, n);
+            submitter_sync(s, g, n); /* names the job that cannot be stored, alone */
+            free(g);
+            continue;
+        }
+        sl->group = g;
+        sl->ngroup = n;
+        sl->envs = envs;
+    }
+}
+
+void osp_submitter_flush(struct osp_submitter *s)
+{
+    submitter_send(s);
+}
+
+size_t osp_submitter_waiting(const struct osp_submitter *s)
+{
+    size_t n = s->npending;
+    for (size_t i = 0; i < s->nslots; i++) {
+        n += s->slot[i].ngroup;
+    }
+    return n;
+}
+
+void osp_submitter_drain(struct osp_submitter *s)
+{
+    for (size_t i = 0; i < s->nslots; i++) {
+        struct osp_ledger *l = s->slot[i].ledger;
+        s->slot[i].ledger = NULL; /* from now on every group takes the synchronous path */
+        osp_ledger_free(l);       /* a group in flight completes with OSP_ECANCELED: settled sync */
+    }
+    submitter_send(s);
+}
+
+void osp_submitter_free(struct osp_submitter *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    OSP_ASSERT(osp_submitter_waiting(s) == 0); /* drained */
+    free(s->pending);
+    free(s);
 }

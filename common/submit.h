@@ -18,6 +18,48 @@ int osp_submit(struct osp_pgs *pg, struct osp_rqs *rq, const struct osp_env_keys
                struct osp_job *jobs, size_t n, char (*ids_out)[OSP_ID_LEN + 1], bool *dup_out,
                struct osp_err *err);
 
+/* ---- Group commit ----
+ * Concurrent single submits (the API's), committed together: while a group's INSERT is in
+ * flight on an asynchronous ledger connection, the next group collects (and goes on another
+ * connection when one is free); when a group commits, its envelopes are pushed in one script
+ * call and every submitter is answered. Each answer still follows its own row's commit (and, unless
+ * Redis fails, its envelope's push). Groups that need more than the plain insert (a duplicate
+ * idempotency key, an outcome the client could not learn) and every group while the asynchronous
+ * client is disconnected take the synchronous path (the caller's osp_op_submit, with its retry).
+ * Threading: none; everything runs on the loop of the ledger client. */
+struct osp_submitter;
+struct osp_submitter_cbs {
+    /* The synchronous path for n jobs (osp_submit semantics; ids and dups per job). */
+    int (*sync)(void *arg, struct osp_job *jobs, size_t n, char (*ids)[OSP_ID_LEN + 1], bool *dups,
+                struct osp_err *err);
+    /* One submit settled: rc 0, OSP_EREDIS (row stored, envelope not pushed: the reconciler
+     * enqueues it), OSP_EPG or OSP_EINVAL (nothing stored), or the sync path's other codes;
+     * id is the job's, or the holder's when dup. The job is borrowed for the call. */
+    void (*done)(void *arg, void *ticket, const struct osp_job *j, int rc, const char *id, bool dup,
+                 const struct osp_err *err);
+    /* Optional: a group of n submits reached a transaction (metrics). */
+    void (*group)(void *arg, size_t n);
+    void *arg;
+};
+/* Up to OSP_SUBMIT_PIPELINE asynchronous ledger connections, one group in flight on each
+ * (NULL entries are skipped; none at all: every group synchronous). They stay the caller's
+ * until osp_submitter_drain, which frees them. */
+#define OSP_SUBMIT_PIPELINE 4
+struct osp_submitter *osp_submitter_new(struct osp_ledger *const *ledgers, size_t nledgers,
+                                        struct osp_rqs *rq, const struct osp_env_keys *keys,
+                                        const struct osp_submitter_cbs *cb);
+/* Collect a checked job (moved: *j is left empty) with the caller's ticket for done(). */
+void osp_submitter_add(struct osp_submitter *s, struct osp_job *j, void *ticket);
+/* Send what was collected, unless a group is in flight (it goes when that one commits). */
+void osp_submitter_flush(struct osp_submitter *s);
+/* Submits collected or in flight, not yet answered. */
+size_t osp_submitter_waiting(const struct osp_submitter *s);
+/* Settle everything now (shutdown): frees the ledger client, whose group in flight then takes
+ * the synchronous path, as does everything collected. Every done() has run on return. */
+void osp_submitter_drain(struct osp_submitter *s);
+/* Only after osp_submitter_drain (or with nothing waiting). NULL is a no-op. */
+void osp_submitter_free(struct osp_submitter *s);
+
 /* Build signing keys from config strings (borrowed; either may be NULL or ""). */
 void osp_env_keys_from(struct osp_env_keys *k, const char *key, const char *old_key,
                        bool allow_unsigned);

@@ -533,6 +533,7 @@ void sched_api_routes(struct sched *s)
 {
     struct osp_http_router *r = osp_http_router(s->http);
     osp_http_set_auth(s->http, auth_cb, s);
+    osp_http_set_after_run(s->http, api_submit_flush, s);
     osp_http_router_add(r, "GET", "/healthz", 0, h_healthz, s);
     osp_http_router_add(r, "GET", "/readyz", 0, h_readyz, s);
     osp_http_router_add(r, "GET", "/metrics", 0, h_metrics, s);

@@ -48,6 +48,9 @@ void api_reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
 /* ---- handlers ---- */
 
 typedef void api_handler(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg);
+/* The after-run hook of the API server: commits every submit the last run collected in one
+ * transaction and answers each (api_jobs.c). */
+void api_submit_flush(void *arg);
 api_handler api_h_submit, api_h_get_job, api_h_list_jobs, api_h_cancel, api_h_retry;
 api_handler api_h_queues, api_h_pause, api_h_resume, api_h_bulk_cancel, api_h_dead_retry,
     api_h_dead_purge;

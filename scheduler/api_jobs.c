@@ -5,6 +5,7 @@
 #include "common/jobstate.h"
 #include "common/log.h"
 #include "common/ops.h"
+#include "common/submit.h"
 #include "jobs/job.h"
 #include "scheduler/api.h"
 #include "scheduler/sched.h"
@@ -93,6 +94,120 @@ static int submit_req_from_body(const json_t *body, struct osp_submit_req *req,
     return 0;
 }
 
+/* The answer to one submit, from what osp_op_submit said for it (rc is the batch's). */
+static void submit_reply(struct sched *s, const struct osp_ops *o, const struct osp_job *j, int rc,
+                         const char *id, bool dup, const struct osp_err *err,
+                         struct osp_http_resp *resp)
+{
+    if (rc == OSP_EPG) {
+        sched_pg_failed(s, err);
+        api_reply_unavailable(resp, err);
+        return;
+    }
+    if (rc == OSP_EINVAL) {
+        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err->msg);
+        return;
+    }
+    if (dup) {
+        char kind[OSP_KIND_MAX + 1], state[16];
+        struct osp_err e2 = {0, ""};
+        if (osp_op_job_brief(o, id, kind, state, &e2) != 0) {
+            api_reply_unavailable(resp, &e2);
+        } else if (strcmp(kind, j->kind) != 0) {
+            osp_http_reply_error(resp, 409, "conflict",
+                                 "idempotency_key already used by job %s of kind %s", id, kind);
+        } else {
+            osp_http_reply_json(resp, 200,
+                                json_pack("{s:s,s:s,s:s,s:b}", "id", id, "kind", kind, "state",
+                                          state, "duplicate", 1));
+        }
+        return;
+    }
+    const char *kv[] = {j->kind};
+    osp_metric_add(s->m_submitted, kv, 1);
+    json_t *out = json_pack("{s:s,s:s,s:s}", "id", id, "kind", j->kind, "state",
+                            j->run_at > 0 ? "delayed" : "queued");
+    if (rc == OSP_EREDIS) {
+        /* The ledger holds the job; the reconciler enqueues it once Redis is back. */
+        sched_redis_failed(s, err);
+        OSP_LOG_JOB(OSP_LOG_WARN, id, j->kind, "accepted, not yet enqueued: %s", err->msg);
+        json_object_set_new(out, "warning",
+                            json_string("stored in the ledger; Redis is unavailable, the "
+                                        "reconciler will enqueue it"));
+    }
+    osp_http_reply_json(resp, 202, out);
+}
+
+/* The synchronous path of the group committer (common/submit.h): osp_op_submit. */
+static int api_sync_submit(void *arg, struct osp_job *jobs, size_t n, char (*ids)[OSP_ID_LEN + 1],
+                           bool *dups, struct osp_err *err)
+{
+    struct sched *s = arg;
+    struct osp_ops o = sched_ops(s, sched_pg(s), NULL, "api");
+    if (o.pg == NULL) {
+        return osp_err_set(err, OSP_EPG, "postgresql unavailable");
+    }
+    return osp_op_submit(&o, jobs, n, ids, dups, err);
+}
+
+/* A submit settled: answer its request. */
+static void api_submit_done(void *arg, void *ticket, const struct osp_job *j, int rc,
+                            const char *id, bool dup, const struct osp_err *err)
+{
+    struct sched *s = arg;
+    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    struct osp_ops o = sched_ops(s, dup ? sched_pg(s) : NULL, NULL, "api");
+    if (dup && o.pg == NULL) {
+        osp_http_reply_error(&resp, 503, "unavailable", "postgresql unavailable");
+    } else {
+        submit_reply(s, &o, j, rc, id, dup, err, &resp);
+    }
+    osp_http_finish(ticket, &resp);
+    osp_buf_deinit(&resp.body);
+}
+
+static void api_submit_group(void *arg, size_t n)
+{
+    struct sched *s = arg;
+    osp_metric_add(s->m_submit_commits, NULL, 1);
+    osp_metric_observe(s->m_submit_group, NULL, (double)n);
+}
+
+void api_submitter_start(struct sched *s)
+{
+    /* Two connections: while one group's commit waits for the WAL flush, the next one is
+     * on its way (PostgreSQL flushes both with one fsync when they meet). */
+    struct osp_ledger *l[2] = {NULL, NULL};
+    for (size_t i = 0; i < OSP_ARRAY_LEN(l); i++) {
+        struct osp_err err = {0, ""};
+        l[i] = osp_ledger_new(s->loop, s->cfg->pg_dsn, &err);
+        if (l[i] == NULL) {
+            osp_warn("API submits: no asynchronous ledger connection (%s); groups commit "
+                     "synchronously",
+                     err.msg);
+        }
+    }
+    struct osp_submitter_cbs cb = {api_sync_submit, api_submit_done, api_submit_group, s};
+    s->submitter = osp_submitter_new(l, OSP_ARRAY_LEN(l), s->rqs, &s->keys, &cb);
+}
+
+void api_submitter_stop(struct sched *s)
+{
+    if (s->submitter != NULL) {
+        osp_submitter_drain(s->submitter);
+        osp_submitter_free(s->submitter);
+        s->submitter = NULL;
+    }
+}
+
+void api_submit_flush(void *arg)
+{
+    struct sched *s = arg;
+    if (s->submitter != NULL) {
+        osp_submitter_flush(s->submitter);
+    }
+}
+
 void api_h_submit(const struct osp_http_req *req, struct osp_http_resp *resp, void *arg)
 {
     struct sched *s = arg;
@@ -115,45 +230,18 @@ void api_h_submit(const struct osp_http_req *req, struct osp_http_resp *resp, vo
         osp_http_reply_error(resp, strcmp(what, "too_large") == 0 ? 413 : 400, what, "%s", err.msg);
         goto out;
     }
+    if (req->state != NULL && s->submitter != NULL) {
+        /* Checked: committed with the other submits of this loop iteration, answered after
+         * (api_submit_flush, api_submit_done). */
+        osp_submitter_add(s->submitter, &j, osp_http_defer(req));
+        goto out;
+    }
+    /* Without a server connection (fuzzers): alone and at once. */
     char ids[1][OSP_ID_LEN + 1];
     bool dup = false;
     rc = osp_op_submit(&o, &j, 1, ids, &dup, &err);
-    if (rc == OSP_EPG) {
-        sched_pg_failed(s, &err);
-        api_reply_unavailable(resp, &err);
-        goto out;
-    }
-    if (rc == OSP_EINVAL) {
-        osp_http_reply_error(resp, 400, "invalid_payload", "%s", err.msg);
-        goto out;
-    }
-    if (dup) {
-        char kind[OSP_KIND_MAX + 1], state[16];
-        if (osp_op_job_brief(&o, ids[0], kind, state, &err) != 0) {
-            api_reply_unavailable(resp, &err);
-        } else if (strcmp(kind, j.kind) != 0) {
-            osp_http_reply_error(resp, 409, "conflict",
-                                 "idempotency_key already used by job %s of kind %s", ids[0], kind);
-        } else {
-            osp_http_reply_json(resp, 200,
-                                json_pack("{s:s,s:s,s:s,s:b}", "id", ids[0], "kind", kind, "state",
-                                          state, "duplicate", 1));
-        }
-        goto out;
-    }
-    const char *kv[] = {j.kind};
-    osp_metric_add(s->m_submitted, kv, 1);
-    json_t *out = json_pack("{s:s,s:s,s:s}", "id", ids[0], "kind", j.kind, "state",
-                            j.run_at > 0 ? "delayed" : "queued");
-    if (rc == OSP_EREDIS) {
-        /* The ledger holds the job; the reconciler enqueues it once Redis is back. */
-        sched_redis_failed(s, &err);
-        OSP_LOG_JOB(OSP_LOG_WARN, ids[0], j.kind, "accepted, not yet enqueued: %s", err.msg);
-        json_object_set_new(out, "warning",
-                            json_string("stored in the ledger; Redis is unavailable, the "
-                                        "reconciler will enqueue it"));
-    }
-    osp_http_reply_json(resp, 202, out);
+    submit_reply(s, &o, &j, rc, rc == 0 || rc == OSP_EREDIS || dup ? ids[0] : j.id, dup, &err,
+                 resp);
 out:
     osp_job_deinit(&j);
     json_decref(body);

@@ -32,6 +32,13 @@ void sched_metrics_init(struct sched *s)
                                    "API requests answered, by status class", cls);
     s->m_submitted = osp_metric_counter(m, "opspool_jobs_submitted_total",
                                         "jobs accepted through the API", kind);
+    static const double group_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    s->m_submit_commits = osp_metric_counter(
+        m, "opspool_api_submit_transactions_total",
+        "ledger transactions for API submits: one per loop iteration that received any", NULL);
+    s->m_submit_group = osp_metric_histogram(m, "opspool_api_submit_group_size",
+                                             "API submits committed together in one transaction",
+                                             NULL, group_buckets, OSP_ARRAY_LEN(group_buckets));
     s->m_promoted = osp_metric_counter(m, "opspool_promoted_total",
                                        "delayed jobs moved to their queue by this replica", NULL);
     s->m_reaped = osp_metric_counter(m, "opspool_reaped_total",

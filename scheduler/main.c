@@ -285,6 +285,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     struct sched *s = ev_userdata(loop);
     osp_info("signal %d: shutting down", w->signum);
+    api_submitter_stop(s);
     osp_http_free(s->http);
     s->http = NULL;
     struct sched_duty *duties[] = {&s->promoter,  &s->reaper, &s->cronfire,
@@ -448,6 +449,7 @@ int main(int argc, char **argv)
         osp_error("%s", err.msg);
         goto out;
     }
+    api_submitter_start(s);
     sched_api_routes(s);
     sched_promoter_start(s);
     sched_reaper_start(s);
@@ -467,6 +469,7 @@ int main(int argc, char **argv)
     ev_run(s->loop, 0);
     rc = 0;
 out:
+    api_submitter_stop(s);
     osp_http_free(s->http);
     osp_rq_free(s->rq);
     osp_rqs_free(s->rqs);

@@ -95,7 +95,8 @@ struct sched {
     size_t ntokens;
     struct sched_route routes[SCHED_MAX_ROUTES];
     size_t nroutes;
-    char who[SCHED_WHO_MAX]; /* caller of the request being handled ("" outside one) */
+    char who[SCHED_WHO_MAX];         /* caller of the request being handled ("" outside one) */
+    struct osp_submitter *submitter; /* API submits committed in groups (api_jobs.c) */
 
     /* duties */
     struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges, epoch, campaigns;
@@ -110,8 +111,9 @@ struct sched {
 
     /* metrics */
     struct osp_metrics *metrics;
-    struct osp_metric *m_http;      /* counter: requests by status class */
-    struct osp_metric *m_submitted; /* counter{kind} */
+    struct osp_metric *m_http;                            /* counter: requests by status class */
+    struct osp_metric *m_submitted;                       /* counter{kind} */
+    struct osp_metric *m_submit_commits, *m_submit_group; /* API submit transactions, sizes */
     struct osp_metric *m_promoted, *m_reaped, *m_reconciled, *m_pruned;
     struct osp_metric *m_redis_err, *m_pg_err;
     struct osp_metric *m_firings; /* counter{schedule,status} */
@@ -157,6 +159,10 @@ bool sched_script_duty_done(struct sched_duty *d, const char *name, int status, 
 
 /* ---- api.c ---- */
 void sched_api_routes(struct sched *s);
+/* The group committer of API submits (api_jobs.c), on its own asynchronous ledger
+ * connection; stop answers every submit still waiting (call it before the HTTP server goes). */
+void api_submitter_start(struct sched *s);
+void api_submitter_stop(struct sched *s);
 /* Load the bearer tokens (and their scopes) from cfg->api_tokens_file into s->tokens. 0, or
  * OSP_EINVAL with err (unreadable, no tokens, token too long, unknown option or scope); the
  * loaded tokens are unchanged on failure. */

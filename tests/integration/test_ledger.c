@@ -380,6 +380,110 @@ static void test_insert_jobs_invalid(void **state)
     osp_job_deinit(&j);
 }
 
+/* Strings that need escaping reach the row as sent; a string that is not UTF-8 (an overlong
+ * '/', a lone surrogate, a truncated sequence) is refused and nothing is written. */
+static void test_insert_jobs_strings(void **state)
+{
+    struct osp_err err = {0};
+    struct osp_job j;
+    static const char *const odd = "q\"b\\s/\x01\x1f\t\n é 日本 😀 \x7f";
+    static const char *const bad[] = {"a\xc0\xaf", "a\xed\xa0\x80", "a\xe6\x97",
+                                      "a\xf5\x80\x80\x80", "a\xff"};
+    json_t *job;
+
+    (void)state;
+    osp_job_init(&j);
+    osp_id_new(j.id);
+    snprintf(j.kind, sizeof(j.kind), "strs");
+    set_str(&j.submitted_by, odd);
+    set_str(&j.idempotency_key, odd);
+    set_str(&j.trace_id, "日本");
+    json_object_set_new(j.payload, "s", json_string(odd));
+    assert_int_equal(osp_ledger_insert_jobs(pg, &j, 1, NULL, &err), 0);
+    job = get_job(j.id);
+    assert_string_equal(jstr(job, "submitted_by"), odd);
+    assert_string_equal(jstr(job, "idempotency_key"), odd);
+    assert_string_equal(jstr(job, "trace_id"), "日本");
+    assert_string_equal(jstr(json_object_get(job, "payload"), "s"), odd);
+    json_decref(job);
+    osp_job_deinit(&j);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        osp_job_init(&j);
+        osp_id_new(j.id);
+        snprintf(j.kind, sizeof(j.kind), "strs");
+        set_str(&j.submitted_by, bad[i]);
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(osp_ledger_insert_jobs(pg, &j, 1, NULL, &err), OSP_EINVAL);
+        assert_non_null(strstr(err.msg, "not UTF-8"));
+        osp_job_deinit(&j);
+    }
+    assert_int_equal(query_long("SELECT count(*) FROM opspool.jobs WHERE kind = 'strs'", NULL), 1);
+}
+
+struct inserted {
+    bool called;
+    int status;
+    json_t *ids; /* copy of osp_ledger_inserted() */
+};
+
+static void inserted_cb(struct osp_ledger *l, int status, void *arg)
+{
+    struct inserted *r = arg;
+    r->called = true;
+    r->status = status;
+    r->ids = json_deep_copy(osp_ledger_inserted(l));
+}
+
+/* The asynchronous insert commits the rows and reports exactly the ids it inserted: a job
+ * whose id or idempotency key is taken is left out; invalid input is refused before queuing. */
+static void test_insert_jobs_async(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct readiness rd = {0};
+    struct osp_err err = {0};
+    struct osp_job jobs[3];
+    struct inserted r = {0};
+    char first[OSP_ID_LEN + 1];
+
+    (void)state;
+    make_job(first, "asins", "async-key");
+    struct osp_ledger *l = ledger_up(loop, "ledger_test_ins", &rd);
+    for (size_t i = 0; i < 3; i++) {
+        osp_job_init(&jobs[i]);
+        osp_id_new(jobs[i].id);
+        snprintf(jobs[i].kind, sizeof(jobs[i].kind), "asins");
+        jobs[i].enqueued_at = osp_now_ms();
+    }
+    set_str(&jobs[1].idempotency_key, "async-key"); /* held by `first` */
+    assert_int_equal(osp_ledger_insert_jobs_async(l, jobs, 3, inserted_cb, &r, &err), 0);
+    assert_false(r.called);
+    assert_true(run_until(loop, &r.called));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_object_size(r.ids), 2);
+    assert_non_null(json_object_get(r.ids, jobs[0].id));
+    assert_null(json_object_get(r.ids, jobs[1].id));
+    assert_non_null(json_object_get(r.ids, jobs[2].id));
+    json_decref(r.ids);
+    assert_int_equal(query_long("SELECT count(*) FROM opspool.jobs WHERE kind = 'asins'", NULL), 3);
+    /* The same ids again: committed already, nothing inserted. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(osp_ledger_insert_jobs_async(l, jobs, 3, inserted_cb, &r, &err), 0);
+    assert_true(run_until(loop, &r.called));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_object_size(r.ids), 0);
+    json_decref(r.ids);
+    /* Invalid input: refused at once, the callback never runs. */
+    snprintf(jobs[0].id, sizeof(jobs[0].id), "not-a-uuid");
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(osp_ledger_insert_jobs_async(l, jobs, 1, inserted_cb, &r, &err), OSP_EINVAL);
+    for (size_t i = 0; i < 3; i++) {
+        osp_job_deinit(&jobs[i]);
+    }
+    osp_ledger_free(l);
+    assert_false(r.called);
+    ev_loop_destroy(loop);
+}
+
 static void test_get_job_unknown(void **state)
 {
     struct osp_err err = {0};
@@ -1419,6 +1523,8 @@ int main(void)
         cmocka_unit_test(test_insert_jobs),
         cmocka_unit_test(test_insert_jobs_idempotency),
         cmocka_unit_test(test_insert_jobs_invalid),
+        cmocka_unit_test(test_insert_jobs_strings),
+        cmocka_unit_test(test_insert_jobs_async),
         cmocka_unit_test(test_get_job_unknown),
         cmocka_unit_test(test_async_start_events_finish),
         cmocka_unit_test(test_async_fifo),
