@@ -88,7 +88,7 @@ PY
 }
 
 lane_pgbench() {
-    psql -d bench_pgbench -qAtc "TRUNCATE opspool.jobs CASCADE" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" psql -d bench_pgbench -qAtc "TRUNCATE opspool.jobs CASCADE" >/dev/null
     (cd "$T" && rm -f pgbench_log.* &&
         pgbench -n -M prepared -c "$CONNS" -j 2 -T "$SECS" -f insert.sql -l bench_pgbench \
             >"$T/pgb.txt" 2>&1)
@@ -116,7 +116,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # The commit floor at 500 commits/s, one client.
-psql -d bench_pgbench -qAtc "TRUNCATE opspool.jobs CASCADE" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" psql -d bench_pgbench -qAtc "TRUNCATE opspool.jobs CASCADE" >/dev/null
 (cd "$T" && rm -f pgbench_log.* &&
     pgbench -n -M prepared -c 1 -R 500 -T "$SECS" -f insert.sql -l bench_pgbench >/dev/null 2>&1)
 fsync=$(python3 - "$T" <<'PY'
