@@ -4,7 +4,7 @@
 
     tests/bench/poolbench.py --build DIR --out DIR [--runs N] [--quick] WHAT...
 
-WHAT: throughput | latency | footprint | scale-backlog | scale-workers | all
+WHAT: throughput | latency | footprint | scale-backlog | scale-workers | peers | all
 
 Every figure is measured RUNS times (lanes alternate inside each round so drift on a shared
 machine hits all of them); each run appends one row to OUT/<what>.csv; a summary with medians
@@ -414,6 +414,70 @@ def bench_scale_workers(st, a):
             print(f" workers run {r + 1}: {row}", flush=True)
 
 
+def free_port():
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def peer_drain_once(st, a, port, nworkers, jobs, deadline_s=600):
+    """The beanstalkd peer (osp-peer-beanstalkd): `jobs` rows preloaded in a results table
+    and `jobs` messages put on the tube, then `nworkers` workers reserve, commit the row's
+    outcome (one commit per job) and delete. Throughput over the table's window, first start
+    to last finish, as opspool's drain is measured over the ledger's."""
+    env = st.fresh()
+    dsn = env["OSP_PG_DSN"]
+    st.psql("CREATE TABLE peer_jobs (id bigint PRIMARY KEY, kind text NOT NULL, state text NOT NULL, "
+            "payload jsonb NOT NULL, attempt int NOT NULL, created_at timestamptz NOT NULL, "
+            "started_at timestamptz, finished_at timestamptz); "
+            f"INSERT INTO peer_jobs SELECT g, 'noop', 'queued', '{{}}', 0, now() FROM generate_series(1, {jobs}) g", dsn)
+    peer = f"{a.build}/tests/bench/osp-peer-beanstalkd"
+    subprocess.run([peer, "put", "127.0.0.1", str(port), str(jobs)], check=True, timeout=600)
+    c0 = st.xact_commit(env)
+    ps = [subprocess.Popen([peer, "work", "127.0.0.1", str(port), dsn], stdout=subprocess.PIPE, text=True)
+          for _ in range(nworkers)]
+    ran = 0
+    for p in ps:
+        out, _ = p.communicate(timeout=deadline_s)
+        if p.returncode != 0:
+            raise SystemExit(f"peer worker failed (rc {p.returncode})")
+        ran += int(out.strip() or 0)
+    c1 = st.xact_commit(env)
+    r = st.psql("SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at)) "
+                "FROM peer_jobs WHERE state = 'succeeded'", dsn).split("|")
+    st.drop(env)
+    n, secs = int(r[0]), float(r[1])
+    return dict(workers=nworkers, jobs=n, complete=int(n == jobs and ran == jobs),
+                seconds=round(secs, 3), jobs_per_s=round(n / secs) if secs > 0 else 0,
+                commits_per_1k=round((c1 - c0) * 1000 / n, 1))
+
+
+def bench_peers(st, a):
+    """opspool's drain (inline noop, queue preloaded) against beanstalkd + PostgreSQL (one
+    commit per job) on the same PostgreSQL, 1 and 2 workers, lanes alternating each round."""
+    jobs = 5000 if a.quick else 40000
+    port = free_port()
+    bs = subprocess.Popen(["beanstalkd", "-l", "127.0.0.1", "-p", str(port)])
+    st.procs.append(bs)
+    time.sleep(0.3)
+    try:
+        for r in range(a.runs):
+            lanes = [("opspool", 1), ("beanstalkd", 1), ("opspool", 2), ("beanstalkd", 2)]
+            for sysname, nw in (lanes if r % 2 == 0 else lanes[::-1]):
+                if sysname == "opspool":
+                    row = drain_once(st, nw, jobs, "{}", 512)
+                else:
+                    row = peer_drain_once(st, a, port, nw, jobs)
+                keep = ("workers", "jobs", "complete", "seconds", "jobs_per_s", "commits_per_1k")
+                row = dict(run=r + 1, system=sysname, **{k: row[k] for k in keep})
+                append(a.out, "peers", row)
+                print(f" peers run {r + 1}: {row}", flush=True)
+    finally:
+        bs.terminate()
+        bs.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -432,7 +496,7 @@ def main():
         for w in what:
             {"throughput": bench_throughput, "latency": bench_latency,
              "footprint": bench_footprint, "scale-backlog": bench_scale_backlog,
-             "scale-workers": bench_scale_workers}[w](st, a)
+             "scale-workers": bench_scale_workers, "peers": bench_peers}[w](st, a)
     finally:
         st.stop()
 

@@ -5,7 +5,7 @@
     tests/bench/report.py RESULTS_DIR [--img docs/img]
 
 Reads the CSVs poolbench.py and openmodel.py wrote (throughput, throughput_e2e, latency,
-footprint, scale_backlog, scale_workers, openmodel), prints one Markdown table per benchmark
+footprint, scale_backlog, scale_workers, openmodel, peers), prints one Markdown table per benchmark
 (median of the runs with min–max) to stdout, and draws the charts with gnuplot (SVG) into
 --img: pool-throughput.svg, scale-backlog.svg, scale-workers.svg, openmodel.svg. A missing CSV
 skips its table and chart.
@@ -114,6 +114,25 @@ plot '{tmp}/tp.dat' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'measured', \
               f"together | {fmt(stat(fp, 'busy_group_private_dirty_kib'))} | – | "
               f"{fmt(stat(fp, 'busy_group_pss_kib'))} | – |")
         print(f"\nstart→first fetch {fmt(stat(fp, 'start_to_first_fetch_ms'), 1)} ms\n")
+
+    pe = load(a.results, "peers")
+    if pe:
+        print("### Pool drain against beanstalkd + PostgreSQL (noop, queue preloaded; median of runs (min–max))\n")
+        print("| workers | opspool jobs/s | beanstalkd + PG jobs/s | opspool/peer per round (median) | commits per 1,000 jobs opspool / peer |")
+        print("|---|---|---|---|---|")
+        for w in sorted({r["workers"] for r in pe}, key=int):
+            o = [r for r in pe if r["system"] == "opspool" and r["workers"] == w]
+            b_ = [r for r in pe if r["system"] == "beanstalkd" and r["workers"] == w]
+            ratios = []
+            for run in sorted({r["run"] for r in o}):
+                x = [float(r["jobs_per_s"]) for r in o if r["run"] == run]
+                y = [float(r["jobs_per_s"]) for r in b_ if r["run"] == run]
+                if x and y and y[0] > 0:
+                    ratios.append(x[0] / y[0])
+            rt = ", ".join(f"{x:.2f}" for x in ratios) + (f" ({statistics.median(ratios):.2f})" if ratios else "")
+            print(f"| {w} | {fmt(stat(o, 'jobs_per_s'))} | {fmt(stat(b_, 'jobs_per_s'))} | {rt} | "
+                  f"{fmt(stat(o, 'commits_per_1k'), 1)} / {fmt(stat(b_, 'commits_per_1k'), 1)} |")
+        print()
 
     om = load(a.results, "openmodel")
     if om:
