@@ -295,11 +295,17 @@ int osp_ledger_cron_claim(struct osp_pgs *c, const char *name, int64_t tick,
 int osp_ledger_cron_record(struct osp_pgs *c, const char *name, int64_t tick, int64_t next,
                            const char *status, const char *job_id, const char *reason,
                            struct osp_err *err);
+/* Record that the ticks from first_missed on (up to the tick now firing) were never fired: a
+ * 'missed' row of schedule_firings at first_missed (kept if one is there), its claimed_at the
+ * time the miss was found. */
+int osp_ledger_cron_missed(struct osp_pgs *c, const char *name, int64_t first_missed,
+                           const char *replica, struct osp_err *err);
 /* Enabled schedules as rows {name, cron, timezone, kind, payload, concurrency, catchup_s,
  * last_fire, created} (text). */
 json_t *osp_ledger_cron_enabled(struct osp_pgs *c, struct osp_err *err);
-/* Gauges: jobs per (kind, state) {kind, state, n}; per schedule {name, last_fire,
- * last_success} (epoch seconds as text). */
+/* Gauges: jobs per (kind, state) {kind, state, n}; per schedule {name, cron, timezone,
+ * created, last_fire, last_success, last_missed} (times as epoch seconds in text; last_missed
+ * is when the latest miss was found; NULL when none). */
 json_t *osp_ledger_job_counts(struct osp_pgs *c, struct osp_err *err);
 json_t *osp_ledger_schedule_times(struct osp_pgs *c, struct osp_err *err);
 /* The reconciler's page: unfinished rows untouched for grace_s, ids after after_id, in id

@@ -70,6 +70,20 @@ int osp_ledger_cron_record(struct osp_pgs *c, const char *name, int64_t tick, in
         6, params, err);
 }
 
+int osp_ledger_cron_missed(struct osp_pgs *c, const char *name, int64_t first_missed,
+                           const char *replica, struct osp_err *err)
+{
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%lld", (long long)first_missed);
+    const char *params[] = {name, ts, replica};
+    return ledger_exec(c,
+                       "INSERT INTO opspool.schedule_firings (schedule, fire_at, status, reason, "
+                       "replica) VALUES ($1, to_timestamp($2::bigint), 'missed', 'not fired: no "
+                       "scheduler ran the tick within its catch-up allowance; later ticks up to "
+                       "the next firing were missed too', $3) ON CONFLICT DO NOTHING",
+                       3, params, err);
+}
+
 json_t *osp_ledger_cron_enabled(struct osp_pgs *c, struct osp_err *err)
 {
     return osp_pgs_query(
@@ -90,10 +104,14 @@ json_t *osp_ledger_job_counts(struct osp_pgs *c, struct osp_err *err)
 json_t *osp_ledger_schedule_times(struct osp_pgs *c, struct osp_err *err)
 {
     return osp_pgs_query(c,
-                         "SELECT s.name, extract(epoch FROM s.last_fire_at)::text AS last_fire, "
+                         "SELECT s.name, s.cron, s.timezone, "
+                         "floor(extract(epoch FROM s.created_at))::bigint::text AS created, "
+                         "extract(epoch FROM s.last_fire_at)::text AS last_fire, "
                          "(SELECT extract(epoch FROM max(j.finished_at)) FROM " LEDGER_SCHEDULE_RUNS
                          " j WHERE j.schedule = s.name AND j.state = 'succeeded')::text AS "
-                         "last_success FROM opspool.schedules s",
+                         "last_success, (SELECT extract(epoch FROM max(f.claimed_at)) FROM "
+                         "opspool.schedule_firings f WHERE f.schedule = s.name AND f.status = "
+                         "'missed')::text AS last_missed FROM opspool.schedules s",
                          0, NULL, err);
 }
 

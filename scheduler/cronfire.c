@@ -110,9 +110,11 @@ static void record(struct sched *s, const char *name, int64_t tick, int64_t next
     osp_metric_set(s->m_sched_last_fire, v, (double)tick);
 }
 
+/* first_missed: the earliest tick after the last fired one that never fired (0: none). */
 static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, const char *tz,
-                 int64_t tick, bool missed_before)
+                 int64_t tick, int64_t first_missed)
 {
+    bool missed_before = first_missed > 0;
     const char *name = json_string_value(json_object_get(row, "name"));
     const char *conc = json_string_value(json_object_get(row, "concurrency"));
     long catchup = strtol(json_string_value(json_object_get(row, "catchup_s")), NULL, 10);
@@ -197,6 +199,17 @@ static void fire(struct sched *s, const json_t *row, const struct osp_cron *c, c
     count_firing(s, name, "fired");
     if (missed_before) {
         count_firing(s, name, "missed");
+        /* Recorded in the ledger too: the pool-wide opspool_schedule_last_missed gauge (and
+         * its alert) must not depend on which replica saw it, or on a counter series that
+         * only appears at its first increment. */
+        struct osp_pgs *mpg = sched_pg(s);
+        if (mpg == NULL || osp_ledger_cron_missed(mpg, name, first_missed, s->replica, &err) != 0) {
+            if (mpg != NULL) {
+                sched_pg_failed(s, &err);
+            }
+            osp_warn("schedule %s: recording the missed ticks failed: %s", name,
+                     mpg != NULL ? err.msg : "postgresql unavailable");
+        }
     }
     OSP_LOG_JOB(OSP_LOG_INFO, id, kind, "schedule %s fired for tick %s%s", name, ts,
                 dup ? " (already submitted)" : "");
@@ -246,11 +259,11 @@ static void consider(struct sched *s, const json_t *row, int64_t now_s)
         t = n;
     }
     /* Was a tick between last_fire_at and the window skipped for good? */
-    bool missed = false;
+    int64_t first_missed = 0;
     if (last > 0 && osp_cron_next(&c, tz, last, &n, &err) == 0 && n < t) {
-        missed = true;
+        first_missed = n;
     }
-    fire(s, row, &c, tz, t, missed);
+    fire(s, row, &c, tz, t, first_missed);
 }
 
 static void cronfire_cb(struct ev_loop *loop, ev_timer *w, int revents)

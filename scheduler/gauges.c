@@ -4,6 +4,8 @@
  * by kind and state, last success and last firing per schedule). Counters are bumped where
  * things happen (api.c, duties). */
 #include "common/alloc.h"
+#include "common/cron.h"
+#include "common/jobstate.h"
 #include "common/log.h"
 #include "jobs/job.h"
 #include "scheduler/sched.h"
@@ -74,6 +76,15 @@ void sched_metrics_init(struct sched *s)
                          "finish time of the latest succeeded job of each schedule", schedule);
     s->m_sched_last_fire = osp_metric_gauge(m, "opspool_schedule_last_fire_timestamp_seconds",
                                             "latest tick fired or skipped per schedule", schedule);
+    s->m_sched_last_missed = osp_metric_gauge(
+        m, "opspool_schedule_last_missed_timestamp_seconds",
+        "when a schedule's latest missed ticks were found (ledger, pool-wide), 0 if never",
+        schedule);
+    s->m_sched_first_fire = osp_metric_gauge(
+        m, "opspool_schedule_first_fire_timestamp_seconds",
+        "the schedule's first tick after it was created: alerts on a schedule's results wait "
+        "for it",
+        schedule);
     s->m_duty_seconds = osp_metric_histogram(m, "opspool_duty_duration_seconds",
                                              "duration of one round of a scheduler duty", duty,
                                              duty_buckets, OSP_ARRAY_LEN(duty_buckets));
@@ -132,6 +143,15 @@ static void refresh_pg(struct sched *s)
         return;
     }
     osp_metric_clear(s->m_jobs);
+    /* Every kind and state, 0 when no row has it: an alert comparing with an hour ago must
+     * see a series go 0 -> 1, not appear at 1 (jobstate.h's states, the built-in kinds). */
+    const struct job_kind *const *all = job_kinds_all();
+    for (size_t k = 0; all[k] != NULL; k++) {
+        for (int st = 0; st < OSP_JOB_NSTATES; st++) {
+            const char *v[] = {all[k]->name, osp_job_state_name((enum osp_job_state)st)};
+            osp_metric_set(s->m_jobs, v, 0);
+        }
+    }
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
@@ -147,6 +167,8 @@ static void refresh_pg(struct sched *s)
     }
     osp_metric_clear(s->m_sched_last_success);
     osp_metric_clear(s->m_sched_last_fire);
+    osp_metric_clear(s->m_sched_last_missed);
+    osp_metric_clear(s->m_sched_first_fire);
     json_array_foreach(rows, i, row)
     {
         const char *v[] = {json_string_value(json_object_get(row, "name"))};
@@ -155,6 +177,20 @@ static void refresh_pg(struct sched *s)
         /* A schedule that never succeeded exports 0, so "time() - x > 1d" alerts fire. */
         osp_metric_set(s->m_sched_last_success, v, ls ? strtod(ls, NULL) : 0);
         osp_metric_set(s->m_sched_last_fire, v, lf ? strtod(lf, NULL) : 0);
+        const char *lm = json_string_value(json_object_get(row, "last_missed"));
+        osp_metric_set(s->m_sched_last_missed, v, lm ? strtod(lm, NULL) : 0);
+        /* The first tick after creation (a schedule's cron was checked when it was stored;
+         * one that no longer parses exports nothing). */
+        const char *cr = json_string_value(json_object_get(row, "created"));
+        struct osp_cron c;
+        int64_t first = 0;
+        struct osp_err e2 = {0, ""};
+        if (cr != NULL &&
+            osp_cron_parse(&c, json_string_value(json_object_get(row, "cron")), &e2) == 0 &&
+            osp_cron_next(&c, json_string_value(json_object_get(row, "timezone")),
+                          strtoll(cr, NULL, 10) - 1, &first, &e2) == 0) {
+            osp_metric_set(s->m_sched_first_fire, v, (double)first);
+        }
     }
     json_decref(rows);
 }

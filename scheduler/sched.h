@@ -123,6 +123,7 @@ struct sched {
     struct osp_metric *m_jobs;    /* gauge{kind,state} from the ledger */
     struct osp_metric *m_workers; /* gauge: registered workers */
     struct osp_metric *m_sched_last_success, *m_sched_last_fire; /* gauge{schedule} */
+    struct osp_metric *m_sched_last_missed, *m_sched_first_fire; /* gauge{schedule} */
     struct osp_metric *m_duty_seconds;                           /* histogram{duty} */
     struct osp_metric *m_up; /* gauge{component}: redis, postgres reachable */
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* k8s.c — the drill's Kubernetes adapter over libcurl (contract in k8s.h).
  *
- * Only these calls are made, matching deploy/k8s/drill-rbac.yaml:
+ * Only these calls are made, matching deploy/k8s/drill-rbac/drill-rbac.yaml:
  *   GET    /api/v1/namespaces/{ns}/pods?labelSelector=...          pods: list
  *   POST   /api/v1/namespaces/{ns}/pods/{name}/eviction            pods/eviction: create
  *   DELETE /api/v1/namespaces/{ns}/pods/{name}                     pods: delete

@@ -26,7 +26,7 @@ BIN = os.environ.get("OSP_BIN_DIR", "")
 FAILS = []
 NOK = 0
 
-# The drill Role grants exactly the adapter's calls (deploy/k8s/drill-rbac.yaml): nothing extra,
+# The drill Role grants exactly the adapter's calls (deploy/k8s/drill-rbac/drill-rbac.yaml): nothing extra,
 # not even a read an operator might like; operators use their own identity.
 
 # Required fields per kind (dotted paths; [] = non-empty list).
@@ -47,6 +47,7 @@ SCHEMA = {
     "ScaledJob": ["spec.jobTargetRef.template.spec.containers[]", "spec.triggers[]"],
     "TriggerAuthentication": ["spec.secretTargetRef[]"],
     "ServiceMonitor": ["spec.selector", "spec.endpoints[]"],
+    "PodMonitor": ["spec.selector", "spec.podMetricsEndpoints[]"],
     "PrometheusRule": ["spec.groups[]"],
 }
 API = {
@@ -56,7 +57,7 @@ API = {
     "Role": "rbac.authorization.k8s.io/v1", "RoleBinding": "rbac.authorization.k8s.io/v1",
     "ScaledObject": "keda.sh/v1alpha1", "ScaledJob": "keda.sh/v1alpha1",
     "TriggerAuthentication": "keda.sh/v1alpha1", "ServiceMonitor": "monitoring.coreos.com/v1",
-    "PrometheusRule": "monitoring.coreos.com/v1",
+    "PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1",
 }
 NAMESPACED = set(API) - {"Namespace"}
 
@@ -174,13 +175,20 @@ def main():
     check(len(ids) == len(set(ids)), "render: %d objects, no duplicates" % len(ids))
     check(all(o["metadata"]["labels"].get("app.kubernetes.io/part-of") == "opspool" for o in rendered
               if o["kind"] in ("Deployment", "Namespace", "Role", "RoleBinding") and o["metadata"]["name"] != "shop"),
-          "render: the base's common labels applied (drill-rbac.yaml included)")
+          "render: the common labels applied (drill-rbac included)")
+    base = dt.render(os.path.join(SRC, "deploy/k8s/base"))
+    outside = sorted({(o["kind"], o["metadata"]["name"]) for o in base
+                      if o["kind"] != "Namespace" and o["metadata"].get("namespace") != "opspool"})
+    check(not outside, "the base is self-contained: every object in the opspool namespace %s" % outside)
+    refs = [r for r in dt.load_docs(os.path.join(SRC, "deploy/k8s/base/kustomization.yaml"))[0]["resources"]
+            if os.path.isabs(r) or os.path.normpath(r).startswith("..")]
+    check(not refs, "the base loads no file outside its directory (plain kubectl apply -k) %s" % refs)
     imgs = {c["image"] for o in rendered for c in dt._containers(o) if "opspool" in c["image"]}
     check(imgs == {"registry.example.com/opspool:0.1.0"}, "render: images transformer applied: %s" % imgs)
     kubectl = shutil.which("kubectl")
     if kubectl:
-        r = subprocess.run([kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone",
-                            os.path.join(SRC, "deploy/k8s/overlays/example")], capture_output=True, text=True)
+        r = subprocess.run([kubectl, "kustomize", os.path.join(SRC, "deploy/k8s/overlays/example")],
+                           capture_output=True, text=True)
         if r.returncode == 0:
             kids = sorted((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
                           for o in yaml.safe_load_all(r.stdout) if o)
@@ -331,8 +339,32 @@ def main():
               for p in dt.find(rendered, "NetworkPolicy", "opspool-redis-clients")["spec"]["ingress"][0]["from"]),
           "redis: KEDA's operator admitted")
 
+    # Every port a pod serves metrics on is admitted and scraped: the scheduler's through its
+    # Service (ServiceMonitor), each worker's "metrics" port through the PodMonitor.
+    def admitted(component, port):
+        for np in (o for o in rendered if o["kind"] == "NetworkPolicy"):
+            sel = np["spec"]["podSelector"].get("matchLabels", {})
+            if sel.get("app.kubernetes.io/component") != component:
+                continue
+            for rule in np["spec"].get("ingress", []):
+                if any(p.get("port") == port for p in rule.get("ports", [])):
+                    return True
+        return False
+    worker_ports = {p["containerPort"] for o in rendered if o["kind"] == "Deployment"
+                    and o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "worker"
+                    for c in o["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])
+                    if p.get("name") == "metrics"}
+    check(worker_ports == {9090}, "workers serve /metrics on their 'metrics' port 9090 %s" % sorted(worker_ports))
+    check(admitted("worker", 9090), "a NetworkPolicy admits scrapes of the workers' port 9090")
+    check(admitted("scheduler", 8080), "a NetworkPolicy admits the scheduler's port 8080")
+    mon = dt.load_docs(os.path.join(SRC, "deploy/prometheus/servicemonitor.yaml"))
+    pm = [o for o in mon if o["kind"] == "PodMonitor"]
+    check(len(pm) == 1 and pm[0]["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/component") == "worker"
+          and [e["port"] for e in pm[0]["spec"]["podMetricsEndpoints"]] == ["metrics"],
+          "a PodMonitor scrapes every worker pod's 'metrics' port")
+
     # 9. The drill Role covers exactly the adapter's calls.
-    rbac = dt.load_docs(os.path.join(SRC, "deploy/k8s/drill-rbac.yaml"))
+    rbac = dt.load_docs(os.path.join(SRC, "deploy/k8s/drill-rbac/drill-rbac.yaml"))
     calls = dt.drill_api_calls(SRC)
     grants = dt.role_grants(rbac)
     check(len(calls) >= 5, "drill adapter calls found in jobs/drill/k8s.c: %s" % sorted(calls))
@@ -343,7 +375,7 @@ def main():
     check(any(s["kind"] == "ServiceAccount" and s["name"] == "opspool-worker" and s.get("namespace") == "opspool"
               for s in rb["subjects"]), "drill RoleBinding binds the workers' ServiceAccount")
     check(any(o["kind"] == "Role" and o["metadata"]["name"] == "opspool-drill" for o in rendered),
-          "the base includes drill-rbac.yaml")
+          "the example overlay includes the drill Role (../../drill-rbac)")
 
     # 9b. The workers' Role covers exactly the worker's own call (its pod-deletion-cost PATCH),
     # in the workers' namespace, for the identities the worker Deployments run as; every worker
@@ -409,6 +441,11 @@ def main():
         os.unlink(t.name)
         check(r.returncode == 0, "promtool check rules " + r.stdout[-500:] + r.stderr[-500:])
     dash = json.load(open(os.path.join(SRC, "deploy/grafana/opspool.json")))
+    # A data source type newer Grafana releases introduced must come with the minimum version.
+    if "grafana-postgresql-datasource" in json.dumps(dash):
+        req = {r["id"]: r.get("version") for r in dash.get("__requires", [])}
+        check(req.get("grafana") == "10.2.3" and "10.2.3" in dash.get("description", ""),
+              "dashboard states Grafana >= 10.2.3 (grafana-postgresql-datasource) in __requires and its description")
     titles = [p["title"] for p in dash["panels"]]
     for want in ("Backlog", "Throughput", "Failures", "durations", "Busy slots", "backup age"):
         check(any(want.lower() in t.lower() for t in titles), "dashboard has a %s panel" % want)
@@ -440,6 +477,10 @@ def main():
     check("OSP_LEAN_WORKER" not in df and "server-dev" not in build_stage,
           "Dockerfile: every program links the shared libraries (ADR 0009)")
     runtime = df[df.index("AS runtime"):]
+    check(re.search(r"\btzdata\b", runtime) is not None,
+          "Dockerfile: the runtime stage installs tzdata on purpose (schedules use IANA zones)")
+    for label in ("title", "version", "revision", "licenses", "base.name"):
+        check("org.opencontainers.image.%s=" % label in runtime, "Dockerfile: OCI label %s" % label)
     pkgs = set(re.findall(r"\b(lib[a-z0-9.+-]+|postgresql-client-15|tini|curl|ca-certificates)\b", runtime))
     if BIN and shutil.which("ldd") and shutil.which("dpkg"):
         progs = [os.path.join(BIN, p) for p in ("opspool-scheduler", "opspool-worker", "opspoolctl")]

@@ -79,15 +79,16 @@ start_scheduler c OSP_TEST_CLOCK_OFFSET_MS="$offset" OSP_RECONCILE_GRACE_S=3600
 C=$LAST_PID
 start_scheduler d OSP_TEST_CLOCK_OFFSET_MS="$offset" OSP_RECONCILE_GRACE_S=3600
 D=$LAST_PID
-wait_eq 20 1 q "SELECT count(*) FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup'" \
-    || fail "catch-up tick not fired: $WAIT_GOT"
+fired_q="SELECT count(*) FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup' AND status <> 'missed'"
+wait_eq 20 1 q "$fired_q" || fail "catch-up tick not fired: $WAIT_GOT"
 sleep 3 # several more rounds of both replicas
-assert_eq 1 "$(q "SELECT count(*) FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup'")" \
-    "missed ticks caught up once, not replayed in bulk"
-assert_eq "$hour" "$(q "SELECT extract(epoch FROM fire_at)::bigint FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup'")" \
+assert_eq 1 "$(q "$fired_q")" "missed ticks caught up once, not replayed in bulk"
+assert_eq "$hour" "$(q "SELECT extract(epoch FROM fire_at)::bigint FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup' AND status <> 'missed'")" \
     "the caught-up tick is the latest missed one"
+assert_eq "1 $((hour - 4 * 3600))" "$(q "SELECT count(*), min(extract(epoch FROM fire_at)::bigint) FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup' AND status = 'missed'" | tr '|' ' ')" \
+    "the miss is recorded once, at the first tick that never fired"
 assert_eq 1 "$(q "SELECT count(*) FROM opspool.jobs WHERE schedule = 'hourly-catchup'")" "one catch-up job"
-reason=$(q "SELECT reason FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup'")
+reason=$(q "SELECT reason FROM opspool.schedule_firings WHERE schedule = 'hourly-catchup' AND status <> 'missed'")
 [[ "$reason" == *"earlier ticks"* ]] \
     || fail "catch-up firing does not say earlier ticks were missed"
 ok "catch-up firing records that earlier ticks were missed"
@@ -99,7 +100,16 @@ wait_until 15 sh -c "curl -s '$LAST_URL/metrics' | grep -Eq '^opspool_schedule_l
 curl -s "$LAST_URL/metrics" >"$TMP/metrics"
 grep -Eq '^opspool_schedule_last_success_timestamp_seconds\{schedule="hourly-catchup"\} 0$' "$TMP/metrics" \
     || fail "last success metric missing"
-ok "schedule metrics exported"
+# The miss is in the ledger, so every replica exports it from the first round on (a counter
+# series appears only at its first increment, which an alert's delta() cannot see).
+wait_until 15 sh -c "curl -s '$LAST_URL/metrics' | grep -Eq '^opspool_schedule_last_missed_timestamp_seconds\\{schedule=\"hourly-catchup\"\\} [1-9]'" \
+    || fail "last missed metric missing: $(curl -s "$LAST_URL/metrics" | grep schedule_last_missed)"
+curl -s "$LAST_URL/metrics" >"$TMP/metrics"
+grep -Eq '^opspool_schedule_last_missed_timestamp_seconds\{schedule="hourly-nocatchup"\} 0$' "$TMP/metrics" \
+    || fail "a schedule without a recorded miss does not export 0"
+grep -Eq "^opspool_schedule_first_fire_timestamp_seconds\\{schedule=\"hourly-catchup\"\\} $((hour - 86400))\$" "$TMP/metrics" \
+    || fail "first fire metric wrong: $(grep schedule_first_fire "$TMP/metrics")"
+ok "schedule metrics exported (last fire, last success, last missed, first fire)"
 kill -TERM "$C" "$D"
 wait_until 20 sh -c "! kill -0 $C 2>/dev/null && ! kill -0 $D 2>/dev/null" || fail "schedulers did not stop"
 finish

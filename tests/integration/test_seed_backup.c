@@ -198,14 +198,29 @@ static int setup(void **state)
     }
     snprintf(tmpdir, sizeof(tmpdir), "%s", t);
     snprintf(backup_dir, sizeof(backup_dir), "%s/backups/shop", tmpdir);
-    json_t *doc = json_pack("{s:{s:{s:s, s:s}}}", "targets", "shop", "pg_dsn", dsn, "backup_root",
-                            "");
+    json_t *doc =
+        json_pack("{s:{s:{s:s, s:s}}}", "targets", "shop", "pg_dsn", dsn, "backup_root", "");
     char root[2100];
     snprintf(root, sizeof(root), "%s/backups", tmpdir);
     json_object_set_new(json_object_get(json_object_get(doc, "targets"), "shop"), "backup_root",
                         json_string(root));
     /* "shop2" names no backup_root: its archives go to the worker's OSP_BACKUP_ROOT. */
-    json_object_set_new(json_object_get(doc, "targets"), "shop2", json_pack("{s:s}", "pg_dsn", dsn));
+    json_object_set_new(json_object_get(doc, "targets"), "shop2",
+                        json_pack("{s:s}", "pg_dsn", dsn));
+    /* "oldclient": its pg_bin holds a pg_dump older than the server (a PostgreSQL 14 client
+     * against this 15 server, as an image's pg_dump 15 against a 16 target). */
+    char oldbin[2100], oldtool[2200];
+    snprintf(oldbin, sizeof(oldbin), "%s/oldbin", tmpdir);
+    snprintf(oldtool, sizeof(oldtool), "%s/pg_dump", oldbin);
+    assert_int_equal(mkdir(oldbin, 0755), 0);
+    FILE *f = fopen(oldtool, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\necho 'pg_dump (PostgreSQL) 14.11 (Debian 14.11-1.pgdg120+1)'\n", f);
+    fclose(f);
+    assert_int_equal(chmod(oldtool, 0755), 0);
+    json_object_set_new(json_object_get(doc, "targets"), "oldclient",
+                        json_pack("{s:s, s:s, s:{s:s}}", "pg_dsn", dsn, "backup_root", root,
+                                  "backup", "pg_bin", oldbin));
     osp_config_defaults(&cfg);
     char path[2100];
     snprintf(path, sizeof(path), "%s/targets.json", tmpdir);
@@ -308,8 +323,9 @@ static void test_seed_append(void **state)
     char *after = content_md5(db);
     assert_string_equal(before, after);
     /* A larger scale adds exactly the missing rows. */
-    run_kind("seed", "{\"target\": \"shop\", \"seed\": 42, \"scale\": 2, \"zipf_s\": 1.1, "
-                     "\"mode\": \"append\"}",
+    run_kind("seed",
+             "{\"target\": \"shop\", \"seed\": 42, \"scale\": 2, \"zipf_s\": 1.1, "
+             "\"mode\": \"append\"}",
              120000, &b, NULL);
     expect_ok(&b);
     ins = json_object_get(b.result, "inserted");
@@ -340,7 +356,8 @@ static void test_seed_failure_rolls_back(void **state)
     assert_string_equal(before, after);
     /* 2. A server-side failure midway: a CHECK the 50,001st click violates. The truncate and
      * the users and urls already loaded are rolled back with it: no rows change. */
-    exec_ok(db, "ALTER TABLE clicks ADD CONSTRAINT clicks_test_limit CHECK (id <= 50000) NOT VALID");
+    exec_ok(db,
+            "ALTER TABLE clicks ADD CONSTRAINT clicks_test_limit CHECK (id <= 50000) NOT VALID");
     run_kind("seed", "{\"target\": \"shop\", \"seed\": 9, \"scale\": 1}", 120000, &c, NULL);
     exec_ok(db, "ALTER TABLE clicks DROP CONSTRAINT clicks_test_limit");
     assert_int_not_equal(c.status, 0);
@@ -350,7 +367,8 @@ static void test_seed_failure_rolls_back(void **state)
     /* 3. On an empty database, the failing seed leaves no rows at all. */
     job_report_deinit(&c);
     exec_ok(db, "TRUNCATE users, urls, clicks");
-    exec_ok(db, "ALTER TABLE clicks ADD CONSTRAINT clicks_test_limit CHECK (id <= 50000) NOT VALID");
+    exec_ok(db,
+            "ALTER TABLE clicks ADD CONSTRAINT clicks_test_limit CHECK (id <= 50000) NOT VALID");
     run_kind("seed", "{\"target\": \"shop\", \"seed\": 9, \"scale\": 1}", 120000, &c, NULL);
     exec_ok(db, "ALTER TABLE clicks DROP CONSTRAINT clicks_test_limit");
     assert_int_not_equal(c.status, 0);
@@ -425,11 +443,19 @@ static void restore_into(const char *dbname, const char *file)
     const char *port = getenv("OSP_TEST_PG_PORT");
     assert_non_null(host);
     assert_non_null(port);
-    char *argv[] = {(char *)(uintptr_t)"pg_restore", (char *)(uintptr_t)"--exit-on-error",
-                    (char *)(uintptr_t)"--no-owner", (char *)(uintptr_t)"-h", (char *)(uintptr_t)host,
-                    (char *)(uintptr_t)"-p", (char *)(uintptr_t)port, (char *)(uintptr_t)"-U",
-                    (char *)(uintptr_t)"postgres", (char *)(uintptr_t)"-d", (char *)(uintptr_t)dbname,
-                    (char *)(uintptr_t)file, NULL};
+    char *argv[] = {(char *)(uintptr_t) "pg_restore",
+                    (char *)(uintptr_t) "--exit-on-error",
+                    (char *)(uintptr_t) "--no-owner",
+                    (char *)(uintptr_t) "-h",
+                    (char *)(uintptr_t)host,
+                    (char *)(uintptr_t) "-p",
+                    (char *)(uintptr_t)port,
+                    (char *)(uintptr_t) "-U",
+                    (char *)(uintptr_t) "postgres",
+                    (char *)(uintptr_t) "-d",
+                    (char *)(uintptr_t)dbname,
+                    (char *)(uintptr_t)file,
+                    NULL};
     struct backup_proc p;
     assert_int_equal(backup_proc_run(NULL, argv, environ, 1 << 20, &p), 0);
     if (p.status != 0) {
@@ -458,8 +484,8 @@ static void test_backup_restores(void **state)
     snprintf(first_backup, sizeof(first_backup), "%s", path);
     assert_non_null(strstr(path, id));
     assert_string_equal(res_str(&r, "verified"), "restore");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.result, "row_counts"),
-                                                        "public.clicks")),
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(r.result, "row_counts"), "public.clicks")),
                      100000);
     assert_true(json_integer_value(json_object_get(r.result, "restore_ms")) >= 0);
     assert_non_null(strstr(res_str(&r, "pg_dump_version"), "15."));
@@ -533,7 +559,7 @@ static void corrupt_copy(const char *name, bool fix_sidecar, char *sha_out)
     assert_non_null(s);
     if (fix_sidecar) {
         /* Corruption that happened before the checksum was taken: only a restore finds it. */
-        char *argv[] = {(char *)(uintptr_t)"sha256sum", dst, NULL};
+        char *argv[] = {(char *)(uintptr_t) "sha256sum", dst, NULL};
         struct backup_proc p;
         assert_int_equal(backup_proc_run(NULL, argv, environ, 4096, &p), 0);
         fprintf(s, "%.64s  %s\n", osp_buf_cstr(&p.out), name);
@@ -564,14 +590,16 @@ static void test_backup_corruption_detected(void **state)
     expect_ok(&a);
     /* Flipped bytes: the checksum no longer matches the sidecar. */
     corrupt_copy("20240101T000000Z-0000000a.dump", false, sha);
-    run_kind("backup", "{\"target\": \"shop\", \"verify_file\": \"20240101T000000Z-0000000a.dump\"}",
-             60000, &b, NULL);
+    run_kind("backup",
+             "{\"target\": \"shop\", \"verify_file\": \"20240101T000000Z-0000000a.dump\"}", 60000,
+             &b, NULL);
     assert_int_not_equal(b.status, 0);
     assert_non_null(strstr(b.error, "checksum mismatch"));
     /* Flipped bytes with a matching checksum: the full restore fails. */
     corrupt_copy("20240101T000000Z-0000000b.dump", true, sha);
-    run_kind("backup", "{\"target\": \"shop\", \"verify\": \"restore\", \"verify_file\": "
-                       "\"20240101T000000Z-0000000b.dump\"}",
+    run_kind("backup",
+             "{\"target\": \"shop\", \"verify\": \"restore\", \"verify_file\": "
+             "\"20240101T000000Z-0000000b.dump\"}",
              120000, &c, NULL);
     assert_int_not_equal(c.status, 0);
     assert_non_null(strstr(c.error, "pg_restore"));
@@ -602,8 +630,9 @@ static void test_backup_retention(void **state)
      * the new one; March 2024: 03-10; February 2024: 02-15). Everything else goes, including
      * the earlier backups of today and the corrupted January copies. */
     char id[OSP_ID_LEN + 1];
-    run_kind("backup", "{\"target\": \"shop\", \"retention\": {\"keep_daily\": 2, \"keep_weekly\": "
-                       "1, \"keep_monthly\": 3}}",
+    run_kind("backup",
+             "{\"target\": \"shop\", \"retention\": {\"keep_daily\": 2, \"keep_weekly\": "
+             "1, \"keep_monthly\": 3}}",
              300000, &r, id);
     expect_ok(&r);
     const char *path = res_str(&r, "path");
@@ -695,6 +724,32 @@ static void test_backup_root_from_settings(void **state)
     assert_true(strncmp(path, want, strlen(want)) == 0);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
+    job_report_deinit(&r);
+}
+
+/* A pg_dump older than the server is refused before anything is dumped, with a message that
+ * names both versions and the fix; nothing is written. */
+static void test_backup_client_too_old(void **state)
+{
+    (void)state;
+    struct job_report r;
+    run_kind("backup", "{\"target\": \"oldclient\"}", 60000, &r, NULL);
+    assert_int_not_equal(r.status, 0);
+    assert_non_null(r.error);
+    assert_non_null(strstr(r.error, "14.11"));
+    assert_non_null(strstr(r.error, "older than the server"));
+    assert_non_null(strstr(r.error, "pg_bin"));
+    char dir[2200];
+    snprintf(dir, sizeof(dir), "%s/backups/oldclient", tmpdir);
+    DIR *d = opendir(dir);
+    size_t entries = 0;
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+        entries += de->d_name[0] != '.';
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    assert_int_equal(entries, 0); /* nothing dumped, not even a temporary file */
     job_report_deinit(&r);
 }
 
@@ -797,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_backup_lock_timeout),
         cmocka_unit_test(test_backup_sigterm),
         cmocka_unit_test(test_backup_root_from_settings),
+        cmocka_unit_test(test_backup_client_too_old),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,7 +6,7 @@ tests.
     kubeapi_standin.py --port-file F --token-file T [--cert C --key K]
 
 Serves HTTPS (with --cert/--key) or HTTP on 127.0.0.1 (port 0; the port is written to F). It
-answers only the calls the drill adapter may make (deploy/k8s/drill-rbac.yaml) and the worker's
+answers only the calls the drill adapter may make (deploy/k8s/drill-rbac/drill-rbac.yaml) and the worker's
 pod-deletion-cost PATCH (deploy/k8s/base/worker-rbac.yaml), checks every request's method, path,
 headers (Authorization: Bearer, Content-Type: application/json, or application/merge-patch+json
 for PATCH) and body against the Kubernetes / Chaos Mesh shapes, with strict field validation
