@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The container image, built and run for real with Debian's podman (runc runtime, explicit
+# ulimits: what this kind of machine allows).
+#   1. A base image made locally (no registry is reachable): `debootstrap --variant=minbase
+#      bookworm`, package caches removed, `podman import` as localhost/debian:bookworm-slim
+#      (kept between runs: OSP_IMAGE_BASE_DIR, default /var/tmp/opspool-image-base).
+#   2. `podman build --format docker` of deploy/docker/Dockerfile on it; the image's size is
+#      printed and held to a budget (OSP_IMAGE_BUDGET_MB, default 200).
+#   3. The image runs as uid 10001 with a read-only root filesystem (every container below
+#      runs --read-only with a tmpfs /tmp), and its HEALTHCHECK passes on a running scheduler.
+#   4. A stack from the image, host networking on 127.0.0.1, against the suite's Redis (TCP)
+#      and PostgreSQL (its socket directory mounted): scheduler, two workers, the reference
+#      shortener. Through the API: a seed, a latency drill, a benchmark and a backup of the
+#      shortener succeed, and the backup's archive is on the host directory mounted as the
+#      workers' backup volume.
+#   5. `podman stop` sends SIGTERM through tini: the worker drains and exits 0.
+# Skipped (77), saying why, where podman cannot run containers at all.
+. "$OSP_SRC_DIR/tests/support/lib.sh"
+
+command -v podman >/dev/null || { say "podman not installed (apt-get install podman runc)"; exit 77; }
+PODMAN=(podman --runtime runc)
+RUNOPTS=(--ulimit nofile=1024:1024 --ulimit nproc=1000:1000)
+if ! "${PODMAN[@]}" info >/dev/null 2>&1; then
+    say "podman cannot run here: $("${PODMAN[@]}" info 2>&1 | tail -1)"
+    exit 77
+fi
+BASE=localhost/debian:bookworm-slim
+IMG=localhost/opspool:test
+BUDGET=${OSP_IMAGE_BUDGET_MB:-200}
+NAMES=()
+cleanup_containers() {
+    local rc=$? n
+    for n in "${NAMES[@]}"; do
+        if [ "$rc" != 0 ]; then # a failure: the containers' last words
+            echo "--- $n" >&2
+            "${PODMAN[@]}" logs "$n" 2>&1 | tail -8 >&2 || true
+        fi
+        "${PODMAN[@]}" rm -f -t 2 "$n" >/dev/null 2>&1 || true
+    done
+    cleanup_pids
+}
+trap cleanup_containers EXIT
+
+# ---- 1. the base image ----
+if ! "${PODMAN[@]}" image exists "$BASE"; then
+    command -v debootstrap >/dev/null || { say "debootstrap not installed"; exit 77; }
+    bdir=${OSP_IMAGE_BASE_DIR:-/var/tmp/opspool-image-base}
+    rm -rf "$bdir/rootfs"
+    mkdir -p "$bdir"
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    debootstrap --variant=minbase bookworm "$bdir/rootfs" "${mirror:-http://deb.debian.org/debian}" \
+        >"$TMP/debootstrap.log" 2>&1 || fail "debootstrap: $(tail -3 "$TMP/debootstrap.log")"
+    # What Debian's own slim images leave out: package caches and lists, manuals, translations.
+    rm -rf "$bdir"/rootfs/var/cache/apt/* "$bdir"/rootfs/var/lib/apt/lists/* \
+        "$bdir"/rootfs/usr/share/man/* "$bdir"/rootfs/usr/share/locale/*
+    tar -C "$bdir/rootfs" -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null || fail "podman import"
+    rm -rf "$bdir/rootfs"
+fi
+ok "base image $BASE"
+
+# ---- 2. build ----
+"${PODMAN[@]}" build --format docker --network host "${RUNOPTS[@]}" \
+    --build-arg DEBIAN_IMAGE="$BASE" --build-arg OSP_REVISION="test" \
+    -f "$SRC/deploy/docker/Dockerfile" -t "$IMG" "$SRC" >"$TMP/build.log" 2>&1 ||
+    fail "podman build: $(tail -15 "$TMP/build.log")"
+bytes=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMG")
+mb=$((bytes / 1024 / 1024))
+say "image $IMG: $mb MiB (budget $BUDGET MiB)"
+[ "$mb" -le "$BUDGET" ] || fail "image is $mb MiB, over its budget of $BUDGET MiB"
+ok "image built: $mb MiB, within $BUDGET MiB"
+
+# ---- 3. user, read-only root, health check ----
+run() { "${PODMAN[@]}" run --rm "${RUNOPTS[@]}" --read-only --tmpfs /tmp "$@"; }
+assert_eq "10001:10001" "$(run --entrypoint sh "$IMG" -c 'echo "$(id -u):$(id -g)"')" "runs as uid/gid 10001"
+run "$IMG" opspoolctl --version >/dev/null || fail "opspoolctl does not run on a read-only root"
+run --entrypoint sh "$IMG" -c 'touch /usr/local/bin/x' 2>/dev/null && fail "the root filesystem is writable"
+ok "read-only root filesystem: the programs run, nothing can be written outside /tmp"
+hc=$("${PODMAN[@]}" image inspect --format '{{.Config.Healthcheck.Test}}' "$IMG")
+[[ "$hc" == *opspool-healthcheck* ]] || fail "no HEALTHCHECK in the image: $hc"
+assert_eq "tini" "$("${PODMAN[@]}" image inspect --format '{{index .Config.Entrypoint 0}}' "$IMG" | xargs basename)" "tini is PID 1"
+
+# ---- 4. the stack ----
+PGDIR=$OSP_TEST_PG_HOST
+REDIS_TCP=$OSP_TEST_REDIS_TCP
+[ -n "$PGDIR" ] && [ -n "$REDIS_TCP" ] || { say "the suite's servers do not say where they listen"; exit 77; }
+"$CTL" migrate >/dev/null
+db=${OSP_PG_DSN##*dbname=}
+db=${db%% *}
+wl_db="${db}_wl"
+q "CREATE DATABASE $wl_db" >/dev/null 2>&1 || psql "$OSP_TEST_PG_DSN" -qAtc "CREATE DATABASE $wl_db" >/dev/null
+CLEANUP_DB="DROP DATABASE IF EXISTS $wl_db WITH (FORCE)"
+wl_dsn="host=$PGDIR port=$OSP_TEST_PG_PORT user=postgres dbname=$wl_db"
+mkdir -p "$TMP/run" "$TMP/backups"
+chown 10001:10001 "$TMP/backups" 2>/dev/null || chmod 777 "$TMP/backups"
+chmod 755 "$TMP/run"
+echo "tok-image-$RANDOM$RANDOM" >"$TMP/run/tokens"
+TOKEN=$(cat "$TMP/run/tokens")
+chmod 644 "$TMP/run/tokens"
+sport=$(free_port); wport=$(free_port); wport2=$(free_port); aport=$(free_port); pport=$(free_port)
+cat >"$TMP/run/targets.json" <<JSON
+{"targets": {"shortener": {
+  "adapter": "local", "base_url": "http://127.0.0.1:$sport", "health_path": "/health",
+  "pg_dsn": "$wl_dsn", "backup_root": "/var/lib/opspool/backups",
+  "local": {"proxy_listen": "127.0.0.1:$pport", "upstream": "127.0.0.1:$sport"},
+  "limits": {"max_duration_s": 60, "allowed_faults": ["latency"]},
+  "lanes": {"baseline": {"model": "closed", "connections": 4, "duration_s": 2,
+                         "requests_mix": [{"path": "/health"}]}}}}}
+JSON
+chmod 644 "$TMP/run/targets.json"
+common=(--network host "${RUNOPTS[@]}" --read-only --tmpfs /tmp -v "$PGDIR:$PGDIR" -v "$TMP/run:/run/opspool:ro"
+        -e OSP_PG_DSN="$OSP_PG_DSN" -e OSP_REDIS_URL="$REDIS_TCP" -e OSP_PREFIX="$OSP_PREFIX"
+        -e OSP_TARGETS_FILE=/run/opspool/targets.json -e OSP_LOG_LEVEL=info)
+start_ctr() { # start_ctr NAME ARGS... — a detached container of the image
+    local name="osp-test-$1-$$"; shift
+    NAMES+=("$name")
+    "${PODMAN[@]}" run -d --name "$name" "$@" >/dev/null || fail "container $name did not start"
+    LAST_CTR=$name
+}
+start_ctr shortener "${common[@]}" -e SHORTENER_ADDR="127.0.0.1:$sport" -e SHORTENER_PG_DSN="$wl_dsn" \
+    "$IMG" opspool-shortener
+SHORT=$LAST_CTR
+wait_until 30 curl -fs "http://127.0.0.1:$sport/health" || fail "shortener: $("${PODMAN[@]}" logs "$SHORT" 2>&1 | tail -5)"
+start_ctr scheduler "${common[@]}" -e OSP_HTTP_ADDR="127.0.0.1:$aport" \
+    -e OSP_API_TOKENS_FILE=/run/opspool/tokens -e OSP_RECONCILE_GRACE_S=3600 "$IMG" opspool-scheduler
+SCHED_CTR=$LAST_CTR
+URL=http://127.0.0.1:$aport
+wait_until 30 curl -fs "$URL/healthz" || fail "scheduler: $("${PODMAN[@]}" logs "$SCHED_CTR" 2>&1 | tail -5)"
+"${PODMAN[@]}" healthcheck run "$SCHED_CTR" >/dev/null || fail "the image's HEALTHCHECK fails on a running scheduler"
+ok "HEALTHCHECK passes on the running scheduler"
+start_ctr worker1 "${common[@]}" -e OSP_HTTP_ADDR="127.0.0.1:$wport" -e OSP_WORKER_ID=img-w1 \
+    -e OSP_WORKER_KINDS=noop,seed,backup,benchmark,drill \
+    -v "$TMP/backups:/var/lib/opspool/backups" "$IMG" opspool-worker
+W1=$LAST_CTR
+start_ctr worker2 "${common[@]}" -e OSP_HTTP_ADDR="127.0.0.1:$wport2" -e OSP_WORKER_ID=img-w2 \
+    -e OSP_WORKER_KINDS=noop,seed,backup,benchmark,drill \
+    -v "$TMP/backups:/var/lib/opspool/backups" "$IMG" opspool-worker
+W2=$LAST_CTR
+wait_until 30 curl -fs "http://127.0.0.1:$wport/readyz" || fail "worker1 not ready: $("${PODMAN[@]}" logs "$W1" 2>&1 | tail -5)"
+wait_until 30 curl -fs "http://127.0.0.1:$wport2/readyz" || fail "worker2 not ready"
+
+submit() { # submit JSON — prints the job id
+    curl -fsS -X POST "$URL/v1/jobs" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        --data-binary "$1" | jq -r .id
+}
+job_state_api() { curl -fsS "$URL/v1/jobs/$1" -H "Authorization: Bearer $TOKEN" | jq -r .state; }
+seed=$(submit '{"kind": "seed", "payload": {"target": "shortener", "seed": 7, "scale": 1}}')
+wait_until 120 sh -c "[ \"\$(curl -fsS '$URL/v1/jobs/$seed' -H 'Authorization: Bearer $TOKEN' | jq -r .state)\" = succeeded ]" ||
+    fail "seed: $(job_state_api "$seed") $(curl -fsS "$URL/v1/jobs/$seed" -H "Authorization: Bearer $TOKEN" | jq -c .attempts)"
+ok "seed succeeded"
+drill=$(submit '{"kind": "drill", "max_attempts": 1, "payload": {"target": "shortener",
+  "fault": {"type": "latency", "duration_s": 2, "latency_ms": 50},
+  "probe": {"interval_ms": 100, "timeout_ms": 1000},
+  "hypothesis": {"min_availability": 0.5, "max_time_to_recover_ms": 5000}}}')
+bench=$(submit '{"kind": "benchmark", "max_attempts": 1, "payload": {"target": "shortener", "lanes": ["baseline"]}}')
+backup=$(submit '{"kind": "backup", "payload": {"target": "shortener", "verify": "list"}}')
+for j in "$drill:drill" "$bench:benchmark" "$backup:backup"; do
+    id=${j%%:*}
+    wait_until 180 sh -c "s=\$(curl -fsS '$URL/v1/jobs/$id' -H 'Authorization: Bearer $TOKEN' | jq -r .state); [ \"\$s\" = succeeded ] || [ \"\$s\" = failed ] || [ \"\$s\" = dead ]" ||
+        fail "${j##*:} did not finish: $(job_state_api "$id")"
+    assert_eq succeeded "$(job_state_api "$id")" "${j##*:} succeeded in the containers ($(curl -fsS "$URL/v1/jobs/$id" -H "Authorization: Bearer $TOKEN" | jq -c '.attempts[-1].error // empty'))"
+done
+archive=$(find "$TMP/backups/shortener" -name '*.dump' -size +0 2>/dev/null | head -1)
+[ -n "$archive" ] || fail "no backup archive on the mounted volume: $(ls -R "$TMP/backups" | head)"
+ok "the backup's archive is on the volume: ${archive#"$TMP"/}"
+
+# ---- 5. SIGTERM through tini: the worker drains ----
+"${PODMAN[@]}" stop -t 30 "$W1" >/dev/null
+assert_eq 0 "$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$W1")" "worker1 exits 0 on SIGTERM (through tini)"
+w1log=$("${PODMAN[@]}" logs "$W1" 2>&1)
+grep -q '"msg":"drained: ' <<<"$w1log" || fail "worker1 did not log its drain: $(tail -3 <<<"$w1log")"
+ok "worker1 drained on SIGTERM"
+psql "$OSP_TEST_PG_DSN" -qAtc "$CLEANUP_DB" >/dev/null 2>&1 || true
+finish
