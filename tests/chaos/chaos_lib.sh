@@ -174,6 +174,30 @@ stop_pg() {
 }
 pg_dsn_unix() { echo "host=$PG_DIR port=$PG_PORT user=postgres dbname=chaos"; }
 
+# start_standby — a streaming standby of the private PostgreSQL (start_pg first): a base backup
+# (pg_basebackup -R writes primary_conninfo and standby.signal), started on its own port and
+# socket directory. Sets SB_DIR, SB_PORT; sbq SQL runs a query on it; stopped on exit.
+start_standby() {
+    if [ "$(id -u)" = 0 ]; then
+        SB_DIR=$(mktemp -d /tmp/osp-chaos-sb.XXXXXX)
+        chown osptest "$SB_DIR"
+        chmod 755 "$SB_DIR"
+    else
+        SB_DIR=$TMP/sb
+        mkdir -p "$SB_DIR"
+    fi
+    SB_PORT=$(free_port)
+    CLEANUPS+=("sb_stop; rm -rf '$SB_DIR'")
+    "${PG_RUNAS[@]}" "$PGBIN/pg_basebackup" -h "$PG_DIR" -p "$PG_PORT" -U postgres -D "$SB_DIR/data" \
+        -R -X stream -c fast >"$TMP/basebackup.log" 2>&1 || fail "pg_basebackup: $(tail -3 "$TMP/basebackup.log")"
+    "${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$SB_DIR/data" -l "$SB_DIR/pg.log" -w -t 60 start \
+        -o "-c listen_addresses=127.0.0.1 -c unix_socket_directories=$SB_DIR -p $SB_PORT \
+            -c fsync=off -c full_page_writes=off -c max_connections=100" >/dev/null \
+        || fail "standby did not start: $(tail -5 "$SB_DIR/pg.log")"
+}
+sb_stop() { [ -f "$SB_DIR/data/postmaster.pid" ] && "${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$SB_DIR/data" -m immediate -w -t 30 stop; }
+sbq() { psql "host=$SB_DIR port=$SB_PORT user=postgres dbname=chaos" -qAtX -c "$1"; }
+
 # start_proxy NAME TARGET — chaosproxy.py on a free loopback port; sets PROXY_PORT, PROXY_CTL.
 start_proxy() {
     local name=$1 target=$2

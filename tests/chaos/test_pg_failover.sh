@@ -25,26 +25,8 @@ start_pg
 P1_DIR=$PG_DIR P1_PORT=$PG_PORT
 psql "host=$P1_DIR port=$P1_PORT user=postgres dbname=chaos" -qAtc "SELECT 1" >/dev/null
 
-# The standby: a base backup of the primary, streaming from it (-R writes primary_conninfo
-# and standby.signal).
-if [ "$(id -u)" = 0 ]; then
-    SB_DIR=$(mktemp -d /tmp/osp-chaos-sb.XXXXXX)
-    chown osptest "$SB_DIR"
-    chmod 755 "$SB_DIR"
-else
-    SB_DIR=$TMP/sb
-    mkdir -p "$SB_DIR"
-fi
-SB_PORT=$(free_port)
-sb_stop() { [ -f "$SB_DIR/data/postmaster.pid" ] && "${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$SB_DIR/data" -m immediate -w -t 30 stop; }
-CLEANUPS+=("sb_stop; rm -rf '$SB_DIR'")
-"${PG_RUNAS[@]}" "$PGBIN/pg_basebackup" -h "$P1_DIR" -p "$P1_PORT" -U postgres -D "$SB_DIR/data" \
-    -R -X stream -c fast >"$TMP/basebackup.log" 2>&1 || fail "pg_basebackup: $(tail -3 "$TMP/basebackup.log")"
-"${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$SB_DIR/data" -l "$SB_DIR/pg.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -c unix_socket_directories=$SB_DIR -p $SB_PORT \
-        -c fsync=off -c full_page_writes=off -c max_connections=100" >/dev/null \
-    || fail "standby did not start: $(tail -5 "$SB_DIR/pg.log")"
-sbq() { psql "host=$SB_DIR port=$SB_PORT user=postgres dbname=chaos" -qAtX -c "$1"; }
+# The standby: a base backup of the primary, streaming from it.
+start_standby
 assert_eq t "$(sbq "SELECT pg_is_in_recovery()")" "the standby is in recovery, streaming"
 wait_eq 30 1 psql "host=$P1_DIR port=$P1_PORT user=postgres dbname=postgres" -qAtX \
     -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" || fail "the standby does not stream"

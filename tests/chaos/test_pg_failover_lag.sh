@@ -15,24 +15,7 @@
 NA=${OSP_CHAOS_JOBS_A:-300}
 start_pg
 P1_DIR=$PG_DIR P1_PORT=$PG_PORT
-if [ "$(id -u)" = 0 ]; then
-    SB_DIR=$(mktemp -d /tmp/osp-chaos-sb.XXXXXX)
-    chown osptest "$SB_DIR"
-    chmod 755 "$SB_DIR"
-else
-    SB_DIR=$TMP/sb
-    mkdir -p "$SB_DIR"
-fi
-SB_PORT=$(free_port)
-sb_stop() { [ -f "$SB_DIR/data/postmaster.pid" ] && "${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$SB_DIR/data" -m immediate -w -t 30 stop; }
-CLEANUPS+=("sb_stop; rm -rf '$SB_DIR'")
-"${PG_RUNAS[@]}" "$PGBIN/pg_basebackup" -h "$P1_DIR" -p "$P1_PORT" -U postgres -D "$SB_DIR/data" \
-    -R -X stream -c fast >"$TMP/basebackup.log" 2>&1 || fail "pg_basebackup: $(tail -3 "$TMP/basebackup.log")"
-"${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$SB_DIR/data" -l "$SB_DIR/pg.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -c unix_socket_directories=$SB_DIR -p $SB_PORT \
-        -c fsync=off -c full_page_writes=off -c max_connections=100" >/dev/null \
-    || fail "standby did not start: $(tail -5 "$SB_DIR/pg.log")"
-sbq() { psql "host=$SB_DIR port=$SB_PORT user=postgres dbname=chaos" -qAtX -c "$1"; }
+start_standby
 export OSP_PG_DSN="host=$P1_DIR,$SB_DIR port=$P1_PORT,$SB_PORT user=postgres dbname=chaos target_session_attrs=read-write"
 "$CTL" migrate >/dev/null
 wait_eq 30 1 sbq "SELECT count(*) FROM pg_tables WHERE schemaname = 'opspool' AND tablename = 'jobs'" \
