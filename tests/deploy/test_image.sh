@@ -29,6 +29,7 @@ BASE=localhost/debian:bookworm-slim
 IMG=localhost/opspool:test
 BUDGET=${OSP_IMAGE_BUDGET_MB:-200}
 NAMES=()
+CLEANUP_DB=
 cleanup_containers() {
     local rc=$? n
     for n in "${NAMES[@]}"; do
@@ -38,6 +39,8 @@ cleanup_containers() {
         fi
         "${PODMAN[@]}" rm -f -t 2 "$n" >/dev/null 2>&1 || true
     done
+    # The workload database, on success and failure alike (the suite's server is shared).
+    [ -z "$CLEANUP_DB" ] || psql "$OSP_TEST_PG_DSN" -qAtc "$CLEANUP_DB" >/dev/null 2>&1 || true
     cleanup_pids
 }
 trap cleanup_containers EXIT
@@ -170,5 +173,4 @@ assert_eq 0 "$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$W1")" "wo
 w1log=$("${PODMAN[@]}" logs "$W1" 2>&1)
 grep -q '"msg":"drained: ' <<<"$w1log" || fail "worker1 did not log its drain: $(tail -3 <<<"$w1log")"
 ok "worker1 drained on SIGTERM"
-psql "$OSP_TEST_PG_DSN" -qAtc "$CLEANUP_DB" >/dev/null 2>&1 || true
 finish
