@@ -170,10 +170,8 @@ void ctl_die(int code, const char *fmt, ...)
 struct osp_rqs *ctl_rq_try(struct ctl *c, struct osp_err *err)
 {
     if (c->rq == NULL) {
-        struct osp_rq_opts o = {.url = c->cfg.redis_url,
-                                .username = c->cfg.redis_username,
-                                .password = c->cfg.redis_password,
-                                .prefix = c->cfg.prefix};
+        struct osp_rq_opts o;
+        osp_config_rq_opts(&c->cfg, &o);
         c->rq = osp_rqs_connect(&o, err);
     }
     return c->rq;

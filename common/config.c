@@ -9,6 +9,8 @@
 #include "common/alloc.h"
 #include "common/envelope.h"
 #include "common/http.h"
+#include "common/redis.h"
+#include "common/rq.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -48,6 +50,15 @@ static const struct setting settings[] = {
      "Redis password (AUTH); empty = none"},
     {"OSP_REDIS_USERNAME", CFG_STR, "", 0, 0, 0, A, OFF(redis_username),
      "Redis ACL user; empty = the default user"},
+    {"OSP_REDIS_SENTINELS", CFG_STR, "", 0, 0, 0, A, OFF(redis_sentinels),
+     "Redis Sentinel host[:port] list, comma-separated; set = the master is asked of them "
+     "(OSP_REDIS_URL then gives only the database and credentials)"},
+    {"OSP_REDIS_SENTINEL_MASTER", CFG_STR, "opspool", 0, 0, 0, A, OFF(redis_sentinel_master),
+     "the master's name in Sentinel (sentinel monitor <name> ...)"},
+    {"OSP_REDIS_SENTINEL_USERNAME", CFG_STR, "", 0, 0, 0, A, OFF(redis_sentinel_username),
+     "ACL user for the sentinels; empty = the default user"},
+    {"OSP_REDIS_SENTINEL_PASSWORD", CFG_STR, "", 0, 0, CFG_SECRET, A, OFF(redis_sentinel_password),
+     "password for the sentinels (AUTH); empty = none"},
     {"OSP_PG_DSN", CFG_STR, "dbname=opspool", 0, 0, CFG_SECRET, A, OFF(pg_dsn),
      "PostgreSQL connection string or URI (may hold a password)"},
     {"OSP_PREFIX", CFG_STR, "{opspool}", 0, 0, 0, A, OFF(prefix),
@@ -476,16 +487,31 @@ out:
     return 0;
 }
 
-static int check_redis_url(const char *url, struct osp_err *err)
+static int check_redis_url(const struct osp_config *cfg, struct osp_err *err)
 {
-    if ((strncmp(url, "redis://", 8) == 0 && url[8] != '\0') ||
-        (strncmp(url, "unix://", 7) == 0 && url[7] == '/')) {
+    const char *url = cfg->redis_url;
+    if (!((strncmp(url, "redis://", 8) == 0 && url[8] != '\0') ||
+          (strncmp(url, "unix://", 7) == 0 && url[7] == '/'))) {
+        return osp_err_set(err, OSP_EINVAL,
+                           "OSP_REDIS_URL: \"%.64s\" is not redis://host:port[/db] or "
+                           "unix:///path.sock",
+                           url);
+    }
+    if (cfg->redis_sentinels[0] == '\0') {
         return 0;
     }
-    return osp_err_set(err, OSP_EINVAL,
-                       "OSP_REDIS_URL: \"%.64s\" is not redis://host:port[/db] or "
-                       "unix:///path.sock",
-                       url);
+    struct osp_redis_url u;
+    struct osp_err e = {0, ""};
+    int rc = osp_redis_url_parse(url, &u, &e);
+    if (rc == 0) {
+        rc = osp_redis_url_set_sentinels(&u, cfg->redis_sentinels, cfg->redis_sentinel_master, NULL,
+                                         NULL, &e);
+        osp_redis_url_deinit(&u);
+    }
+    if (rc != 0) {
+        return osp_err_set(err, OSP_EINVAL, "OSP_REDIS_SENTINELS: %s", e.msg);
+    }
+    return 0;
 }
 
 /* Checks that involve the meaning of a value or several settings. */
@@ -501,7 +527,7 @@ static int validate(const struct osp_config *cfg, unsigned scope, struct osp_err
                            "OSP_LOG_LEVEL: \"%.32s\" is not one of debug, info, warn, error",
                            cfg->log_level);
     }
-    int rc = check_redis_url(cfg->redis_url, err);
+    int rc = check_redis_url(cfg, err);
     if (rc != 0) {
         return rc;
     }
@@ -679,4 +705,16 @@ void osp_config_help(unsigned scope, FILE *out)
         }
         fputc('\n', out);
     }
+}
+
+void osp_config_rq_opts(const struct osp_config *cfg, struct osp_rq_opts *o)
+{
+    *o = (struct osp_rq_opts){.url = cfg->redis_url,
+                              .username = cfg->redis_username,
+                              .password = cfg->redis_password,
+                              .prefix = cfg->prefix,
+                              .sentinels = cfg->redis_sentinels,
+                              .sentinel_master = cfg->redis_sentinel_master,
+                              .sentinel_username = cfg->redis_sentinel_username,
+                              .sentinel_password = cfg->redis_sentinel_password};
 }

@@ -14,17 +14,31 @@
 #include <ev.h>
 #include <hiredis/hiredis.h>
 
+struct osp_redis_hostport {
+    char *host;
+    int port;
+};
+
 /* A parsed connection URL:
  *   redis://[[user]:pass@]host[:port][/db]   (host may be an [IPv6] literal; default port 6379)
  *   unix:///path/to/redis.sock[?db=N]
- * user and pass are percent-decoded. Every string is owned (NULL when absent). */
+ * user and pass are percent-decoded. Every string is owned (NULL when absent).
+ *
+ * Sentinel mode (n_sentinels > 0, see osp_redis_url_set_sentinels): the master's address is
+ * asked of the sentinels, in list order, and host/port only hold the last address learnt;
+ * db, username and password still apply to the master. */
 struct osp_redis_url {
-    char *host;     /* TCP host, NULL for unix sockets */
-    int port;       /* TCP port */
-    char *path;     /* unix socket path, NULL for TCP */
-    int db;         /* SELECT index, 0 = none */
-    char *username; /* ACL user, NULL = default user */
-    char *password; /* NULL = no AUTH */
+    char *host;                           /* TCP host, NULL for unix sockets */
+    int port;                             /* TCP port */
+    char *path;                           /* unix socket path, NULL for TCP */
+    int db;                               /* SELECT index, 0 = none */
+    char *username;                       /* ACL user, NULL = default user */
+    char *password;                       /* NULL = no AUTH */
+    struct osp_redis_hostport *sentinels; /* owned array */
+    size_t n_sentinels;
+    char *master_name;       /* the name the sentinels monitor the master under */
+    char *sentinel_username; /* AUTH to the sentinels, NULL = default user */
+    char *sentinel_password; /* NULL = no AUTH to the sentinels */
 };
 
 /* Parse s into u (zeroed first). 0, or OSP_EINVAL with err saying why (never echoing the
@@ -33,13 +47,34 @@ int osp_redis_url_parse(const char *s, struct osp_redis_url *u, struct osp_err *
 /* Replace u's credentials with username/password when those are non-empty (settings given
  * separately from the URL win over the URL's own). */
 void osp_redis_url_set_auth(struct osp_redis_url *u, const char *username, const char *password);
+/* Parse a sentinel list "host[:port][,host[:port]...]" (default port 26379; [IPv6] literals
+ * allowed; at most 16) into u and switch u to sentinel mode with master name `master`
+ * (non-empty) and the sentinels' own credentials (NULL or "" = none). An empty or NULL list
+ * leaves u unchanged. 0, or OSP_EINVAL with err naming the bad entry (u unchanged). A unix://
+ * URL cannot be combined with sentinels. */
+int osp_redis_url_set_sentinels(struct osp_redis_url *u, const char *list, const char *master,
+                                const char *username, const char *password, struct osp_err *err);
 void osp_redis_url_copy(struct osp_redis_url *dst, const struct osp_redis_url *src);
 void osp_redis_url_deinit(struct osp_redis_url *u);
 
 /* Blocking connect + AUTH + SELECT, with timeout_ms on connect and on every later command.
- * Returns an owned context (redisFree) or NULL with err filled (OSP_EREDIS). */
-redisContext *osp_redis_connect_sync(const struct osp_redis_url *u, int timeout_ms,
-                                     struct osp_err *err);
+ * In sentinel mode the sentinels are asked for the master in list order (each within
+ * timeout_ms, capped at 1 s) and the server found must answer ROLE with "master"; u->host and
+ * u->port are updated to it. Returns an owned context (redisFree) or NULL with err filled
+ * (OSP_EREDIS). */
+redisContext *osp_redis_connect_sync(struct osp_redis_url *u, int timeout_ms, struct osp_err *err);
+
+/* Sentinel mode: ask the sentinels (in order, until one answers) where the master is; true
+ * when that differs from u->host/port. A failure to ask counts as "not moved". */
+bool osp_redis_sentinel_moved(const struct osp_redis_url *u, int timeout_ms);
+
+/* One command on a connection from osp_redis_connect_sync. Plain mode: redisCommandArgv.
+ * Sentinel mode: the reply is awaited in slices of 500 ms (timeout_ms in all), and between
+ * slices the sentinels are asked whether the master moved; if it did, the command is
+ * abandoned: NULL, with c->err set and c->errstr saying so (its outcome is unknown, as after
+ * a timeout). */
+redisReply *osp_redis_sync_command(redisContext *c, const struct osp_redis_url *u, int argc,
+                                   const char **argv, const size_t *lens, int timeout_ms);
 
 /* ---- Asynchronous connection ---- */
 
@@ -55,7 +90,14 @@ typedef void osp_redis_reply_cb(struct osp_redis *r, redisReply *reply, void *ar
 typedef void osp_redis_state_cb(struct osp_redis *r, bool up, void *arg);
 
 /* Start connecting at once (the URL is copied; name labels errors, e.g. "blocking").
- * Never fails: an unreachable server only means "not up yet". */
+ * Never fails: an unreachable server only means "not up yet".
+ *
+ * Sentinel mode: the connection keeps one connection to a sentinel, which it asks for the
+ * master (rotating through the list when a sentinel does not answer within 2 s) and on which
+ * it subscribes to +switch-master. A switch of its master drops the data connection at once
+ * (pending commands get NULL replies) and reconnects to the new master. Every (re)connection
+ * asks a sentinel afresh, ends its handshake with ROLE and is refused unless the server is a
+ * master; a -READONLY reply (a demoted master) also drops the connection. */
 struct osp_redis *osp_redis_new(struct ev_loop *loop, const struct osp_redis_url *url,
                                 const char *name, osp_redis_state_cb *cb, void *arg);
 /* Close. Commands still pending get their callback with a NULL reply, either before this
@@ -76,5 +118,11 @@ void osp_redis_reset(struct osp_redis *r, const char *why);
 const char *osp_redis_last_error(const struct osp_redis *r);
 /* Number of failed connection attempts and lost connections since creation. */
 uint64_t osp_redis_error_count(const struct osp_redis *r);
+/* Where the connection goes: "host:port" or the socket path, and in sentinel mode
+ * "host:port (master 'name' via sentinel host:port)"; "" before the first address. */
+const char *osp_redis_endpoint(const struct osp_redis *r);
+/* Sentinel mode: times the master's address changed after the first one (a +switch-master,
+ * or a sentinel naming another master); 0 otherwise. */
+uint64_t osp_redis_master_changes(const struct osp_redis *r);
 
 #endif

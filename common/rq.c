@@ -17,11 +17,11 @@
  * osp_rq_free unlinks every request, calls it back with OSP_ECANCELED and orphans it
  * (req->rq = NULL); hiredis later delivers a NULL reply to each orphan, which only frees it. */
 #include "common/rq.h"
-#include "common/rq_int.h"
 #include "common/alloc.h"
 #include "common/base.h"
 #include "common/envelope.h"
 #include "common/redis.h"
+#include "common/rq_int.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -47,27 +47,39 @@ extern const char osp_lua_purge[];
 static const char *rq_script_src(enum rq_script s)
 {
     switch (s) {
-    case RQ_SETTLE: return osp_lua_settle;
-    case RQ_FETCH: return osp_lua_fetch;
-    case RQ_HEARTBEAT: return osp_lua_heartbeat;
-    case RQ_FORGET: return osp_lua_forget;
-    case RQ_PROMOTE: return osp_lua_promote;
-    case RQ_RECLAIM: return osp_lua_reclaim;
-    case RQ_SWEEP: return osp_lua_sweep;
-    case RQ_STATS: return osp_lua_stats;
-    case RQ_CANCEL: return osp_lua_cancel;
-    case RQ_REQUEUE: return osp_lua_requeue;
-    case RQ_PURGE: return osp_lua_purge;
-    case RQ_NSCRIPTS: break;
+    case RQ_SETTLE:
+        return osp_lua_settle;
+    case RQ_FETCH:
+        return osp_lua_fetch;
+    case RQ_HEARTBEAT:
+        return osp_lua_heartbeat;
+    case RQ_FORGET:
+        return osp_lua_forget;
+    case RQ_PROMOTE:
+        return osp_lua_promote;
+    case RQ_RECLAIM:
+        return osp_lua_reclaim;
+    case RQ_SWEEP:
+        return osp_lua_sweep;
+    case RQ_STATS:
+        return osp_lua_stats;
+    case RQ_CANCEL:
+        return osp_lua_cancel;
+    case RQ_REQUEUE:
+        return osp_lua_requeue;
+    case RQ_PURGE:
+        return osp_lua_purge;
+    case RQ_NSCRIPTS:
+        break;
     }
     OSP_ASSERT(!"unknown script");
     return NULL;
 }
 
-#define RQ_OP_FIELDS       7       /* op kind id env data n1 n2, as settle.lua reads them */
-#define RQ_MAX_FETCH_KINDS 64      /* paused_mask is a uint64_t */
-#define RQ_WORKER_TTL_S    300     /* P:worker:<id> lifetime: 10 leases of the default 30 s */
-#define RQ_STATS_SCAN      10000   /* delayed entries examined by osp_rqs_stats */
+#define RQ_OP_FIELDS       7     /* op kind id env data n1 n2, as settle.lua reads them */
+#define RQ_MAX_FETCH_KINDS 64    /* paused_mask is a uint64_t */
+#define RQ_WORKER_TTL_S    300   /* P:worker:<id> lifetime: 10 leases of the default 30 s */
+#define RQ_STATS_SCAN      10000 /* delayed entries examined by osp_rqs_stats */
 
 /* ---- Small helpers ---- */
 
@@ -245,9 +257,9 @@ bool rq_store_sha(struct rq_base *b, enum rq_script s, const redisReply *r)
 struct osp_rq_ops {
     struct rq_field *f; /* RQ_OP_FIELDS per op */
     size_t nops;
-    size_t cap;         /* ops allocated */
-    bool needs_worker;  /* holds an op that works on the processing list */
-    char bad[160];      /* first invalid op, "" when all are valid */
+    size_t cap;        /* ops allocated */
+    bool needs_worker; /* holds an op that works on the processing list */
+    char bad[160];     /* first invalid op, "" when all are valid */
 };
 
 struct osp_rq_ops *osp_rq_ops_new(void)
@@ -364,8 +376,8 @@ void osp_rq_op_ack(struct osp_rq_ops *ops, const char *kind, const char *id, con
 {
     const char *st = state != NULL ? state : "";
     rq_ops_add(ops, "ack", kind, id, env, env_len, st, strlen(st), ttl_s, 0);
-    if (strcmp(st, "succeeded") != 0 && strcmp(st, "failed") != 0 &&
-        strcmp(st, "cancelled") != 0 && ops->bad[0] == '\0') {
+    if (strcmp(st, "succeeded") != 0 && strcmp(st, "failed") != 0 && strcmp(st, "cancelled") != 0 &&
+        ops->bad[0] == '\0') {
         snprintf(ops->bad, sizeof(ops->bad),
                  "op %zu (ack): state must be succeeded, failed or cancelled", ops->nops - 1);
     }
@@ -390,8 +402,7 @@ void osp_rq_op_requeue(struct osp_rq_ops *ops, const char *kind, const char *id,
 }
 
 void osp_rq_op_lease(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
-                     size_t env_len, const char *target, enum osp_lease_mode mode,
-                     int max_shared)
+                     size_t env_len, const char *target, enum osp_lease_mode mode, int max_shared)
 {
     const char *t = target != NULL ? target : "";
     rq_ops_add(ops, "lease", kind, id, env, env_len, t, strlen(t), mode, max_shared);
@@ -785,16 +796,26 @@ int rq_task_feed(struct rq_task *t, const redisReply *r)
         return rq_task_bad_reply(t, t->cmd.argc > 0 ? t->cmd.argv[0] : "command", r);
     }
     switch (t->type) {
-    case RQ_T_APPLY: return apply_done(t, r);
-    case RQ_T_FETCH: return fetch_done(t, r);
-    case RQ_T_WAIT: return wait_done(t, r);
-    case RQ_T_HEARTBEAT: return count_done(t, "heartbeat", r);
-    case RQ_T_FORGET: return count_done(t, "unregister", r);
-    case RQ_T_PROMOTE: return count_done(t, "promote", r);
-    case RQ_T_REAP: return rq_reap_step(t, r);
-    case RQ_T_STATS: return stats_done(t, r);
-    case RQ_T_HELD: return held_done(t, r);
-    case RQ_T_LOAD: break;
+    case RQ_T_APPLY:
+        return apply_done(t, r);
+    case RQ_T_FETCH:
+        return fetch_done(t, r);
+    case RQ_T_WAIT:
+        return wait_done(t, r);
+    case RQ_T_HEARTBEAT:
+        return count_done(t, "heartbeat", r);
+    case RQ_T_FORGET:
+        return count_done(t, "unregister", r);
+    case RQ_T_PROMOTE:
+        return count_done(t, "promote", r);
+    case RQ_T_REAP:
+        return rq_reap_step(t, r);
+    case RQ_T_STATS:
+        return stats_done(t, r);
+    case RQ_T_HELD:
+        return held_done(t, r);
+    case RQ_T_LOAD:
+        break;
     }
     return rq_task_fail(t, OSP_EPROTO, "unknown task");
 }
@@ -816,24 +837,24 @@ struct rq_req {
 struct osp_rq {
     struct rq_base base;
     struct ev_loop *loop;
-    struct osp_redis *cmd;  /* pipelined commands and scripts */
-    struct osp_redis *blk;  /* BLMOVE only */
-    bool scripts_loaded;    /* on the current cmd connection */
-    bool ready;             /* last state reported */
-    bool closing;           /* inside osp_rq_free */
+    struct osp_redis *cmd; /* pipelined commands and scripts */
+    struct osp_redis *blk; /* BLMOVE only */
+    bool scripts_loaded;   /* on the current cmd connection */
+    bool ready;            /* last state reported */
+    bool closing;          /* inside osp_rq_free */
     osp_rq_state_cb *state_cb;
     void *state_arg;
-    struct rq_req *reqs;    /* requests that may still call back */
-    struct rq_req *wait;    /* the outstanding fetch_wait, if any */
-    size_t rr;              /* fetch rotation */
+    struct rq_req *reqs; /* requests that may still call back */
+    struct rq_req *wait; /* the outstanding fetch_wait, if any */
+    size_t rr;           /* fetch rotation */
     uint64_t errors;
     char last_err[256];
 };
 
 static void rq_update_ready(struct osp_rq *rq)
 {
-    bool ready = !rq->closing && rq->scripts_loaded && osp_redis_is_up(rq->cmd) &&
-                 osp_redis_is_up(rq->blk);
+    bool ready =
+        !rq->closing && rq->scripts_loaded && osp_redis_is_up(rq->cmd) && osp_redis_is_up(rq->blk);
     if (ready == rq->ready) {
         return;
     }
@@ -925,8 +946,7 @@ static void req_on_reply(struct osp_redis *conn, redisReply *reply, void *arg)
     }
     struct rq_task *t = &q->task;
     if (rq_task_feed(t, reply) == RQ_MORE) {
-        if (osp_redis_command(conn, t->cmd.argc, t->cmd.argv, t->cmd.lens,
-                              req_on_reply, q) == 0) {
+        if (osp_redis_command(conn, t->cmd.argc, t->cmd.argv, t->cmd.lens, req_on_reply, q) == 0) {
             return;
         }
         rq_task_fail(t, OSP_EREDIS, "%s", osp_redis_last_error(conn));
@@ -950,8 +970,7 @@ static int rq_start(struct osp_rq *rq, struct rq_req *q, struct osp_redis *conn)
     q->rq = rq;
     q->conn = conn;
     struct rq_task *t = &q->task;
-    if (osp_redis_command(conn, t->cmd.argc, t->cmd.argv, t->cmd.lens,
-                          req_on_reply, q) != 0) {
+    if (osp_redis_command(conn, t->cmd.argc, t->cmd.argv, t->cmd.lens, req_on_reply, q) != 0) {
         rq_note_error(rq, osp_redis_last_error(conn));
         req_free(q);
         return OSP_EREDIS;
@@ -992,8 +1011,7 @@ static void rq_on_conn_state(struct osp_redis *conn, bool up, void *arg)
     rq_update_ready(rq);
 }
 
-struct osp_rq *osp_rq_new(struct ev_loop *loop, const struct osp_rq_opts *opts,
-                          struct osp_err *err)
+struct osp_rq *osp_rq_new(struct ev_loop *loop, const struct osp_rq_opts *opts, struct osp_err *err)
 {
     struct osp_rq *rq = osp_xcalloc(1, sizeof(*rq));
     struct osp_redis_url url;
@@ -1004,6 +1022,11 @@ struct osp_rq *osp_rq_new(struct ev_loop *loop, const struct osp_rq_opts *opts,
         goto fail;
     }
     osp_redis_url_set_auth(&url, opts->username, opts->password);
+    if (osp_redis_url_set_sentinels(&url, opts->sentinels, opts->sentinel_master,
+                                    opts->sentinel_username, opts->sentinel_password, err) != 0) {
+        osp_redis_url_deinit(&url);
+        goto fail;
+    }
     rq->loop = loop;
     rq->cmd = osp_redis_new(loop, &url, "commands", rq_on_conn_state, rq);
     rq->blk = osp_redis_new(loop, &url, "blocking", rq_on_conn_state, rq);
@@ -1065,6 +1088,16 @@ const char *osp_rq_last_error(const struct osp_rq *rq)
 uint64_t osp_rq_error_count(const struct osp_rq *rq)
 {
     return rq->errors + osp_redis_error_count(rq->cmd) + osp_redis_error_count(rq->blk);
+}
+
+const char *osp_rq_endpoint(const struct osp_rq *rq)
+{
+    return osp_redis_endpoint(rq->cmd);
+}
+
+uint64_t osp_rq_master_changes(const struct osp_rq *rq)
+{
+    return osp_redis_master_changes(rq->cmd);
 }
 
 /* Common entry checks; returns 0 or the code to return (no callback). */
@@ -1233,8 +1266,7 @@ int osp_rq_promote(struct osp_rq *rq, int64_t now_ms, int max, osp_rq_count_cb *
     return rq_start(rq, q, rq->cmd);
 }
 
-int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_reap_cb *cb,
-                void *arg)
+int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_reap_cb *cb, void *arg)
 {
     if (cb == NULL || lease_ms <= 0 || max_recoveries < 0) {
         return OSP_EINVAL;

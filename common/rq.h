@@ -43,6 +43,13 @@ struct osp_rq_opts {
     const char *password;  /* NULL/"" = no AUTH */
     const char *prefix;    /* e.g. "{opspool}" */
     const char *worker_id; /* owner of P:processing:<worker_id>; may be NULL for non-workers */
+    /* Redis Sentinel: "host[:port],..." (NULL/"" = connect to url's host); the master's name
+     * and the sentinels' own credentials. url then gives only the database and the master's
+     * credentials. */
+    const char *sentinels;
+    const char *sentinel_master;
+    const char *sentinel_username;
+    const char *sentinel_password;
 };
 
 /* ---- Operation batches (shared by both clients) ---- */
@@ -94,8 +101,7 @@ enum osp_lease_mode { OSP_LEASE_NONE = 0, OSP_LEASE_EXCLUSIVE = 1, OSP_LEASE_SHA
  * worker's processing list for P:waiting:<target> (state=waiting, waiting_for=<target>) and
  * returns to its queue when the lease is given back; -1 the envelope is not held here. */
 void osp_rq_op_lease(struct osp_rq_ops *ops, const char *kind, const char *id, const void *env,
-                     size_t env_len, const char *target, enum osp_lease_mode mode,
-                     int max_shared);
+                     size_t env_len, const char *target, enum osp_lease_mode mode, int max_shared);
 
 /* ---- Asynchronous client ---- */
 
@@ -143,6 +149,11 @@ bool osp_rq_is_ready(const struct osp_rq *rq);
 const char *osp_rq_last_error(const struct osp_rq *rq);
 /* Counters since start, for metrics. */
 uint64_t osp_rq_error_count(const struct osp_rq *rq);
+/* Where the commands connection goes (osp_redis_endpoint: in sentinel mode the master and
+ * the sentinel that named it); "" before the first connection. */
+const char *osp_rq_endpoint(const struct osp_rq *rq);
+/* Sentinel mode: how often the master's address changed since start (failovers followed). */
+uint64_t osp_rq_master_changes(const struct osp_rq *rq);
 
 /* Move up to max envelopes from the kinds' queues (RIGHT end) into this worker's processing
  * list, skipping paused kinds, rotating the starting kind between calls for fairness.
@@ -176,8 +187,7 @@ int osp_rq_promote(struct osp_rq *rq, int64_t now_ms, int max, osp_rq_count_cb *
  * N times"; undecodable items go to P:dead:unknown. Then removes the worker's keys.
  * Also drops inflight entries whose lease expired more than lease_ms ago and whose worker no
  * longer exists. cb gets one osp_rq_recovery per job handed back or dead-lettered. */
-int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_reap_cb *cb,
-                void *arg);
+int osp_rq_reap(struct osp_rq *rq, int lease_ms, int max_recoveries, osp_rq_reap_cb *cb, void *arg);
 /* The same recovery for this worker's own processing list, whatever its heartbeat: for a
  * worker that starts under the id of a predecessor that died (a StatefulSet pod, a fixed
  * OSP_WORKER_ID), whose runs were lost with it and that no reaper sees as dead. Call it once,
@@ -192,15 +202,16 @@ void osp_rqs_free(struct osp_rqs *c);
 int osp_rqs_apply(struct osp_rqs *c, const struct osp_rq_ops *ops, int64_t *results,
                   struct osp_err *err);
 struct osp_rq_stats {
-    int64_t pending;  /* LLEN queue */
-    int64_t running;  /* ZCARD inflight */
-    int64_t delayed;  /* delayed entries of this kind (scan of the ZSET, bounded) */
-    int64_t dead;     /* LLEN dead */
-    int64_t waiting;  /* fetched, but their target is leased to another job (ADR 0008) */
+    int64_t pending; /* LLEN queue */
+    int64_t running; /* ZCARD inflight */
+    int64_t delayed; /* delayed entries of this kind (scan of the ZSET, bounded) */
+    int64_t dead;    /* LLEN dead */
+    int64_t waiting; /* fetched, but their target is leased to another job (ADR 0008) */
     bool paused;
     int64_t oldest_pending_ms; /* enqueued_at of the RIGHT-most item, 0 when empty */
 };
-int osp_rqs_stats(struct osp_rqs *c, const char *kind, struct osp_rq_stats *st, struct osp_err *err);
+int osp_rqs_stats(struct osp_rqs *c, const char *kind, struct osp_rq_stats *st,
+                  struct osp_err *err);
 /* Raw access for tools and tests: run a command given as argv, reply rendered as JSON
  * (arrays -> arrays, integers -> numbers, nil -> null, strings -> strings; binary-safe via
  * jansson's length-aware strings). Owned by caller. */
@@ -208,7 +219,8 @@ struct json_t;
 struct json_t *osp_rqs_command(struct osp_rqs *c, int argc, const char **argv, const size_t *lens,
                                struct osp_err *err);
 /* Duties, synchronously (same scripts as the async ones). */
-int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved, struct osp_err *err);
+int osp_rqs_promote(struct osp_rqs *c, int64_t now_ms, int max, int64_t *moved,
+                    struct osp_err *err);
 /* recs_out (may be NULL): the recoveries done, owned by the caller (free()), *nrecs_out many. */
 int osp_rqs_reap(struct osp_rqs *c, int lease_ms, int max_recoveries, int64_t *handed_back,
                  struct osp_rq_recovery **recs_out, size_t *nrecs_out, struct osp_err *err);
@@ -218,8 +230,7 @@ const char *osp_rqs_prefix(const struct osp_rqs *c);
  * the pool's keys (restarted empty, failed over to an empty replica, flushed): the
  * reconciler's cue to sweep at once. out receives the token (a UUID); *created is true when
  * this call set it. 0, or OSP_EREDIS with err. */
-int osp_rqs_epoch(struct osp_rqs *c, char out[OSP_ID_LEN + 1], bool *created,
-                  struct osp_err *err);
+int osp_rqs_epoch(struct osp_rqs *c, char out[OSP_ID_LEN + 1], bool *created, struct osp_err *err);
 
 /* The reconciler's look at many jobs at once: states[i] receives P:job:<ids[i]>'s state
  * ("queued", "running", "succeeded", ...), or "" when Redis holds no such job. One pipelined

@@ -19,10 +19,15 @@
 
 /* ---- Synchronous client ---- */
 
+/* Sentinel mode: how often a connection in use asks a sentinel whether the master moved (a
+ * synchronous client has no subscription to hear +switch-master). */
+#define RQS_SENTINEL_CHECK_NS (1000LL * 1000 * 1000)
+
 struct osp_rqs {
     struct rq_base base;
     struct osp_redis_url url;
-    redisContext *ctx; /* NULL after an I/O error: the next call reconnects */
+    redisContext *ctx;  /* NULL after an I/O error: the next call reconnects */
+    int64_t checked_ns; /* sentinel mode: when the master's address was last confirmed */
 };
 
 static void rqs_drop(struct osp_rqs *c)
@@ -33,13 +38,39 @@ static void rqs_drop(struct osp_rqs *c)
     }
 }
 
+/* One command; in sentinel mode the wait for its reply watches the sentinels
+ * (osp_redis_sync_command), and a -READONLY reply (the master was demoted) drops the
+ * connection, so the next call asks the sentinels again. The reply is returned as is. */
+static redisReply *rqs_cmd(struct osp_rqs *c, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *rep = osp_redis_sync_command(c->ctx, &c->url, argc, argv, lens, RQS_TIMEOUT_MS);
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && c->url.n_sentinels > 0 &&
+        strstr(rep->str, "READONLY") != NULL) {
+        rqs_drop(c);
+    }
+    return rep;
+}
+
+/* Sentinel mode: is the connection in use still to the master the sentinels name? Asked at
+ * most once a second; a sentinel that cannot be asked keeps the connection. */
+static bool rqs_master_moved(struct osp_rqs *c)
+{
+    int64_t now = osp_mono_ns();
+    if (c->url.n_sentinels == 0 || now - c->checked_ns < RQS_SENTINEL_CHECK_NS) {
+        return false;
+    }
+    c->checked_ns = now;
+    return osp_redis_sentinel_moved(&c->url, RQS_TIMEOUT_MS);
+}
+
 /* Connect (again) when needed and load the scripts, pipelined. */
 static int rqs_ensure(struct osp_rqs *c, struct osp_err *err)
 {
-    if (c->ctx != NULL && c->ctx->err == 0) {
+    if (c->ctx != NULL && c->ctx->err == 0 && !rqs_master_moved(c)) {
         return 0;
     }
     rqs_drop(c);
+    c->checked_ns = osp_mono_ns();
     c->ctx = osp_redis_connect_sync(&c->url, RQS_TIMEOUT_MS, err);
     if (c->ctx == NULL) {
         return OSP_EREDIS;
@@ -79,7 +110,7 @@ static int rqs_run(struct osp_rqs *c, struct rq_task *t, struct osp_err *err)
         if (rqs_ensure(c, err) != 0) {
             return OSP_EREDIS;
         }
-        redisReply *rep = redisCommandArgv(c->ctx, t->cmd.argc, t->cmd.argv, t->cmd.lens);
+        redisReply *rep = rqs_cmd(c, t->cmd.argc, t->cmd.argv, t->cmd.lens);
         if (rep == NULL) {
             osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
             rqs_drop(c);
@@ -104,6 +135,10 @@ struct osp_rqs *osp_rqs_connect(const struct osp_rq_opts *opts, struct osp_err *
         goto fail;
     }
     osp_redis_url_set_auth(&c->url, opts->username, opts->password);
+    if (osp_redis_url_set_sentinels(&c->url, opts->sentinels, opts->sentinel_master,
+                                    opts->sentinel_username, opts->sentinel_password, err) != 0) {
+        goto fail;
+    }
     if (rqs_ensure(c, err) != 0) {
         goto fail;
     }
@@ -209,7 +244,7 @@ json_t *osp_rqs_command(struct osp_rqs *c, int argc, const char **argv, const si
     if (rqs_ensure(c, err) != 0) {
         return NULL;
     }
-    redisReply *rep = redisCommandArgv(c->ctx, argc, argv, lens);
+    redisReply *rep = rqs_cmd(c, argc, argv, lens);
     if (rep == NULL) {
         osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);
         rqs_drop(c);
@@ -352,7 +387,7 @@ json_t *rqs_script(struct osp_rqs *c, int script, const char *key, int nargs, co
         for (int i = 0; i < nargs; i++) {
             rq_cmd_add(&cmd, args[i], lens != NULL ? lens[i] : strlen(args[i]));
         }
-        redisReply *rep = redisCommandArgv(c->ctx, cmd.argc, cmd.argv, cmd.lens);
+        redisReply *rep = rqs_cmd(c, cmd.argc, cmd.argv, cmd.lens);
         rq_cmd_deinit(&cmd);
         if (rep == NULL) {
             osp_err_set(err, OSP_EREDIS, "redis: %s", c->ctx->errstr);

@@ -53,6 +53,11 @@ void sched_metrics_init(struct sched *s)
                                         "failed Redis calls of this scheduler", NULL);
     s->m_pg_err = osp_metric_counter(m, "opspool_pg_errors_total",
                                      "failed PostgreSQL calls of this scheduler", NULL);
+    s->m_master_changes =
+        osp_metric_counter(m, "opspool_redis_master_changes_total",
+                           "Redis Sentinel: times this scheduler followed the master to a new "
+                           "address",
+                           NULL);
     s->m_firings = osp_metric_counter(m, "opspool_schedule_firings_total",
                                       "cron ticks handled by this replica (fired, skipped, missed)",
                                       schedule_status);
@@ -127,6 +132,11 @@ static void refresh_redis(struct sched *s)
     }
     const char *v[] = {"redis"};
     osp_metric_set(s->m_up, v, ok ? 1 : 0);
+    if (s->rq != NULL) {
+        uint64_t mc = osp_rq_master_changes(s->rq);
+        osp_metric_add(s->m_master_changes, NULL, (double)(mc - s->last_master_changes));
+        s->last_master_changes = mc;
+    }
 }
 
 static void refresh_pg(struct sched *s)

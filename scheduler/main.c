@@ -319,10 +319,20 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---- Start-up ---- */
 
+static void on_rq_state(struct osp_rq *rq, bool ready, void *arg)
+{
+    (void)arg;
+    if (ready) {
+        osp_info("redis ready: %s", osp_rq_endpoint(rq));
+    } else {
+        osp_warn("redis connection lost (%s); reconnecting", osp_rq_last_error(rq));
+    }
+}
+
 static int connect_all(struct sched *s)
 {
-    struct osp_rq_opts ro = {s->cfg->redis_url, s->cfg->redis_username, s->cfg->redis_password,
-                             s->cfg->prefix, NULL};
+    struct osp_rq_opts ro;
+    osp_config_rq_opts(s->cfg, &ro);
     struct osp_err err = {0, ""};
     double deadline = ev_time() + SCHED_STARTUP_WAIT_S;
     for (;;) {
@@ -349,6 +359,7 @@ static int connect_all(struct sched *s)
         osp_error("redis: %s", err.msg);
         return -1;
     }
+    osp_rq_set_state_cb(s->rq, on_rq_state, s);
     if (sched_schedules_seed(s, &err) != 0) {
         osp_error("%s: %s", s->set.schedules_file, err.msg);
         return -1;

@@ -115,7 +115,8 @@ struct sched {
     struct osp_metric *m_submitted;                       /* counter{kind} */
     struct osp_metric *m_submit_commits, *m_submit_group; /* API submit transactions, sizes */
     struct osp_metric *m_promoted, *m_reaped, *m_reconciled, *m_pruned;
-    struct osp_metric *m_redis_err, *m_pg_err;
+    struct osp_metric *m_redis_err, *m_pg_err, *m_master_changes;
+    uint64_t last_master_changes;
     struct osp_metric *m_firings; /* counter{schedule,status} */
     struct osp_metric *m_q_waiting;
     struct osp_metric *m_q_pending, *m_q_running, *m_q_delayed, *m_q_dead, *m_q_paused,

@@ -42,6 +42,9 @@ void wrk_metrics_init(struct wrk *w)
                                         "Redis errors seen by this process", NULL);
     w->m_pg_err = osp_metric_counter(w->metrics, "opspool_pg_errors_total",
                                      "PostgreSQL errors seen by this process", NULL);
+    w->m_master_changes = osp_metric_counter(
+        w->metrics, "opspool_redis_master_changes_total",
+        "Redis Sentinel: times this process followed the master to a new address", NULL);
     w->m_restored = osp_metric_counter(
         w->metrics, "opspool_worker_ledger_rows_restored_total",
         "Job rows the ledger had lost, re-created from the envelope of a job this worker ran",
@@ -70,6 +73,9 @@ static void sample(struct wrk *w)
     osp_metric_add(w->m_pg_err, NULL, (double)(pe - w->last_pg_err));
     w->last_redis_err = re;
     w->last_pg_err = pe;
+    uint64_t mc = osp_rq_master_changes(w->rq);
+    osp_metric_add(w->m_master_changes, NULL, (double)(mc - w->last_master_changes));
+    w->last_master_changes = mc;
     osp_metric_add(w->m_restored, NULL, (double)(w->rows_restored - w->last_restored));
     w->last_restored = w->rows_restored;
     osp_metric_add(w->m_recovered, NULL, (double)(w->recoveries_recorded - w->last_recovered));

@@ -97,10 +97,9 @@ out_targets:
 
 static void on_rq_state(struct osp_rq *rq, bool ready, void *arg)
 {
-    (void)rq;
     struct wrk *w = arg;
     if (ready) {
-        osp_info("redis ready");
+        osp_info("redis ready: %s", osp_rq_endpoint(rq));
         wrk_resync(w);
         wrk_send_beat(w);
         wrk_flush_now(w);
@@ -222,11 +221,9 @@ int main(int argc, char **argv)
 
     w.loop = EV_DEFAULT;
     ev_set_userdata(w.loop, &w);
-    struct osp_rq_opts ro = {.url = cfg.redis_url,
-                             .username = cfg.redis_username,
-                             .password = cfg.redis_password,
-                             .prefix = cfg.prefix,
-                             .worker_id = w.id};
+    struct osp_rq_opts ro;
+    osp_config_rq_opts(&cfg, &ro);
+    ro.worker_id = w.id;
     w.rq = osp_rq_new(w.loop, &ro, &err);
     if (w.rq == NULL) {
         osp_error("redis: %s", err.msg);

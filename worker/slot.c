@@ -92,7 +92,8 @@ static void child_setup(struct wrk *w)
     static const char *const scrub[] = {"OSP_SIGNING_KEY", "OSP_SIGNING_KEY_OLD",
                                         "OSP_SIGNING_KEY_FILE", "OSP_REDIS_PASSWORD",
                                         "OSP_REDIS_PASSWORD_FILE", "OSP_PG_DSN", "OSP_PG_DSN_FILE",
-                                        "OSP_REDIS_URL", NULL};
+                                        "OSP_REDIS_URL", "OSP_REDIS_SENTINEL_PASSWORD",
+                                        "OSP_REDIS_SENTINEL_PASSWORD_FILE", NULL};
     for (size_t i = 0; scrub[i] != NULL; i++) {
         unsetenv(scrub[i]);
     }

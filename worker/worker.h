@@ -154,9 +154,10 @@ struct wrk {
     struct osp_http *http;        /* NULL when OSP_HTTP_ADDR is empty */
     struct osp_metrics *metrics;
     struct osp_metric *m_jobs, *m_dur, *m_slots, *m_busy, *m_draining, *m_redis_err, *m_pg_err;
+    struct osp_metric *m_master_changes;
     struct osp_metric *m_lease_waits; /* jobs that found their target leased and went waiting */
     struct osp_metric *m_restored, *m_recovered;
-    uint64_t last_redis_err, last_pg_err, last_restored, last_recovered;
+    uint64_t last_redis_err, last_pg_err, last_restored, last_recovered, last_master_changes;
     uint64_t recoveries_recorded; /* lost runs this worker wrote to the ledger */
     /* pod-deletion-cost annotation (podcost.c); NULL when OSP_POD_NAME is unset */
     struct wrk_podcost *podcost;

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config python3 curl
       libhiredis-dev libev-dev libmsgpack-dev libjansson-dev libcmocka-dev libmicrohttpd-dev
       libpq-dev libssl-dev libcurl4-openssl-dev
-      redis-server postgresql-15 postgresql-client-15 wrk beanstalkd prometheus
+      redis-server redis-sentinel postgresql-15 postgresql-client-15 wrk beanstalkd prometheus
       podman runc debootstrap
       python3-yaml yamllint docker-compose gnuplot-nox clang-format)
 missing=()

@@ -55,10 +55,8 @@ int main(int argc, char **argv)
     struct osp_env_keys keys;
     osp_env_keys_from(&keys, cfg.signing_key, cfg.signing_key_old, cfg.allow_unsigned);
     struct osp_pgs *pg = osp_pgs_connect(cfg.pg_dsn, &err);
-    struct osp_rq_opts o = {.url = cfg.redis_url,
-                            .username = cfg.redis_username,
-                            .password = cfg.redis_password,
-                            .prefix = cfg.prefix};
+    struct osp_rq_opts o;
+    osp_config_rq_opts(&cfg, &o);
     struct osp_rqs *rq = pg != NULL ? osp_rqs_connect(&o, &err) : NULL;
     if (pg == NULL || rq == NULL) {
         fprintf(stderr, "submit-rate: connect: %s\n", err.msg);

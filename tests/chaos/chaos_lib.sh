@@ -198,6 +198,96 @@ start_standby() {
 sb_stop() { [ -f "$SB_DIR/data/postmaster.pid" ] && "${PG_RUNAS[@]}" "$PGBIN/pg_ctl" -D "$SB_DIR/data" -m immediate -w -t 30 stop; }
 sbq() { psql "host=$SB_DIR port=$SB_PORT user=postgres dbname=chaos" -qAtX -c "$1"; }
 
+# ---- Redis under Sentinel ----
+
+# start_redis_tcp NAME PORT [ARGS...] — a private redis-server on 127.0.0.1:PORT (no
+# persistence), directory $TMP/NAME; sets LAST_PID.
+start_redis_tcp() {
+    local name=$1 port=$2 dir=$TMP/$1; shift 2
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --logfile "$dir/redis.log" \
+        --save '' --appendonly no --maxmemory-policy noeviction "$@" &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    wait_eq 30 PONG redis-cli -p "$port" ping || fail "redis $name did not start on $port"
+}
+
+# sentinel_bin — redis-sentinel (Debian's package) when installed, else redis-server in
+# sentinel mode (the same program).
+sentinel_cmd() {
+    if command -v redis-sentinel >/dev/null; then echo redis-sentinel; else echo "redis-server --sentinel"; fi
+}
+
+# start_redis_ha [proxy] — a private Redis master, one replica and three sentinels, all on
+# 127.0.0.1, the sentinels monitoring the master as "opspool" (quorum 2, down after 1 s).
+# With "proxy", everyone (replica, sentinels, clients told by the sentinels) reaches the master
+# only through chaosproxy.py, so blackholing it cuts the master off the network while the test
+# itself still reaches it on its own port. Sets RM_PID, RM_PORT (the master's own port),
+# RM_ADDR_PORT (the port everyone knows it by), RR_PID, RR_PORT, SENT_PORTS (array) and
+# exports OSP_REDIS_SENTINELS and OSP_REDIS_SENTINEL_MASTER.
+start_redis_ha() {
+    local via=${1:-}
+    RM_PORT=$(free_port)
+    start_redis_tcp rmaster "$RM_PORT"
+    RM_PID=$LAST_PID
+    RM_ADDR_PORT=$RM_PORT
+    if [ "$via" = proxy ]; then
+        start_proxy mproxy "127.0.0.1:$RM_PORT"
+        RM_ADDR_PORT=$PROXY_PORT
+    fi
+    RR_PORT=$(free_port)
+    start_redis_tcp rreplica "$RR_PORT" --replicaof 127.0.0.1 "$RM_ADDR_PORT"
+    RR_PID=$LAST_PID
+    wait_until 30 replica_synced "$RR_PORT" || fail "the replica does not sync"
+    SENT_PORTS=()
+    local i list="" sp dir cmd
+    cmd=$(sentinel_cmd)
+    for i in 1 2 3; do
+        sp=$(free_port)
+        dir=$TMP/sentinel$i
+        mkdir -p "$dir"
+        cat >"$dir/sentinel.conf" <<CONF
+port $sp
+bind 127.0.0.1
+dir $dir
+logfile $dir/sentinel.log
+sentinel monitor opspool 127.0.0.1 $RM_ADDR_PORT 2
+sentinel down-after-milliseconds opspool 1000
+sentinel failover-timeout opspool 5000
+sentinel parallel-syncs opspool 1
+CONF
+        $cmd "$dir/sentinel.conf" &
+        PIDS+=("$!")
+        SENT_PORTS+=("$sp")
+        list="$list${list:+,}127.0.0.1:$sp"
+    done
+    for sp in "${SENT_PORTS[@]}"; do
+        # Each sentinel found the replica and the two other sentinels: a failover can be voted.
+        wait_until 60 sentinel_ready "$sp" \
+            || fail "sentinel $sp is not ready: $(redis-cli -p "$sp" SENTINEL ckquorum opspool)"
+    done
+    export OSP_REDIS_SENTINELS=$list OSP_REDIS_SENTINEL_MASTER=opspool
+    say "redis master :$RM_PORT (known as :$RM_ADDR_PORT), replica :$RR_PORT, sentinels $list"
+}
+
+replica_synced() { [[ $(redis-cli -p "$1" INFO replication) == *master_link_status:up* ]]; }
+# sentinel_ready PORT — that sentinel sees the other two (a failover can be voted) and the
+# replica (it has someone to promote).
+sentinel_ready() {
+    [[ $(redis-cli -p "$1" SENTINEL ckquorum opspool 2>&1) == OK* ]] &&
+        [[ $'\n'$(redis-cli -p "$1" SENTINEL replicas opspool)$'\n' == *$'\n'"127.0.0.1:$RR_PORT"$'\n'* ]]
+}
+
+# sentinel_master_port — the master's port as the first sentinel that answers names it.
+sentinel_master_port() {
+    local sp a
+    for sp in "${SENT_PORTS[@]}"; do
+        a=$(redis-cli -p "$sp" SENTINEL get-master-addr-by-name opspool 2>/dev/null | sed -n 2p)
+        [ -n "$a" ] && { echo "$a"; return 0; }
+    done
+    return 1
+}
+
 # start_proxy NAME TARGET — chaosproxy.py on a free loopback port; sets PROXY_PORT, PROXY_CTL.
 start_proxy() {
     local name=$1 target=$2

@@ -61,6 +61,33 @@ API = {
 }
 NAMESPACED = set(API) - {"Namespace"}
 
+# What KEDA's redis scalers read (deploy/keda, deploy/keda/sentinel): trigger metadata keys and
+# TriggerAuthentication parameters. Sources: kedacore/keda pkg/scalers/redis_scaler.go — the
+# parser of the KEDA 2.12 era (parseRedisAddress for `redis`, parseRedisMultipleAddress +
+# parseRedisSentinelAddress for `redis-sentinel`, parseRedisMetadata, and
+# parseTLSConfigIntoConnectionInfo for the TLS auth parameters, added in 2.12 by keda#4979) and
+# the declarative redisConnectionInfo / redisMetadata that replaced it (`<name>FromEnv` keys come
+# from scalersconfig's resolvedEnv order) — and the docs pages keda.sh/docs/2.12/scalers/
+# redis-lists and .../redis-sentinel-lists. Only keys BOTH parsers read are listed, as the
+# manifests claim KEDA >= 2.12: `addresses` for `redis`, `address` for `redis-sentinel` and a
+# plain-text `password` / `sentinelPassword` in metadata are read by the declarative parser only.
+# The redis-sentinel trigger exists since KEDA 2.5, activationListLength since 2.8; unsafeSsl is
+# documented from the 2.10 pages on.
+REDIS_COMMON_KEYS = {"listName", "listLength", "activationListLength", "databaseIndex", "enableTLS",
+                     "unsafeSsl", "username", "usernameFromEnv", "passwordFromEnv"}
+KEDA_REDIS_KEYS = {
+    "redis": REDIS_COMMON_KEYS | {"address", "addressFromEnv", "host", "hostFromEnv", "port", "portFromEnv"},
+    "redis-sentinel": REDIS_COMMON_KEYS | {"addresses", "addressesFromEnv", "hosts", "hostsFromEnv", "ports",
+                                           "portsFromEnv", "sentinelUsername", "sentinelUsernameFromEnv",
+                                           "sentinelPasswordFromEnv", "sentinelMaster", "sentinelMasterFromEnv"},
+}
+REDIS_TLS_AUTH = {"tls", "ca", "cert", "key"}
+KEDA_REDIS_AUTH = {
+    "redis": REDIS_TLS_AUTH | {"address", "host", "port", "username", "password"},
+    "redis-sentinel": REDIS_TLS_AUTH | {"addresses", "hosts", "ports", "username", "password",
+                                        "sentinelUsername", "sentinelPassword", "sentinelMaster"},
+}
+
 
 def ok(what):
     global NOK
@@ -243,7 +270,8 @@ def main():
     rq_h = dt.src_read(SRC, "common/rq.h")
     check("P:queue:<kind> LIST" in rq_h and "P:inflight:<kind> ZSET" in rq_h, "rq.h documents the LIST and the ZSET")
     kinds = dt.job_kinds(SRC)
-    keda_text = {f: open(os.path.join(SRC, "deploy/keda", f)).read() for f in ("scaledobjects.yaml", "scaledjobs.yaml")}
+    keda_text = {f: open(os.path.join(SRC, "deploy/keda", f)).read()
+                 for f in ("scaledobjects.yaml", "scaledjobs.yaml", "sentinel/scaledobjects.yaml")}
     for f, text in keda_text.items():
         unquoted = re.findall(r"listName:\s*[^\"\s].*", text)
         check(not unquoted, "%s: every listName is quoted %s" % (f, unquoted[:2]))
@@ -284,6 +312,130 @@ def main():
               "%s: the pending list only" % sj["metadata"]["name"])
     check(sorted(dt.find(sjs, "ScaledJob", "opspool-once-" + k)["metadata"]["name"] for k in ("backup", "drill")) ==
           ["opspool-once-backup", "opspool-once-drill"], "ScaledJobs for backup and drill")
+
+    # 5b. Every redis / redis-sentinel trigger uses only keys its KEDA scaler reads, and its
+    # TriggerAuthentication only parameters that scaler reads (KEDA_REDIS_KEYS / _AUTH above).
+    tas = {o["metadata"]["name"]: o for d in ("deploy/keda", "deploy/keda/sentinel")
+           for o in dt.load_docs(os.path.join(SRC, d, "triggerauthentication.yaml"))}
+    sentinel_dir = os.path.join(SRC, "deploy/keda/sentinel")
+    s_sos = dt.load_docs(os.path.join(sentinel_dir, "scaledobjects.yaml"))
+
+    def trigger_keys_known(objs, where):
+        unknown, bad_auth, not_str, tls_twice = [], [], [], []
+        for o in objs:
+            for t in o["spec"]["triggers"]:
+                what = "%s/%s" % (o["metadata"]["name"], t.get("name"))
+                allowed = KEDA_REDIS_KEYS.get(t["type"], set())
+                unknown += ["%s: %s %s" % (what, t["type"], k) for k in sorted(set(t["metadata"]) - allowed)]
+                not_str += [what for v in t["metadata"].values() if not isinstance(v, str)]
+                ta = tas.get(t.get("authenticationRef", {}).get("name"))
+                if ta is None:
+                    bad_auth.append("%s: no TriggerAuthentication %s" % (what, t.get("authenticationRef")))
+                    continue
+                params = {r["parameter"] for r in ta["spec"]["secretTargetRef"]}
+                bad_auth += ["%s: %s %s" % (what, ta["metadata"]["name"], k)
+                             for k in sorted(params - KEDA_REDIS_AUTH.get(t["type"], set()))]
+                if "enableTLS" in t["metadata"] and "tls" in params:
+                    tls_twice.append(what)
+        n = sum(len(o["spec"]["triggers"]) for o in objs)
+        check(not unknown, "%s: the %d triggers use only metadata keys their KEDA redis scaler reads %s" %
+              (where, n, unknown))
+        check(not not_str, "%s: trigger metadata values are strings %s" % (where, not_str))
+        check(not bad_auth, "%s: authenticationRefs name TriggerAuthentications of deploy/keda whose parameters "
+              "the trigger's scaler reads %s" % (where, bad_auth))
+        check(not tls_twice, "%s: TLS in the trigger or the TriggerAuthentication, never both %s" % (where, tls_twice))
+
+    trigger_keys_known(sos, "deploy/keda/scaledobjects.yaml")
+    trigger_keys_known(sjs, "deploy/keda/scaledjobs.yaml")
+    trigger_keys_known(s_sos, "deploy/keda/sentinel/scaledobjects.yaml")
+
+    # 5c. deploy/keda/sentinel: the same ScaledObjects as deploy/keda/scaledobjects.yaml, object by
+    # object, but for the connection: redis-sentinel triggers on the Sentinels of master "opspool".
+    s_rendered = dt.render(sentinel_dir)
+    s_kust = dt.load_docs(os.path.join(sentinel_dir, "kustomization.yaml"))[0]
+    check(all(not os.path.isabs(r) and not os.path.normpath(r).startswith("..") and os.path.dirname(r) == ""
+              for r in s_kust["resources"]), "sentinel kustomization loads only its own files (apply -k)")
+    check(sorted((o["kind"], o["metadata"]["name"]) for o in s_rendered) ==
+          sorted([("TriggerAuthentication", "opspool-keda-redis-sentinel")] +
+                 [("ScaledObject", o["metadata"]["name"]) for o in sos]),
+          "sentinel kustomization renders its TriggerAuthentication and one ScaledObject per deploy/keda one")
+    default_kust = dt.load_docs(os.path.join(SRC, "deploy/keda/kustomization.yaml"))[0]
+    check(not any("sentinel" in r for r in default_kust["resources"]),
+          "deploy/keda's kustomization does not include the sentinel objects (never both: same names)")
+    if kubectl:
+        r = subprocess.run([kubectl, "kustomize", sentinel_dir], capture_output=True, text=True)
+        ko = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(r.stdout) if o} if r.returncode == 0 else {}
+        po = {(o["kind"], o["metadata"]["name"]): o for o in s_rendered}
+        check(r.returncode == 0 and ko.keys() == po.keys() and
+              all(json.dumps(po[k], sort_keys=True) == json.dumps(ko[k], sort_keys=True) for k in po),
+              "kubectl kustomize deploy/keda/sentinel equals the Python render " + r.stderr[-300:])
+    sentinel_ta = "opspool-keda-redis-sentinel"
+    ta = dt.find(s_rendered, "TriggerAuthentication", sentinel_ta)
+    params = {r["parameter"]: (r["name"], r["key"]) for r in ta["spec"]["secretTargetRef"]}
+    check(set(params) == {"username", "password", "sentinelUsername", "sentinelPassword"},
+          "%s: Redis and Sentinel username + password %s" % (sentinel_ta, sorted(params)))
+    plain_ta = tas["opspool-keda-redis"]
+    check(all(params[r["parameter"]] == (r["name"], r["key"]) for r in plain_ta["spec"]["secretTargetRef"]),
+          "%s: the data nodes' credentials are opspool-keda-redis's (ACL user keda)" % sentinel_ta)
+    tmpl_keys = {d["metadata"]["name"]: set(d.get("stringData", {})) for d in
+                 dt.load_docs(os.path.join(SRC, "deploy/k8s/secrets/secrets.template.yaml"))}
+    missing = sorted(v for v in params.values() if v[1] not in tmpl_keys.get(v[0], set()))
+    check(not missing, "%s: every Secret/key is in secrets.template.yaml %s" % (sentinel_ta, missing))
+    twins = {o["metadata"]["name"]: o for o in sos}
+    s_by_kind = {}
+    ignore = ("address", "addresses", "sentinelMaster")
+    for so in s_sos:
+        name = so["metadata"]["name"]
+        twin = twins.get(name)
+        if not check(twin is not None, "sentinel %s: has a twin in deploy/keda/scaledobjects.yaml" % name):
+            continue
+        kind = dt.container_env(rendered, dt.find(rendered, "Deployment", so["spec"]["scaleTargetRef"]["name"]))[
+            "OSP_WORKER_KINDS"]
+        s_by_kind.setdefault(kind, []).append(so)
+        trig = {t["name"]: t for t in so["spec"]["triggers"]}
+        check(len(trig) == len(so["spec"]["triggers"]) and set(trig) == {"pending", "inflight"} and
+              all(t["type"] == "redis-sentinel" for t in trig.values()),
+              "sentinel %s: redis-sentinel triggers pending + inflight" % name)
+
+        def strip(o):
+            o = json.loads(json.dumps(o))
+            for t in o["spec"]["triggers"]:
+                t.pop("type")
+                t.pop("authenticationRef")
+                for k in ignore:
+                    t["metadata"].pop(k, None)
+            return o
+
+        def diff(a, b, at=""):
+            if isinstance(a, dict) and isinstance(b, dict):
+                return [d for k in sorted(set(a) | set(b)) for d in diff(a.get(k), b.get(k), at + "/" + str(k))]
+            if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+                return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff(x, y, "%s/%d" % (at, i))]
+            return [] if a == b else [at]
+        differ = diff(strip(so), strip(twin))
+        check(not differ, "sentinel %s: its deploy/keda twin's target, triggers, listName, listLength, activation, "
+              "modifiers; only type, addresses, sentinelMaster, auth differ %s" % (name, differ))
+        conn_bad = []
+        for tname, t in trig.items():
+            md = t["metadata"]
+            addrs = [a.strip() for a in md.get("addresses", "").split(",")]
+            if md.get("sentinelMaster") != "opspool":
+                conn_bad.append("%s: sentinelMaster %r" % (tname, md.get("sentinelMaster")))
+            if "address" in md or not all(re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[0-9]+$", a) for a in addrs):
+                conn_bad.append("%s: addresses %r" % (tname, md.get("addresses")))
+            if t["authenticationRef"]["name"] != sentinel_ta:
+                conn_bad.append("%s: authenticationRef %s" % (tname, t["authenticationRef"]["name"]))
+        check(not conn_bad, "sentinel %s: sentinelMaster \"opspool\", addresses a host:port list (%d Sentinels), "
+              "authenticationRef %s %s" % (name, len(addrs), sentinel_ta, conn_bad))
+    check(sorted(s_by_kind) == sorted(kinds) and all(len(v) == 1 for v in s_by_kind.values()),
+          "sentinel: one ScaledObject per kind of jobs/registry.c %s" % kinds)
+    conn = {json.dumps({k: t["metadata"].get(k) for k in ("addresses", "sentinelMaster", "databaseIndex")})
+            for o in s_sos for t in o["spec"]["triggers"]}
+    check(len(conn) == 1, "sentinel: every trigger on the same Sentinels, master and database")
+    patches = dt.load_docs(os.path.join(SRC, "deploy/k8s/overlays/example/kustomization.yaml"))[0].get("patches", [])
+    keda_targets = [p["target"] for p in patches if p.get("target", {}).get("group") == "keda.sh"]
+    check(all(any(dt._matches(o, tg) for o in s_rendered) for tg in keda_targets),
+          "the example overlay's KEDA patches also match deploy/keda/sentinel's objects %s" % keda_targets)
 
     # 6. Shutdown budgets: grace > drain + 15 s for every worker.
     for o in rendered + sjs:

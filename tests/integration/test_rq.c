@@ -1537,6 +1537,58 @@ static void test_url_parsing(void **state)
     }
 }
 
+static void test_sentinel_list_parsing(void **state)
+{
+    OSP_UNUSED(state);
+    struct osp_redis_url u;
+    struct osp_err err = {0};
+    assert_int_equal(osp_redis_url_parse("redis://:pw@ignored:1/2", &u, &err), 0);
+    assert_int_equal(osp_redis_url_set_sentinels(&u, "", "m", NULL, NULL, &err), 0);
+    assert_int_equal(u.n_sentinels, 0); /* empty list: plain mode */
+    assert_int_equal(osp_redis_url_set_sentinels(&u, " s1:26380 , s2,[::1]:5000,[fe80::1]", "opspool",
+                                                 "", "sp", &err),
+                     0);
+    assert_int_equal(u.n_sentinels, 4);
+    assert_string_equal(u.sentinels[0].host, "s1");
+    assert_int_equal(u.sentinels[0].port, 26380);
+    assert_string_equal(u.sentinels[1].host, "s2");
+    assert_int_equal(u.sentinels[1].port, 26379);
+    assert_string_equal(u.sentinels[2].host, "::1");
+    assert_int_equal(u.sentinels[2].port, 5000);
+    assert_string_equal(u.sentinels[3].host, "fe80::1");
+    assert_int_equal(u.sentinels[3].port, 26379);
+    assert_string_equal(u.master_name, "opspool");
+    assert_null(u.sentinel_username);
+    assert_string_equal(u.sentinel_password, "sp");
+    assert_string_equal(u.password, "pw"); /* the master's credentials and db stay */
+    assert_int_equal(u.db, 2);
+    struct osp_redis_url c;
+    osp_redis_url_copy(&c, &u);
+    assert_int_equal(c.n_sentinels, 4);
+    assert_string_equal(c.sentinels[3].host, "fe80::1");
+    assert_string_equal(c.sentinel_password, "sp");
+    osp_redis_url_deinit(&c);
+    /* Bad lists: a clear error, and u keeps what it had. */
+    const char *bad[] = {",",       "s1,",        "s1:0",        "s1:65536", "s1:x",
+                         "[::1",    "[]:1",       "[::1]x",      "a b:1",    "u@s1:1",
+                         "s1:1:2",  ":26379",     "s/1",
+                         "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q"};
+    for (size_t i = 0; i < OSP_ARRAY_LEN(bad); i++) {
+        assert_int_equal(osp_redis_url_set_sentinels(&u, bad[i], "m", NULL, NULL, &err),
+                         OSP_EINVAL);
+        assert_non_null(strstr(err.msg, "redis sentinels"));
+        assert_int_equal(u.n_sentinels, 4);
+    }
+    assert_int_equal(osp_redis_url_set_sentinels(&u, "s1", "", NULL, NULL, &err), OSP_EINVAL);
+    assert_non_null(strstr(err.msg, "master name"));
+    osp_redis_url_deinit(&u);
+    /* A unix socket names its server itself: it cannot be combined with sentinels. */
+    assert_int_equal(osp_redis_url_parse("unix:///tmp/r.sock", &u, &err), 0);
+    assert_int_equal(osp_redis_url_set_sentinels(&u, "s1", "m", NULL, NULL, &err), OSP_EINVAL);
+    assert_non_null(strstr(err.msg, "unix://"));
+    osp_redis_url_deinit(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1559,6 +1611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_inside_callback, setup, teardown),
         cmocka_unit_test(test_url_parsing),
+        cmocka_unit_test(test_sentinel_list_parsing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

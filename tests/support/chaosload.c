@@ -105,10 +105,8 @@ int main(int argc, char **argv)
     }
     struct osp_env_keys keys;
     osp_env_keys_from(&keys, cfg.signing_key, cfg.signing_key_old, cfg.allow_unsigned);
-    struct osp_rq_opts ro = {.url = cfg.redis_url,
-                             .username = cfg.redis_username,
-                             .password = cfg.redis_password,
-                             .prefix = cfg.prefix};
+    struct osp_rq_opts ro;
+    osp_config_rq_opts(&cfg, &ro);
     struct osp_pgs *pg = NULL;
     struct osp_rqs *rq = NULL;
     struct osp_job *jobs = calloc((size_t)batch, sizeof(*jobs));
