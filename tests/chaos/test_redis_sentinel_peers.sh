@@ -71,6 +71,11 @@ id=$(OSP_REDIS_SENTINELS="$REAL" "$CTL" submit noop --payload '{}' | awk '{print
 wait_eq 30 succeeded job_state "$id" || fail "no job ran after the reconnects: $WAIT_GOT"
 ok "the worker survived every bad answer and still runs jobs"
 assert_eq "$RM_PORT" "$(sentinel_master_port)" "the master did not move: the bad messages changed nothing"
+# A clean stop: the sentinel links and subscriptions are released (the sanitizer build's leak
+# check runs at exit and fails the exit status).
+kill -TERM "$WPID"
+wait_exit "$WPID" 40
+assert_eq 0 "$EXIT_RC" "the worker stops cleanly on SIGTERM, nothing leaked"
 
 # Bad settings: refused at start-up with the setting's name.
 expect_config_error() { # WHAT PATTERN ENV...
