@@ -127,5 +127,6 @@ int ctl_cmd_workers(struct ctl *c, int argc, char **argv);
 int ctl_cmd_schedules(struct ctl *c, int argc, char **argv);
 int ctl_cmd_migrate(struct ctl *c, int argc, char **argv);
 int ctl_cmd_campaign(struct ctl *c, int argc, char **argv);
+int ctl_cmd_bench(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -117,6 +117,17 @@ static const struct ctl_command commands[] = {
      "  campaign cancel ID      steps not yet submitted are skipped, submitted ones cancelled\n"
      "                          (a running drill is stopped and rolls back)\n"
      "  campaign list           the latest campaigns\n"},
+    {"bench", ctl_cmd_bench,
+     "history [--target T] [--lane L] [--since D] [--limit N] | compare ID [ID] |\n"
+     "           pin TARGET LANE JOB_ID | reset TARGET LANE",
+     "benchmark results judged against their baseline (docs/benchmark-jobs.md)",
+     "  bench history       newest first: figures, the verdict against the series' baseline\n"
+     "                      (regressed, improved, ok, no baseline yet) and the figures that\n"
+     "                      got worse, then a p99 trend per lane\n"
+     "  bench compare ID    each lane of that run against its baseline, figure by figure\n"
+     "  bench compare A B   run A against run B, lane by lane, with the relative change\n"
+     "  bench pin T L ID    compare the lane with that run (a release) from now on\n"
+     "  bench reset T L     drop the pin; the rolling baseline counts only runs from now on\n"},
     {"migrate", ctl_cmd_migrate, "", "apply ledger migrations (services do this at start)", ""},
     {NULL, NULL, NULL, NULL, NULL},
 };

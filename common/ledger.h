@@ -123,6 +123,29 @@ int osp_pgs_commit(struct osp_pgs *c, struct osp_lbatch *b, struct osp_err *err)
  * created_at, started_at, finished_at, worker, attempts:[...], events:[...]}, or NULL with
  * OSP_ENOTFOUND. Owned by the caller. */
 json_t *osp_ledger_get_job(struct osp_pgs *c, const char *id, struct osp_err *err);
+/* ---- Benchmark history (ledger_bench.c; the rule: opspool.bench_judge in
+ * common/sql/0007_benchmark_history.sql) ---- */
+
+/* Results of benchmark lanes, newest first, each judged against its series' baseline:
+ * [{job_id, attempt, target, lane, shape, created_at, model, requests, errors, rps, target_rps,
+ * p50_ms ... max_ms, cache_hit_ratio, passed, judge: {verdict, baseline, figures}}]. Filter
+ * fields may be unset (NULL / 0). Owned, NULL with err. */
+struct osp_bench_filter {
+    const char *target;
+    const char *lane;
+    int64_t since_ms; /* created within the last since_ms */
+    int limit;        /* 0: 50 */
+};
+json_t *osp_ledger_bench_history(struct osp_pgs *c, const struct osp_bench_filter *f,
+                                 struct osp_err *err);
+/* The lanes of one job's latest attempt, judged the same way ([] when it has none). */
+json_t *osp_ledger_bench_job(struct osp_pgs *c, const char *job_id, struct osp_err *err);
+/* Pin the baseline of (target, lane) to the run of job pin_job_id, or, with pin_job_id NULL,
+ * reset it: only runs from now on count. OSP_ENOTFOUND when that job has no result for the
+ * series. */
+int osp_ledger_bench_baseline_set(struct osp_pgs *c, const char *target, const char *lane,
+                                  const char *pin_job_id, const char *by, struct osp_err *err);
+
 /* ---- Campaigns (ledger_campaign.c; rules in common/ops_campaign.c) ---- */
 /* Insert a campaign (state running), its steps ([{step, ord, kind, after, always}]) and its
  * first event in one statement. With idem set and a campaign of that key present, nothing is

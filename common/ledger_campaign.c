@@ -9,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A one-row, one-column answer parsed as JSON (the column holds jsonb as text). */
-static json_t *one_doc(json_t *rows, const char *col)
-{
-    const char *text = json_string_value(json_object_get(json_array_get(rows, 0), col));
-    json_t *doc = text != NULL ? json_loads(text, 0, NULL) : NULL;
-    json_decref(rows);
-    return doc;
-}
-
 int osp_ledger_campaign_insert(struct osp_pgs *c, const char *id, const char *name, bool fail_fast,
                                const json_t *plan, const json_t *steps, const char *idem,
                                const char *by, const char *schedule, char existing[OSP_ID_LEN + 1],
@@ -95,7 +86,7 @@ json_t *osp_ledger_campaign_get(struct osp_pgs *c, const char *id, struct osp_er
         osp_err_set(err, OSP_ENOTFOUND, "no campaign %s", id);
         return NULL;
     }
-    json_t *doc = one_doc(rows, "doc");
+    json_t *doc = ledger_one_doc(rows, "doc");
     if (doc == NULL) {
         osp_err_set(err, OSP_EPG, "campaign %s: unreadable row", id);
     }

@@ -45,5 +45,8 @@ int ledger_exec(struct osp_pgs *c, const char *sql, int nparams, const char *con
                 struct osp_err *err);
 /* A PGconn with opspool's connection defaults in front of dsn (nonblocking or not). */
 PGconn *ledger_pq_open(const char *dsn, bool async);
+/* The first row's column col (jsonb as text, from osp_pgs_query) parsed as JSON; rows is
+ * consumed. NULL when rows is NULL, empty, or the column is NULL. */
+json_t *ledger_one_doc(json_t *rows, const char *col);
 
 #endif

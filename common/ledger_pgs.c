@@ -23,13 +23,19 @@ extern const char osp_sql_0003_runs[];
 extern const char osp_sql_0004_audit[];
 extern const char osp_sql_0005_verdicts[];
 extern const char osp_sql_0006_campaigns[];
+extern const char osp_sql_0007_benchmark_history[];
 
 static const struct {
     int version;
     const char *sql;
 } ledger_migrations[] = {
-    {1, osp_sql_0001_init},  {2, osp_sql_0002_scheduler}, {3, osp_sql_0003_runs},
-    {4, osp_sql_0004_audit}, {5, osp_sql_0005_verdicts},  {6, osp_sql_0006_campaigns},
+    {1, osp_sql_0001_init},
+    {2, osp_sql_0002_scheduler},
+    {3, osp_sql_0003_runs},
+    {4, osp_sql_0004_audit},
+    {5, osp_sql_0005_verdicts},
+    {6, osp_sql_0006_campaigns},
+    {7, osp_sql_0007_benchmark_history},
 };
 
 /* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */

@@ -220,6 +220,23 @@ int osp_op_campaigns_advance_all(const struct osp_ops *o, const struct osp_submi
 json_t *osp_op_jobs(const struct osp_ops *o, const struct osp_job_filter *f, struct osp_err *err);
 json_t *osp_op_finished_counts(const struct osp_ops *o, int window_s, struct osp_err *err);
 
+/* ---- benchmark history (ops_bench.c) ---- */
+
+/* The judged history of benchmark lanes (osp_ledger_bench_history), target and lane checked
+ * as names, limit 0..1000. */
+json_t *osp_op_bench_history(const struct osp_ops *o, const struct osp_bench_filter *f,
+                             struct osp_err *err);
+/* Run a against run b, lane by lane: {"a": [lanes], "b": [lanes], "lanes": [{lane, figures:
+ * {rps|p50_ms|p99_ms|p999_ms|error_rate|cache_hit_ratio: {a, b, change, direction}}}]}; with
+ * b NULL only "a", whose lanes carry their judge against the baseline. OSP_ENOTFOUND when a
+ * job has no results. */
+json_t *osp_op_bench_compare(const struct osp_ops *o, const char *a, const char *b,
+                             struct osp_err *err);
+/* Pin the baseline of (target, lane) to job pin_job_id's run, or reset it (pin NULL); audited
+ * as bench.pin / bench.reset. */
+int osp_op_bench_baseline(const struct osp_ops *o, const char *target, const char *lane,
+                          const char *pin_job_id, struct osp_err *err);
+
 /* ---- shared by front ends ---- */
 
 /* Parse a state list ("queued,delayed") into OSP_BULK_* bits; 0 when a name is unknown. */

@@ -564,4 +564,10 @@ void sched_api_routes(struct sched *s)
                  api_h_cancel_campaign, NULL);
     scoped_route(s, "POST", "/v1/dead/{kind}/retry", SCHED_SCOPE_OPERATE, api_h_dead_retry, NULL);
     scoped_route(s, "POST", "/v1/dead/{kind}/purge", SCHED_SCOPE_OPERATE, api_h_dead_purge, NULL);
+    scoped_route(s, "GET", "/v1/benchmarks", SCHED_SCOPE_READ, api_h_bench_history,
+                 api_bench_query);
+    scoped_route(s, "GET", "/v1/benchmarks/{id}", SCHED_SCOPE_READ, api_h_bench_job,
+                 api_bench_job_query);
+    scoped_route(s, "POST", "/v1/benchmarks/baselines", SCHED_SCOPE_OPERATE,
+                 api_h_bench_baseline, NULL);
 }

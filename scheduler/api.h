@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* api.h — shared by the scheduler's API files (api.c, api_jobs.c, api_queues.c,
+/* api.h — shared by the scheduler's API files (api.c, api_jobs.c, api_queues.c, api_bench.c,
  * api_schedules.c, api_campaigns.c): limits, the helpers every handler uses, and the handlers api.c
  * routes. */
 #ifndef OSP_SCHED_API_H
@@ -57,6 +57,10 @@ api_handler api_h_queues, api_h_pause, api_h_resume, api_h_bulk_cancel, api_h_de
 api_handler api_h_list_schedules, api_h_get_schedule, api_h_put_schedule, api_h_delete_schedule,
     api_h_enable_schedule, api_h_disable_schedule, api_h_trigger_schedule;
 api_handler api_h_submit_campaign, api_h_list_campaigns, api_h_get_campaign, api_h_cancel_campaign;
+/* Benchmark history (api_bench.c) and the query parameters its reads accept. */
+api_handler api_h_bench_history, api_h_bench_job, api_h_bench_baseline;
+extern const char *const api_bench_query[];
+extern const char *const api_bench_job_query[];
 /* The query parameters GET /v1/jobs and GET /v1/campaigns accept. */
 extern const char *const api_list_jobs_query[];
 extern const char *const api_list_campaigns_query[];

@@ -98,6 +98,13 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON opspool.campaigns TO opspool_scheduler;
 GRANT SELECT, INSERT, UPDATE ON opspool.campaign_steps, opspool.campaign_events
     TO opspool_scheduler;
 
+-- benchmark_baselines (common/ledger_bench.c): `opspoolctl bench pin|reset` upserts one
+-- (target, lane); history reads judge every run with opspool.bench_judge
+-- (0007_benchmark_history.sql).
+GRANT SELECT, INSERT, UPDATE, DELETE ON opspool.benchmark_baselines TO opspool_scheduler;
+GRANT EXECUTE ON FUNCTION opspool.bench_judge(opspool.benchmark_results)
+    TO opspool_scheduler, opspool_readonly;
+
 ---------------------------------------------------------------------------------------------
 -- opspool_readonly: opspoolctl queues, jobs, job, schedules, dead (listing), campaigns,
 -- dashboards.
@@ -105,4 +112,5 @@ GRANT SELECT, INSERT, UPDATE ON opspool.campaign_steps, opspool.campaign_events
 GRANT SELECT ON opspool.jobs, opspool.job_attempts, opspool.job_events, opspool.schedules,
     opspool.schedule_firings, opspool.benchmark_results, opspool.drill_results,
     opspool.seed_runs, opspool.backups, opspool.audit, opspool.campaigns,
-    opspool.campaign_steps, opspool.campaign_events TO opspool_readonly;
+    opspool.campaign_steps, opspool.campaign_events, opspool.benchmark_baselines
+    TO opspool_readonly;

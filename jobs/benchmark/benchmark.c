@@ -175,6 +175,28 @@ static json_t *bench_summarise(const struct bench_lane *l, const struct bench_co
     return o;
 }
 
+/* The lane's workload as one canonical JSON text (sorted keys, compact): the "shape" that
+ * makes a series with (target, lane) in opspool.benchmark_results. Runs are compared with
+ * their series only, so a changed load starts a new baseline instead of a false verdict. */
+static char *bench_shape(const struct bench_lane *l, unsigned engines)
+{
+    json_t *mix = json_array();
+    for (size_t i = 0; i < l->nmix; i++) {
+        json_array_append_new(mix, json_pack("{s:s, s:s, s:i}", "method", l->mix[i].method,
+                                             "path", l->mix[i].path, "weight",
+                                             (json_int_t)l->mix[i].weight));
+    }
+    json_t *s = json_pack("{s:s, s:i, s:f, s:f, s:I, s:i, s:o, s:I, s:f}", "model",
+                          l->model == BENCH_MODEL_OPEN ? "open" : "closed", "connections",
+                          (json_int_t)l->connections, "rate", l->rate, "duration_s",
+                          l->duration_s, "requests", (json_int_t)l->requests, "engines",
+                          (json_int_t)engines, "mix", mix, "keys", (json_int_t)l->key_count,
+                          "zipf_s", l->zipf ? l->zipf_s : 0.0);
+    char *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(s);
+    return text;
+}
+
 static json_t *bench_row(const json_t *lane, const char *target)
 {
     const json_t *lat = json_object_get(lane, "latency_ms");
@@ -276,7 +298,11 @@ static int bench_run(struct job_ctx *ctx)
         json_object_set_new(sum, "engines", json_integer(engines));
         all_ok = all_ok && ok;
         job_emit(ctx, "lane", json_deep_copy(sum));
-        job_add_row(ctx, "benchmark_results", bench_row(sum, cm.target_name));
+        json_t *row = bench_row(sum, cm.target_name);
+        char *shape = bench_shape(l, engines);
+        json_object_set_new(row, "shape", json_string(shape));
+        free(shape);
+        job_add_row(ctx, "benchmark_results", row);
         json_array_append_new(lanes_out, sum);
         bool stop = r.aborted || r.cancelled;
         if (r.aborted) {
