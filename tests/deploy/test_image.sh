@@ -17,15 +17,8 @@
 #   5. `podman stop` sends SIGTERM through tini: the worker drains and exits 0.
 # Skipped (77), saying why, where podman cannot run containers at all.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
-
-command -v podman >/dev/null || { say "podman not installed (apt-get install podman runc)"; exit 77; }
-PODMAN=(podman --runtime runc)
-RUNOPTS=(--ulimit nofile=1024:1024 --ulimit nproc=1000:1000)
-if ! "${PODMAN[@]}" info >/dev/null 2>&1; then
-    say "podman cannot run here: $("${PODMAN[@]}" info 2>&1 | tail -1)"
-    exit 77
-fi
-BASE=localhost/debian:bookworm-slim
+# shellcheck source=tests/deploy/image_lib.sh
+. "$SRC/tests/deploy/image_lib.sh" # PODMAN, RUNOPTS, BASE; exits 77 where podman cannot run
 IMG=localhost/opspool:test
 BUDGET=${OSP_IMAGE_BUDGET_MB:-200}
 NAMES=()
@@ -37,7 +30,7 @@ cleanup_containers() {
             echo "--- $n" >&2
             "${PODMAN[@]}" logs "$n" 2>&1 | tail -8 >&2 || true
         fi
-        "${PODMAN[@]}" rm -f -t 2 "$n" >/dev/null 2>&1 || true
+        "${PODMAN[@]}" rm -f -v -t 2 "$n" >/dev/null 2>&1 || true # -v: the image's VOLUME too
     done
     # The workload database, on success and failure alike (the suite's server is shared).
     [ -z "$CLEANUP_DB" ] || psql "$OSP_TEST_PG_DSN" -qAtc "$CLEANUP_DB" >/dev/null 2>&1 || true
@@ -46,29 +39,12 @@ cleanup_containers() {
 trap cleanup_containers EXIT
 
 # ---- 1. the base image ----
-if ! "${PODMAN[@]}" image exists "$BASE"; then
-    command -v debootstrap >/dev/null || { say "debootstrap not installed"; exit 77; }
-    bdir=${OSP_IMAGE_BASE_DIR:-/var/tmp/opspool-image-base}
-    rm -rf "$bdir/rootfs"
-    mkdir -p "$bdir"
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    debootstrap --variant=minbase bookworm "$bdir/rootfs" "${mirror:-http://deb.debian.org/debian}" \
-        >"$TMP/debootstrap.log" 2>&1 || fail "debootstrap: $(tail -3 "$TMP/debootstrap.log")"
-    # What Debian's own slim images leave out: package caches and lists, manuals, translations.
-    rm -rf "$bdir"/rootfs/var/cache/apt/* "$bdir"/rootfs/var/lib/apt/lists/* \
-        "$bdir"/rootfs/usr/share/man/* "$bdir"/rootfs/usr/share/locale/*
-    tar -C "$bdir/rootfs" -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null || fail "podman import"
-    rm -rf "$bdir/rootfs"
-fi
+osp_base_image
 ok "base image $BASE"
 
 # ---- 2. build ----
-"${PODMAN[@]}" build --format docker --network host "${RUNOPTS[@]}" \
-    --build-arg DEBIAN_IMAGE="$BASE" --build-arg OSP_REVISION="test" \
-    -f "$SRC/deploy/docker/Dockerfile" -t "$IMG" "$SRC" >"$TMP/build.log" 2>&1 ||
-    fail "podman build: $(tail -15 "$TMP/build.log")"
-bytes=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMG")
-mb=$((bytes / 1024 / 1024))
+osp_build_image "$IMG"
+mb=$(osp_image_mb "$IMG")
 say "image $IMG: $mb MiB (budget $BUDGET MiB)"
 [ "$mb" -le "$BUDGET" ] || fail "image is $mb MiB, over its budget of $BUDGET MiB"
 ok "image built: $mb MiB, within $BUDGET MiB"
