@@ -140,6 +140,9 @@ json_t *osp_ledger_bench_history(struct osp_pgs *c, const struct osp_bench_filte
                                  struct osp_err *err);
 /* The lanes of one job's latest attempt, judged the same way ([] when it has none). */
 json_t *osp_ledger_bench_job(struct osp_pgs *c, const char *job_id, struct osp_err *err);
+/* The latest run of every series that ran within the last 30 days, for the metrics: rows of
+ * text values {target, lane, verdict, created (epoch s), rps, p50_ms, p99_ms}. Owned. */
+json_t *osp_ledger_bench_latest(struct osp_pgs *c, struct osp_err *err);
 /* Pin the baseline of (target, lane) to the run of job pin_job_id, or, with pin_job_id NULL,
  * reset it: only runs from now on count. OSP_ENOTFOUND when that job has no result for the
  * series. */

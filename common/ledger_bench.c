@@ -69,6 +69,19 @@ json_t *osp_ledger_bench_job(struct osp_pgs *c, const char *job_id, struct osp_e
     return doc;
 }
 
+json_t *osp_ledger_bench_latest(struct osp_pgs *c, struct osp_err *err)
+{
+    return osp_pgs_query(
+        c,
+        "SELECT r.target, coalesce(r.lane, '') AS lane, opspool.bench_judge(r)->>'verdict' AS "
+        "verdict, extract(epoch FROM r.created_at)::bigint AS created, r.rps, r.p50_ms, r.p99_ms "
+        "FROM (SELECT DISTINCT ON (b.target, coalesce(b.lane, '')) b.* "
+        "FROM opspool.benchmark_results b WHERE b.target IS NOT NULL "
+        "AND b.created_at > now() - interval '30 days' "
+        "ORDER BY b.target, coalesce(b.lane, ''), b.created_at DESC) r",
+        0, NULL, err);
+}
+
 int osp_ledger_bench_baseline_set(struct osp_pgs *c, const char *target, const char *lane,
                                   const char *pin_job_id, const char *by, struct osp_err *err)
 {

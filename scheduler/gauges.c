@@ -90,6 +90,21 @@ void sched_metrics_init(struct sched *s)
         "the schedule's first tick after it was created: alerts on a schedule's results wait "
         "for it",
         schedule);
+    static const char *const series[] = {"target", "lane", NULL};
+    static const char *const series_verdict[] = {"target", "lane", "verdict", NULL};
+    static const char *const series_q[] = {"target", "lane", "quantile", NULL};
+    s->m_bench_verdict = osp_metric_gauge(
+        m, "opspool_benchmark_verdict",
+        "1 for the verdict of each benchmark series' latest run against its baseline "
+        "(ok, improved, regressed, no_baseline), 0 for the others; series run within 30 days",
+        series_verdict);
+    s->m_bench_last_run = osp_metric_gauge(m, "opspool_benchmark_last_run_timestamp_seconds",
+                                           "time of each benchmark series' latest run", series);
+    s->m_bench_rps = osp_metric_gauge(m, "opspool_benchmark_last_rps",
+                                      "throughput of each benchmark series' latest run", series);
+    s->m_bench_latency = osp_metric_gauge(
+        m, "opspool_benchmark_last_latency_seconds",
+        "latency percentiles (0.5, 0.99) of each benchmark series' latest run", series_q);
     s->m_duty_seconds = osp_metric_histogram(m, "opspool_duty_duration_seconds",
                                              "duration of one round of a scheduler duty", duty,
                                              duty_buckets, OSP_ARRAY_LEN(duty_buckets));
@@ -137,6 +152,55 @@ static void refresh_redis(struct sched *s)
         osp_metric_add(s->m_master_changes, NULL, (double)(mc - s->last_master_changes));
         s->last_master_changes = mc;
     }
+}
+
+/* The latest run of every benchmark series: its verdict (one series per verdict, 1 or 0, so
+ * an alert sees regressed go 0 -> 1) and its figures. */
+static void refresh_bench(struct sched *s, struct osp_pgs *pg)
+{
+    struct osp_err err = {0, ""};
+    json_t *rows = osp_ledger_bench_latest(pg, &err);
+    if (rows == NULL) {
+        sched_pg_failed(s, &err);
+        return;
+    }
+    osp_metric_clear(s->m_bench_verdict);
+    osp_metric_clear(s->m_bench_last_run);
+    osp_metric_clear(s->m_bench_rps);
+    osp_metric_clear(s->m_bench_latency);
+    static const char *const verdicts[][2] = {{"ok", "ok"},
+                                              {"improved", "improved"},
+                                              {"regressed", "regressed"},
+                                              {"no baseline yet", "no_baseline"}};
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *target = json_string_value(json_object_get(row, "target"));
+        const char *lane = json_string_value(json_object_get(row, "lane"));
+        const char *verdict = json_string_value(json_object_get(row, "verdict"));
+        for (size_t k = 0; k < OSP_ARRAY_LEN(verdicts); k++) {
+            const char *v[] = {target, lane, verdicts[k][1]};
+            osp_metric_set(s->m_bench_verdict, v,
+                           verdict != NULL && strcmp(verdict, verdicts[k][0]) == 0 ? 1 : 0);
+        }
+        const char *v[] = {target, lane};
+        const char *created = json_string_value(json_object_get(row, "created"));
+        osp_metric_set(s->m_bench_last_run, v, created != NULL ? strtod(created, NULL) : 0);
+        const char *rps = json_string_value(json_object_get(row, "rps"));
+        if (rps != NULL) {
+            osp_metric_set(s->m_bench_rps, v, strtod(rps, NULL));
+        }
+        static const char *const qs[][2] = {{"0.5", "p50_ms"}, {"0.99", "p99_ms"}};
+        for (size_t k = 0; k < OSP_ARRAY_LEN(qs); k++) {
+            const char *ms = json_string_value(json_object_get(row, qs[k][1]));
+            if (ms != NULL) {
+                const char *vq[] = {target, lane, qs[k][0]};
+                osp_metric_set(s->m_bench_latency, vq, strtod(ms, NULL) / 1000.0);
+            }
+        }
+    }
+    json_decref(rows);
 }
 
 static void refresh_pg(struct sched *s)
@@ -203,6 +267,7 @@ static void refresh_pg(struct sched *s)
         }
     }
     json_decref(rows);
+    refresh_bench(s, pg);
 }
 
 void sched_gauges_refresh(struct sched *s)

@@ -125,8 +125,9 @@ struct sched {
     struct osp_metric *m_workers; /* gauge: registered workers */
     struct osp_metric *m_sched_last_success, *m_sched_last_fire; /* gauge{schedule} */
     struct osp_metric *m_sched_last_missed, *m_sched_first_fire; /* gauge{schedule} */
-    struct osp_metric *m_duty_seconds;                           /* histogram{duty} */
-    struct osp_metric *m_up; /* gauge{component}: redis, postgres reachable */
+    struct osp_metric *m_bench_verdict, *m_bench_last_run, *m_bench_rps, *m_bench_latency;
+    struct osp_metric *m_duty_seconds; /* histogram{duty} */
+    struct osp_metric *m_up;           /* gauge{component}: redis, postgres reachable */
 };
 
 /* ---- main.c ---- */

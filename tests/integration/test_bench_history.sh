@@ -83,6 +83,15 @@ c=$(curl -fsS "${AUTH[@]}" "$API/v1/benchmarks/$slow?against=${IDS[9]}")
 [ "$(jq -r '.lanes[0].figures.p50_ms.direction' <<<"$c")" = worse ] || fail "against: $c"
 ok "GET /v1/benchmarks/{id}?against=: p50 worse ($(jq -r '.lanes[0].figures.p50_ms.change' <<<"$c"))"
 
+# The scheduler's gauges: the latest verdict per series (alert OpspoolBenchmarkRegressed).
+has_metric() { [[ $(curl -fsS "$API/metrics") == *"$1"* ]]; }
+wait_until 20 has_metric 'opspool_benchmark_verdict{target="web",lane="redirect",verdict="regressed"} 1' \
+    || fail "no regressed verdict in /metrics: $(curl -fsS "$API/metrics" | grep opspool_benchmark_ || true)"
+has_metric 'opspool_benchmark_verdict{target="web",lane="redirect",verdict="ok"} 0' || fail "ok verdict not exported as 0"
+has_metric 'opspool_benchmark_last_latency_seconds{target="web",lane="redirect",quantile="0.5"} 0.02' \
+    || fail "p50 of the slow run not exported: $(curl -fsS "$API/metrics" | grep opspool_benchmark_last_latency || true)"
+ok "/metrics: opspool_benchmark_verdict regressed = 1, the latest p50 about 20 ms"
+
 # Pin the slow run: a new fast run is `improved` against it; reset: no baseline yet.
 "$CTL" bench pin web redirect "$slow" >/dev/null || fail "bench pin"
 fast=$(run_bench)
