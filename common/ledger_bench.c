@@ -25,7 +25,7 @@ json_t *ledger_one_doc(json_t *rows, const char *col)
     "'target_rps', r.target_rps, 'p50_ms', r.p50_ms, 'p90_ms', r.p90_ms, 'p95_ms', r.p95_ms, "     \
     "'p99_ms', r.p99_ms, 'p999_ms', r.p999_ms, 'max_ms', r.max_ms, "                               \
     "'cache_hit_ratio', r.cache_hit_ratio, 'passed', r.passed, "                                   \
-    "'judge', opspool.bench_judge(r))"
+    "'judge', coalesce(r.judge, opspool.bench_judge(r)))"
 
 json_t *osp_ledger_bench_history(struct osp_pgs *c, const struct osp_bench_filter *f,
                                  struct osp_err *err)
@@ -73,8 +73,9 @@ json_t *osp_ledger_bench_latest(struct osp_pgs *c, struct osp_err *err)
 {
     return osp_pgs_query(
         c,
-        "SELECT r.target, coalesce(r.lane, '') AS lane, opspool.bench_judge(r)->>'verdict' AS "
-        "verdict, extract(epoch FROM r.created_at)::bigint AS created, r.rps, r.p50_ms, r.p99_ms "
+        "SELECT r.target, coalesce(r.lane, '') AS lane, "
+        "coalesce(r.judge, opspool.bench_judge(r))->>'verdict' AS verdict, extract(epoch FROM "
+        "r.created_at)::bigint AS created, r.rps, r.p50_ms, r.p99_ms "
         "FROM (SELECT DISTINCT ON (b.target, coalesce(b.lane, '')) b.* "
         "FROM opspool.benchmark_results b WHERE b.target IS NOT NULL "
         "AND b.created_at > now() - interval '30 days' "

@@ -24,6 +24,7 @@ extern const char osp_sql_0004_audit[];
 extern const char osp_sql_0005_verdicts[];
 extern const char osp_sql_0006_campaigns[];
 extern const char osp_sql_0007_benchmark_history[];
+extern const char osp_sql_0008_benchmark_verdicts[];
 
 static const struct {
     int version;
@@ -36,6 +37,7 @@ static const struct {
     {5, osp_sql_0005_verdicts},
     {6, osp_sql_0006_campaigns},
     {7, osp_sql_0007_benchmark_history},
+    {8, osp_sql_0008_benchmark_verdicts},
 };
 
 /* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */

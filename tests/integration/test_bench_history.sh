@@ -70,6 +70,11 @@ assert_eq "regressed too few requests" "$(jq -r '[.a[0].judge.figures.p50_ms.ver
 assert_eq 10 "$(jq -r '.a[0].judge.baseline.runs' <<<"$j")" "compared with the last ten passing runs"
 assert_eq "${IDS[9]}" "$(jq -r '.a[0].judge.baseline.jobs[0]' <<<"$j")" "the baseline names its runs, newest first"
 
+assert_eq 1 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '$slow' AND type = 'benchmark.regressed'
+                  AND data->'figures' ? 'p50_ms'")" "the job has a benchmark.regressed event naming p50"
+assert_eq regressed "$(q "SELECT judge->>'verdict' FROM opspool.benchmark_results WHERE job_id = '$slow'")" \
+    "the verdict is recorded with the result"
+
 # The CLI says the same.
 out=$("$CTL" bench history --target web --lane redirect --limit 12) || fail "bench history"
 printf '%s\n' "$out" | sed 's/^/# /' >&2

@@ -68,6 +68,8 @@ assert_eq "no baseline yet 0" "$(verdict "$b" '"\(.verdict) \(.baseline.runs)"')
 p=$(row base "$S" 20000 0 1020 1.02 5.1 9.1)
 assert_eq "1 $slow improved" "$(verdict "$p" '"\(.baseline.runs) \(.baseline.pinned) \(.figures.p50_ms.verdict)"')" \
     "pinned: compared with that run alone (p50 1.02 against 1.6: improved)"
+assert_eq regressed "$(q "SELECT judge->>'verdict' FROM opspool.benchmark_results WHERE job_id = '$slow'")" \
+    "a pin does not rewrite the verdicts already recorded"
 "$CTL" bench reset svc base >/dev/null || fail "bench reset"
 # The rows carry fixed 2026-12-01 times: move the reset to the last of them.
 q "UPDATE opspool.benchmark_baselines SET reset_at = (SELECT max(created_at) FROM opspool.benchmark_results)" >/dev/null
