@@ -162,6 +162,10 @@ def main():
     write("config", "kinds", '{"worker_kinds": "a,,b,a,' + ",".join("k%d" % i for i in range(20)) + '"}')
     write("config", "nul", '{"prefix": "a\\u0000b"}')
     write("config", "not_object", "[1]")
+    write("config", "sentinels", json.dumps({
+        "redis_sentinels": " s1:26380 ,[::1]:5000,s3", "redis_sentinel_master": "opspool",
+        "redis_sentinel_username": "u", "redis_sentinel_password": "p"}))
+    write("config", "sentinels_bad", '{"redis_sentinels": "s1:0,[::1,a b,", "redis_url": "unix:///x"}')
 
     # ---- cron: "<expr>\n<tz>\n<rfc3339>" ----
     for name, text in {
