@@ -2,7 +2,8 @@
 """deploytool.py — what tests/deploy reads out of the deployment files and the code.
 
 A small kustomize-like renderer (resources, labels, images, JSON6902 patches: exactly the
-features deploy/k8s uses), the facts the manifests must agree with (key prefix, key formats,
+features deploy/k8s uses), the unknown-field walker over the field trees of tests/deploy/schemas
+(unknown_fields), the facts the manifests must agree with (key prefix, key formats,
 job kinds, exported metric names, the drill adapter's and the worker's API calls), and a command-line entry
 used by test_runtime.sh:
 
@@ -29,6 +30,52 @@ import yaml
 def load_docs(path):
     with open(path, encoding="utf-8") as f:
         return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+# ---- Field schemas (tests/deploy/schemas/*.json, written by schemas/derive.py) ----
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
+
+
+def load_schema(name):
+    """A field-tree file of tests/deploy/schemas: {"header", "kinds", ["definitions"]}."""
+    with open(os.path.join(SCHEMA_DIR, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _deref(node, defs):
+    while isinstance(node, dict) and len(node) == 1 and "$ref" in node:
+        node = defs.get(node["$ref"], "*")
+    return node
+
+
+def unknown_fields(value, node, defs=None, path=""):
+    """[(path, why)] for every field of value that the field tree node does not know.
+
+    Trees as schemas/derive.py writes them: 1 a leaf (value not checked), "*" anything below,
+    {name: node} an object's known properties, [node] a list of objects, {"$ref": name} the
+    definition name of defs. A null value is an unset field: nothing to check."""
+    defs = defs or {}
+    node = _deref(node, defs)
+    if node == "*" or node == 1 or value is None:
+        return []
+    if isinstance(node, list):
+        if not isinstance(value, list):
+            return [(path, "a list is expected here, not %s" % type(value).__name__)]
+        out = []
+        for i, item in enumerate(value):
+            out += unknown_fields(item, node[0], defs, "%s[%d]" % (path, i))
+        return out
+    if not isinstance(value, dict):
+        return [(path, "an object is expected here, not %s" % type(value).__name__)]
+    out = []
+    for key, sub in value.items():
+        where = "%s.%s" % (path, key) if path else str(key)
+        if key not in node:
+            out.append((where, "unknown"))
+        else:
+            out += unknown_fields(sub, node[key], defs, where)
+    return out
 
 
 # ---- kustomize-like rendering ----

@@ -61,6 +61,24 @@ API = {
 }
 NAMESPACED = set(API) - {"Namespace"}
 
+# Unknown fields (issue #20): every field of every object must be one its schema knows, or the
+# API server drops it (KEDA's and the operator's CRDs are structural: unknown fields are pruned)
+# or rejects it (fieldValidation=Strict). The field trees live in tests/deploy/schemas, written
+# by schemas/derive.py; each file's header names its source, version and what is not checked.
+#   keda-2.12.json                 ScaledObject, ScaledJob, TriggerAuthentication of KEDA 2.12.0,
+#                                  the oldest KEDA the manifests support (docs/deploy.md): a field
+#                                  must be known THERE. keda-2.16.json (ScaledObject,
+#                                  TriggerAuthentication) only says whether a later KEDA knows a
+#                                  field 2.12 lacks. ScaledJob's jobTargetRef (a whole JobSpec in
+#                                  KEDA's CRD) is checked as Kubernetes' batch/v1 JobSpec.
+#   prometheus-operator-0.87.json  ServiceMonitor, PodMonitor, PrometheusRule
+#   kubernetes-1.32.json           the core kinds of SCHEMA (a subset of swagger.json: below its
+#                                  open_definitions nothing is checked), batch/v1 JobSpec, and
+#                                  meta/v1 ObjectMeta for the metadata of every object
+OLDEST_KEDA, NEWER_KEDA = "keda-2.12.json", "keda-2.16.json"
+PROM_SCHEMA, K8S_SCHEMA = "prometheus-operator-0.87.json", "kubernetes-1.32.json"
+FIELD_SCHEMAS = (OLDEST_KEDA, NEWER_KEDA, PROM_SCHEMA, K8S_SCHEMA)
+
 # What KEDA's redis scalers read (deploy/keda, deploy/keda/sentinel): trigger metadata keys and
 # TriggerAuthentication parameters. Sources: kedacore/keda pkg/scalers/redis_scaler.go — the
 # parser of the KEDA 2.12 era (parseRedisAddress for `redis`, parseRedisMultipleAddress +
@@ -175,6 +193,136 @@ def validate_object(o, where):
         ok("%s: %s/%s has its required fields" % (os.path.basename(where), kind, name))
 
 
+def field_schema_of(o, schemas):
+    """The schema file (of FIELD_SCHEMAS, never the newer KEDA) that has o's apiVersion and kind."""
+    key = "%s %s" % (o.get("apiVersion"), o.get("kind"))
+    return next((f for f in (OLDEST_KEDA, PROM_SCHEMA, K8S_SCHEMA) if key in schemas[f]["kinds"]), None)
+
+
+def field_errors(o, schemas):
+    """One message per field of o that its schema does not know (or of the wrong shape)."""
+    kind, name = o.get("kind"), (o.get("metadata") or {}).get("name")
+    key = "%s %s" % (o.get("apiVersion"), kind)
+    src = field_schema_of(o, schemas)
+    if src is None:
+        return ["%s %s: no field schema has %s (tests/deploy/schemas)" % (kind, name, key)]
+    k8s = schemas[K8S_SCHEMA]
+    kdefs, klabel = k8s["definitions"], k8s["header"]["label"]
+    what = "%s (%s)" % (key, schemas[src]["header"]["label"])
+    found = [(p, why, what) for p, why in dt.unknown_fields(o, schemas[src]["kinds"][key],
+                                                             schemas[src].get("definitions"))]
+    if src != K8S_SCHEMA:  # a custom resource's metadata is checked by the API server as ObjectMeta
+        found += [(p, why, "meta/v1 ObjectMeta (%s)" % klabel) for p, why in
+                  dt.unknown_fields(o.get("metadata"), k8s["kinds"]["meta/v1 ObjectMeta"], kdefs, "metadata")]
+    if kind == "ScaledJob" and isinstance(o.get("spec"), dict):
+        found += [(p, why, "batch/v1 JobSpec (%s)" % klabel) for p, why in
+                  dt.unknown_fields(o["spec"].get("jobTargetRef"), k8s["kinds"]["batch/v1 JobSpec"], kdefs,
+                                    "spec.jobTargetRef")]
+    newer = None
+    if src == OLDEST_KEDA and key in schemas[NEWER_KEDA]["kinds"]:
+        newer = {p for p, _ in dt.unknown_fields(o, schemas[NEWER_KEDA]["kinds"][key])}
+    msgs = []
+    for p, why, where in found:
+        if why != "unknown":
+            msgs.append("%s %s: %s: %s, in %s" % (kind, name, p, why, where))
+            continue
+        m = "%s %s: %s: not in %s" % (kind, name, p, where)
+        if newer is not None and where == what and p not in newer:
+            m += ("; %s knows it, but the manifests support KEDA >= 2.12 (docs/deploy.md): a field must be "
+                  "known to the oldest" % schemas[NEWER_KEDA]["header"]["label"])
+        msgs.append(m)
+    return msgs
+
+
+def check_field_schemas(schemas, sources):
+    """Section 3b: the unknown-field check over sources = [(where, objects)], per schema file,
+    with negative controls proving each schema family can fail."""
+    for name, s in schemas.items():
+        h = s.get("header", {})
+        check(bool(h.get("source") and h.get("label") and h.get("derived_by")) and s.get("kinds"),
+              "field schema %s: %s, from %s" % (name, h.get("label"), str(h.get("source"))[:90]))
+    no_schema = sorted(k for k in SCHEMA if field_schema_of({"apiVersion": API[k], "kind": k}, schemas) is None)
+    check(not no_schema, "every kind of the SCHEMA table has a field schema %s" % no_schema)
+
+    seen, errors, kinds = set(), {}, {}
+    for where, objs in sources:
+        for o in objs:
+            ident = json.dumps(o, sort_keys=True)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            src = field_schema_of(o, schemas) or "none"
+            kinds.setdefault(src, {}).setdefault(o.get("kind"), set()).add((where, o["metadata"].get("name")))
+            errors.setdefault(src, []).extend("%s: %s" % (where, m) for m in field_errors(o, schemas))
+    sentinel = sum(1 for v in kinds.get(OLDEST_KEDA, {}).values() for where, _ in v if "deploy/keda/sentinel" in where)
+    for src in (OLDEST_KEDA, PROM_SCHEMA, K8S_SCHEMA, "none"):
+        if src not in kinds:
+            continue
+        counts = ", ".join("%d %s" % (len(v), k) for k, v in sorted(kinds[src].items()))
+        label = schemas[src]["header"]["label"] if src in schemas else "no schema"
+        extra = {OLDEST_KEDA: " (jobTargetRef as batch/v1 JobSpec, metadata as ObjectMeta; %d of them the "
+                              "redis-sentinel objects of deploy/keda/sentinel)" % sentinel,
+                 PROM_SCHEMA: " (metadata as ObjectMeta)"}.get(src, "")
+        errs = errors.get(src, [])
+        check(not errs and (src != OLDEST_KEDA or sentinel > 0),
+              "unknown fields: every field of the %s objects (distinct over the files and the renders) is known "
+              "to %s%s%s" % (counts, label, extra, "".join("\n    " + e for e in errs)))
+
+    # Negative controls: a typo planted in a copy of a real object must be reported, with its
+    # path, as the one new message (whatever the object already had).
+    def planted(kind, name, edit, want):
+        objs = [o for _, group in sources for o in group if o.get("kind") == kind and o["metadata"].get("name") == name]
+        if not objs:
+            fail("field-schema control: no %s %s to plant a typo in" % (kind, name))
+            return
+        o = json.loads(json.dumps(objs[0]))
+        before = set(field_errors(o, schemas))
+        orig = json.dumps(o, sort_keys=True)
+        try:
+            edit(o)
+        except (KeyError, IndexError, TypeError) as e:
+            fail("field-schema control: cannot plant a typo in %s %s (%s missing)" % (kind, name, e))
+            return
+        if json.dumps(o, sort_keys=True) == orig:
+            fail("field-schema control: %s %s already has the planted field: %s" % (kind, name, want))
+            return
+        new = [m for m in field_errors(o, schemas) if m not in before]
+        check(len(new) == 1 and new[0].startswith(want), "field-schema control, %s: %s" %
+              (schemas[field_schema_of(o, schemas)]["header"]["label"], " | ".join(new) or "NOT REPORTED: " + want))
+
+    def move(d, old, new):
+        d[new] = d.pop(old)
+    planted("ScaledObject", "opspool-worker-noop",
+            lambda o: move(o["spec"]["advanced"], "scalingModifiers", "scalingModifier"),
+            "ScaledObject opspool-worker-noop: spec.advanced.scalingModifier: not in keda.sh/v1alpha1 "
+            "ScaledObject (KEDA 2.12)")
+    planted("ScaledObject", "opspool-worker-noop", lambda o: o["spec"].update(initialCooldownPeriod=0),
+            "ScaledObject opspool-worker-noop: spec.initialCooldownPeriod: not in keda.sh/v1alpha1 ScaledObject "
+            "(KEDA 2.12); KEDA 2.16 knows it")
+    planted("TriggerAuthentication", "opspool-keda-redis-sentinel",
+            lambda o: move(o["spec"], "secretTargetRef", "secretTargetRefs"),
+            "TriggerAuthentication opspool-keda-redis-sentinel: spec.secretTargetRefs: not in")
+    planted("ScaledJob", "opspool-once-backup",
+            lambda o: move(o["spec"]["jobTargetRef"]["template"]["spec"]["containers"][0], "imagePullPolicy",
+                           "imagePullPolcy"),
+            "ScaledJob opspool-once-backup: spec.jobTargetRef.template.spec.containers[0].imagePullPolcy: not in "
+            "batch/v1 JobSpec (Kubernetes")
+    planted("ServiceMonitor", "opspool-scheduler", lambda o: move(o["spec"], "endpoints", "endpoint"),
+            "ServiceMonitor opspool-scheduler: spec.endpoint: not in monitoring.coreos.com/v1 ServiceMonitor "
+            "(Prometheus Operator")
+    planted("PrometheusRule", "opspool", lambda o: move(o["spec"]["groups"][0]["rules"][0], "annotations", "annotation"),
+            "PrometheusRule opspool: spec.groups[0].rules[0].annotation: not in")
+    planted("PodMonitor", "opspool-workers", lambda o: o["metadata"].update(label={}),
+            "PodMonitor opspool-workers: metadata.label: not in meta/v1 ObjectMeta")
+    planted("Deployment", "opspool-scheduler",
+            lambda o: move(o["spec"]["template"]["spec"]["containers"][0]["securityContext"], "readOnlyRootFilesystem",
+                           "readOnlyRootFilesytem"),
+            "Deployment opspool-scheduler: spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem: "
+            "not in apps/v1 Deployment (Kubernetes")
+    planted("NetworkPolicy", "opspool-redis-clients", lambda o: o["spec"].update(ingress={"from": []}),
+            "NetworkPolicy opspool-redis-clients: spec.ingress: a list is expected here")
+
+
 def main():
     need_tool("yamllint")
     compose = need_tool("docker-compose")
@@ -210,6 +358,13 @@ def main():
     refs = [r for r in dt.load_docs(os.path.join(SRC, "deploy/k8s/base/kustomization.yaml"))[0]["resources"]
             if os.path.isabs(r) or os.path.normpath(r).startswith("..")]
     check(not refs, "the base loads no file outside its directory (plain kubectl apply -k) %s" % refs)
+    # 3b. Unknown fields: every object of deploy/ (as written, and as the example overlay and
+    # deploy/keda/sentinel render it) against the field schema of its kind (FIELD_SCHEMAS).
+    schemas = {n: dt.load_schema(n) for n in FIELD_SCHEMAS}
+    check_field_schemas(schemas, [(os.path.relpath(f, SRC), objs) for f, objs in sorted(objects.items())] +
+                        [("render of deploy/k8s/overlays/example", rendered),
+                         ("render of deploy/keda/sentinel", dt.render(os.path.join(SRC, "deploy/keda/sentinel")))])
+
     imgs = {c["image"] for o in rendered for c in dt._containers(o) if "opspool" in c["image"]}
     check(imgs == {"registry.example.com/opspool:0.1.0"}, "render: images transformer applied: %s" % imgs)
     kubectl = shutil.which("kubectl")
