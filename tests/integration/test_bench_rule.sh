@@ -40,10 +40,10 @@ slow=$(row base "$S" 20000 0 1020 1.6 5.1 9.1)
 assert_eq "regressed regressed" "$(verdict "$slow" '"\(.verdict) \(.figures.p50_ms.verdict)"')" "p50 +0.58 ms: regressed"
 fast=$(row base "$S" 20000 0 1300 1.02 5.1 9.1)
 assert_eq "improved improved" "$(verdict "$fast" '"\(.verdict) \(.figures.rps.verdict)"')" "rps +27 %: improved"
-drop=$(row base "$S" 20000 0 800 1.02 5.1 9.1)
-assert_eq "regressed" "$(verdict "$drop" .figures.rps.verdict)" "rps -22 %: regressed (15 % minimum)"
-small=$(row base "$S" 20000 0 900 1.02 5.1 9.1)
-assert_eq "ok" "$(verdict "$small" .figures.rps.verdict)" "rps -12 %: within the 15 % minimum"
+drop=$(row base "$S" 20000 0 780 1.02 5.1 9.1)
+assert_eq "regressed" "$(verdict "$drop" .figures.rps.verdict)" "rps -24 %: regressed (20 % minimum)"
+small=$(row base "$S" 20000 0 850 1.02 5.1 9.1)
+assert_eq "ok" "$(verdict "$small" .figures.rps.verdict)" "rps -17 %: within the 20 % minimum"
 errs=$(row base "$S" 20000 400 1020 1.02 5.1 9.1)
 assert_eq "regressed" "$(verdict "$errs" .figures.error_rate.verdict)" "error rate 2 %: regressed (1 point floor)"
 # Tails: one spike is unconfirmed, two in a row regressed.
