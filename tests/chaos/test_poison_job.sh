@@ -16,9 +16,20 @@ SCHED_PID=$LAST_PID
 common=(OSP_LEASE_MS=2000 OSP_MAX_RECOVERIES=3 OSP_WORKER_SLOTS=2 OSP_WORKER_DUTIES=false)
 inplay() { q "SELECT state IN ('queued', 'running') FROM opspool.jobs WHERE id = '$1'"; }
 
+# started_since ID PREV — the job's started_at is set and differs from PREV (bounded wait).
+started_since() {
+    local end=$(( $(date +%s) + 30 )) cur
+    while :; do
+        cur=$(q "SELECT coalesce(started_at::text, 'none') FROM opspool.jobs WHERE id = '$1'")
+        [ "$cur" != none ] && [ "$cur" != "$2" ] && return 0
+        [ "$(date +%s)" -lt "$end" ] || return 1
+        sleep 0.05
+    done
+}
+
 # poison ID_PREFIX SAME_ID — kill the worker running the job 4 times; prints nothing.
 poison() {
-    local tag=$1 same=$2 id k wid t0
+    local tag=$1 same=$2 id k wid t0 prev=none
     id=$("$CTL" submit noop --payload '{"sleep_ms": 600000}' --max-attempts 3)
     for k in 1 2 3 4; do
         wid=$tag-$k
@@ -30,6 +41,10 @@ poison() {
             fail "$tag: run $k never reached worker $wid (state $(job_state "$id"))"
         wait_eq 30 "running|$wid" q "SELECT state || '|' || worker FROM opspool.jobs WHERE id = '$id'" ||
             fail "$tag: the ledger never showed run $k on $wid: $WAIT_GOT"
+        # Under the same id the two checks above still hold from the previous process: wait
+        # for this process's own run (a new started_at), or it may die before taking the job.
+        started_since "$id" "$prev" || fail "$tag: run $k never started on $wid (started_at $prev)"
+        prev=$(q "SELECT started_at FROM opspool.jobs WHERE id = '$id'")
         kill -9 "$pid"
         wait "$pid" 2>/dev/null || true
         say "$tag: killed $wid while it ran the job (run $k)"
