@@ -8,6 +8,7 @@
 #include "common/ops.h"
 #include "scheduler/api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,9 @@ void api_h_bench_baseline(const struct osp_http_req *req, struct osp_http_resp *
         api_reply_op_error(s, resp, rc, &err);
         goto out;
     }
+    char object[160];
+    snprintf(object, sizeof(object), "%s/%s", target, lane);
+    api_audit_log(s, pin != NULL ? "bench.pin" : "bench.reset", object, pin, NULL);
     osp_http_reply_json(resp, 200,
                         json_pack("{s:s, s:s, s:s?, s:b}", "target", target, "lane", lane,
                                   "pinned_job_id", pin, "reset", pin == NULL));

@@ -57,6 +57,7 @@ forbidden "submit token: GET /v1/jobs" -- call "$SUB" GET /v1/jobs
 forbidden "submit token: GET /v1/queues" -- call "$SUB" GET /v1/queues
 forbidden "submit token: GET /v1/schedules" -- call "$SUB" GET /v1/schedules
 forbidden "submit token: cancel" -- call "$SUB" POST "/v1/jobs/$JOB/cancel"
+forbidden "submit token: GET /v1/benchmarks" -- call "$SUB" GET /v1/benchmarks
 grep -q "\"who\":\"token:$(fp "$SUB")\"" "$TMP/s1.log" || fail "refusal not logged with the fingerprint"
 grep -q "$SUB" "$TMP/s1.log" && fail "the log holds a token"
 ok "refusals are logged with the token's fingerprint, never the token"
@@ -73,6 +74,9 @@ forbidden "read token: resume" -- call "$RD" POST /v1/queues/noop/resume
 forbidden "read token: create schedule" -- jpost "$RD" /v1/schedules '{"name":"x","cron":"0 3 * * *","kind":"noop"}'
 forbidden "read token: delete schedule" -- call "$RD" DELETE /v1/schedules/x
 forbidden "read token: dead retry" -- call "$RD" POST /v1/dead/noop/retry
+assert_eq 200 "$(call "$RD" GET /v1/benchmarks)" "read token: GET /v1/benchmarks"
+forbidden "read token: benchmark baseline reset" -- jpost "$RD" /v1/benchmarks/baselines '{"target":"web","lane":"base"}'
+assert_eq 0 "$(q "SELECT count(*) FROM opspool.benchmark_baselines")" "forbidden baseline reset changed nothing"
 assert_eq "delayed" "$(job_state "$JOB")" "forbidden calls changed nothing (job still delayed)"
 assert_eq "" "$(rcli SMEMBERS "$P:paused")" "forbidden pause changed nothing"
 assert_eq 0 "$(q "SELECT count(*) FROM opspool.schedules")" "forbidden schedule create changed nothing"
@@ -84,6 +88,7 @@ assert_eq 200 "$(call "$OPR" POST /v1/queues/noop/resume)" "operate token: resum
 assert_eq 201 "$(jpost "$OPR" /v1/schedules '{"name":"nightly","cron":"0 3 * * *","kind":"noop"}')" "operate token: create schedule"
 assert_eq 200 "$(call "$OPR" DELETE /v1/schedules/nightly)" "operate token: delete schedule"
 assert_eq 200 "$(call "$OPR" POST "/v1/jobs/$JOB/cancel")" "operate token: cancel"
+assert_eq 200 "$(jpost "$OPR" /v1/benchmarks/baselines '{"target":"web","lane":"base"}')" "operate token: benchmark baseline reset"
 # 401 still comes first for an unknown token
 assert_eq 401 "$(call nope GET /v1/queues)" "unknown token: 401, not 403"
 
@@ -91,11 +96,11 @@ assert_eq 401 "$(call nope GET /v1/queues)" "unknown token: 401, not 403"
 row=$(q "SELECT data->>'who', data->>'action', data->>'via' FROM opspool.job_events WHERE job_id = '$JOB' AND type = 'audit'")
 assert_eq "token:$(fp "$OPR")|job.cancel|api" "$row" "cancel wrote an audit event (who = token fingerprint)"
 [ -n "$(q "SELECT ts FROM opspool.job_events WHERE job_id = '$JOB' AND type = 'audit'")" ] || fail "audit event without ts"
-for a in queue.pause queue.resume schedule.create schedule.delete job.cancel; do
+for a in queue.pause queue.resume schedule.create schedule.delete job.cancel bench.reset; do
     grep "\"audit\":\"$a\"" "$TMP/s1.log" | grep -q "\"who\":\"token:$(fp "$OPR")\"" ||
         fail "no audit log line for $a"
 done
-ok "pause, resume, schedule create/delete and cancel wrote audit log lines"
+ok "pause, resume, schedule create/delete, cancel and baseline reset wrote audit log lines"
 
 # Dead retry: make a dead job the way a worker does (ledger dead + dead record).
 assert_eq 202 "$(jpost "$ALL" /v1/jobs '{"kind":"noop","payload":{"fail":true},"max_attempts":1}')" "submit a job that will die"
