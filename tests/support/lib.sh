@@ -27,7 +27,7 @@ trap cleanup_pids EXIT
 say() { printf '# %s\n' "$*" >&2; }
 fail() {
     printf 'FAIL: %s\n' "$*" >&2
-    for f in "$TMP"/*.log; do
+    for f in "$TMP"/*.log "$TMP"/*/*.log; do
         [ -f "$f" ] || continue
         printf -- '--- %s (last 30 lines)\n' "$f" >&2
         tail -n 30 "$f" >&2
