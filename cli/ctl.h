@@ -128,5 +128,6 @@ int ctl_cmd_schedules(struct ctl *c, int argc, char **argv);
 int ctl_cmd_migrate(struct ctl *c, int argc, char **argv);
 int ctl_cmd_campaign(struct ctl *c, int argc, char **argv);
 int ctl_cmd_bench(struct ctl *c, int argc, char **argv);
+int ctl_cmd_notifications(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -88,7 +88,8 @@ static const struct ctl_command commands[] = {
      "  schedules enable NAME   resume firing from the next tick (missed ticks are not run)\n"
      "  schedules disable NAME  stop firing; jobs already submitted continue\n"
      "  schedules put FILE|-    create or replace from JSON: one schedule, or\n"
-     "                          {\"schedules\": [...]} (the API's and OSP_SCHEDULES_FILE's format)\n"
+     "                          {\"schedules\": [...]} (the API's and OSP_SCHEDULES_FILE's "
+     "format)\n"
      "  schedules delete NAME --yes\n"
      "                          delete it and its firing history; its jobs stay\n"},
     {"pause", ctl_cmd_pause, "KIND", "stop workers fetching KIND (running jobs finish)",
@@ -128,6 +129,14 @@ static const struct ctl_command commands[] = {
      "  bench compare A B   run A against run B, lane by lane, with the relative change\n"
      "  bench pin T L ID    compare the lane with that run (a release) from now on\n"
      "  bench reset T L     drop the pin; the rolling baseline counts only runs from now on\n"},
+    {"notifications", ctl_cmd_notifications,
+     "[list] [--state failed|pending|delivered|all] [--endpoint NAME] [--limit N] [--log] |\n"
+     "           retry DELIVERY_ID",
+     "webhook deliveries and their attempts (docs/notifications.md)",
+     "  notifications            deliveries that failed for good (default), newest first: event,\n"
+     "                           subject, endpoint, attempts and the last error\n"
+     "  notifications --log      ... and every attempt: when, which scheduler, HTTP status\n"
+     "  notifications retry ID   send a failed delivery again, with a fresh budget of attempts\n"},
     {"migrate", ctl_cmd_migrate, "", "apply ledger migrations (services do this at start)", ""},
     {NULL, NULL, NULL, NULL, NULL},
 };

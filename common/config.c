@@ -118,6 +118,8 @@ static const struct setting settings[] = {
      "largest accepted request body, bytes (larger: 413)"},
     {"OSP_SCHEDULES_FILE", CFG_STR, "", 0, 0, 0, S, OFF(schedules_file),
      "JSON file of cron schedules upserted at start-up"},
+    {"OSP_NOTIFY_FILE", CFG_STR, "", 0, 0, 0, S, OFF(notify_file),
+     "JSON file of webhook endpoints (docs/notifications.md); \"\" = no notifications"},
     {"OSP_LEDGER_RETENTION_DAYS", CFG_INT, "30", 0, 36500, 0, S, OFF(retention_days),
      "finished ledger jobs (and audit rows) older than this are pruned; 0 = keep"},
     {"OSP_RECONCILE_GRACE_S", CFG_INT, "60", 1, 86400, 0, S, OFF(reconcile_grace_s),
@@ -291,9 +293,7 @@ static int apply_json(struct osp_config *cfg, const struct setting *s, const cha
     return osp_err_set(err, OSP_EINVAL, "%s: unknown setting type", name);
 }
 
-/* Content of a secret file without one trailing newline (\n or \r\n); NULL and err set on
- * failure. The message names the variable and path, never the content. */
-static char *read_secret_file(const char *var, const char *path, struct osp_err *err)
+char *osp_config_read_secret(const char *var, const char *path, struct osp_err *err)
 {
     FILE *f = fopen(path, "rb");
     char *data = NULL;
@@ -353,7 +353,7 @@ static int load_setting(struct osp_config *cfg, const struct setting *s, const j
                                file_var);
         }
         if (path != NULL) {
-            char *secret = read_secret_file(file_var, path, err);
+            char *secret = osp_config_read_secret(file_var, path, err);
             if (secret == NULL) {
                 return OSP_EINVAL;
             }

@@ -67,6 +67,7 @@ struct osp_config {
     bool api_insecure;        /* OSP_API_INSECURE: serve the API without tokens (development) */
     int api_max_body;         /* OSP_API_MAX_BODY: largest accepted request body, bytes */
     char *schedules_file;     /* OSP_SCHEDULES_FILE: cron schedules upserted at start-up */
+    char *notify_file;        /* OSP_NOTIFY_FILE: webhook endpoints, "" = none */
     int retention_days;       /* OSP_LEDGER_RETENTION_DAYS: finished jobs pruned after; 0 = keep */
     int reconcile_grace_s;    /* OSP_RECONCILE_GRACE_S: unfinished rows untouched this long */
     int reconcile_period_s;   /* OSP_RECONCILE_PERIOD_S: between reconciler rounds */
@@ -86,6 +87,10 @@ struct osp_config {
  * file are an error (typos must not pass silently). */
 int osp_config_load(struct osp_config *cfg, unsigned scope, struct osp_err *err);
 void osp_config_deinit(struct osp_config *cfg);
+/* Content of a secret file (at most 64 KiB, no NUL byte) without one trailing newline (\n or
+ * \r\n), owned by the caller (wipe it before free); NULL and err set on failure. The message
+ * names var and path, never the content. */
+char *osp_config_read_secret(const char *var, const char *path, struct osp_err *err);
 
 struct osp_rq_opts;
 /* The Redis connection settings of cfg (URL, credentials, Sentinel, prefix) as queue-client

@@ -4,8 +4,8 @@
  *
  * Rules this module enforces in SQL:
  *  - a job row exists (state 'queued' or 'delayed') before its envelope is pushed;
- *  - terminal states (succeeded, failed, dead, cancelled) are sticky: a late or repeated write for a
- *    finished job changes nothing;
+ *  - terminal states (succeeded, failed, dead, cancelled) are sticky: a late or repeated write for
+ * a finished job changes nothing;
  *  - attempt results are idempotent per run (job_id, attempt, worker, started_at): a repeated
  *    finish changes nothing; every run is a row, interrupted ones included (0003_runs.sql).
  *
@@ -36,15 +36,16 @@ size_t osp_lbatch_count(const struct osp_lbatch *b);
 /* jobs: state='running', attempt, worker, started_at (unless terminal). */
 void osp_lbatch_start(struct osp_lbatch *b, const char *id, unsigned attempt, const char *worker,
                       int64_t started_at_ms);
-/* job_events row (job_id, attempt, ts, type, data). data is borrowed (serialized now), may be NULL. */
+/* job_events row (job_id, attempt, ts, type, data). data is borrowed (serialized now), may be NULL.
+ */
 void osp_lbatch_event(struct osp_lbatch *b, const char *id, unsigned attempt, int64_t ts_ms,
                       const char *type, const json_t *data);
 /* Attempt outcome. outcome: "succeeded" | "failed" | "timeout" | "crashed" | "cancelled" |
  * "rejected" (invalid before it ran). next_state is the job's new state: "succeeded",
- * "failed" (a verdict, final), "retrying", "dead", "cancelled". result borrowed, may be NULL; error may be NULL.
- * When next_state is "retrying", next_run_at_ms is when it will run again.
- * Inserts job_attempts (ON CONFLICT (job_id, attempt) DO NOTHING) and updates jobs
- * (state, result, error, finished_at, attempt) unless the job is already terminal. */
+ * "failed" (a verdict, final), "retrying", "dead", "cancelled". result borrowed, may be NULL; error
+ * may be NULL. When next_state is "retrying", next_run_at_ms is when it will run again. Inserts
+ * job_attempts (ON CONFLICT (job_id, attempt) DO NOTHING) and updates jobs (state, result, error,
+ * finished_at, attempt) unless the job is already terminal. */
 void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, const char *worker,
                        const char *outcome, const char *next_state, const json_t *result,
                        const char *error, int64_t started_at_ms, int64_t finished_at_ms,
@@ -62,8 +63,8 @@ void osp_lbatch_finish(struct osp_lbatch *b, const char *id, unsigned attempt, c
  * Commit it before, never with, a start or finish of the same job: in one statement the re-run
  * would take the lost run's row number and the start or finish would win the jobs row. */
 void osp_lbatch_interrupted(struct osp_lbatch *b, const char *id, const char *worker,
-                            const char *reason, int64_t recoveries, bool dead, int64_t started_at_ms,
-                            int64_t ts_ms);
+                            const char *reason, int64_t recoveries, bool dead,
+                            int64_t started_at_ms, int64_t ts_ms);
 /* Re-create the jobs row of j from its envelope (state 'queued', the attempt before j's,
  * everything the submitter wrote) when it is missing, with a 'ledger.restored' event giving
  * `why`; nothing when the row exists. For a worker whose start or finish found no row
@@ -149,14 +150,48 @@ json_t *osp_ledger_bench_latest(struct osp_pgs *c, struct osp_err *err);
 int osp_ledger_bench_baseline_set(struct osp_pgs *c, const char *target, const char *lane,
                                   const char *pin_job_id, const char *by, struct osp_err *err);
 
+/* ---- Notifications (ledger_notify.c; the outbox: common/sql/0009_notifications.sql) ---- */
+
+/* Fan out up to max new events to the endpoints of routes ({"<endpoint>": [types]}, see
+ * osp_notify_routes): one delivery per (event, endpoint whose types include it), the events
+ * marked dispatched, in one statement. *events and *deliveries get the counts. */
+int osp_ledger_notify_fanout(struct osp_pgs *c, const json_t *routes, int max, int *events,
+                             int *deliveries, struct osp_err *err);
+/* Claim up to max due deliveries of the named endpoints (a JSON array of names) for lease_s:
+ * each gets its next attempt number and an attempt row (started by replica); an earlier
+ * attempt left unfinished (its replica stopped) is closed as interrupted. Rows of text values
+ * {id, endpoint, attempt, budget (attempts counted against max_attempts, this one included),
+ * age_s (since creation or the last manual retry), type, event_id, subject, occurred_at, data}.
+ * Owned, NULL with err. */
+json_t *osp_ledger_notify_claim(struct osp_pgs *c, const json_t *endpoints, int max,
+                                const char *replica, int lease_s, struct osp_err *err);
+/* Record how attempt `attempt` of delivery id ended (http_status 0: no answer; error NULL:
+ * none) and the delivery's next state: "delivered", "failed", or "pending" (again after
+ * next_in_ms). A delivery claimed since by another attempt is left to it. */
+int osp_ledger_notify_done(struct osp_pgs *c, const char *id, int attempt, int http_status,
+                           const char *error, int duration_ms, const char *state,
+                           int64_t next_in_ms, struct osp_err *err);
+/* Deliveries newest first, each with its attempts: [{id, endpoint, state, type, event_id,
+ * subject, occurred_at, attempts, last_status, last_error, next_at, finished_at, summary data,
+ * log: [{attempt, replica, started_at, finished_at, http_status, error, duration_ms}]}].
+ * state / endpoint NULL: any. Owned, NULL with err. */
+json_t *osp_ledger_notify_list(struct osp_pgs *c, const char *state, const char *endpoint,
+                               int limit, struct osp_err *err);
+/* Make a failed (or pending) delivery due now with a fresh budget of attempts; OSP_ENOTFOUND
+ * when there is no such delivery, OSP_ECONFLICT when it was delivered. */
+int osp_ledger_notify_retry(struct osp_pgs *c, const char *id, struct osp_err *err);
+/* Delete up to batch events older than days whose deliveries are all finished (their
+ * deliveries and attempts go with them); *n gets the count. */
+int osp_ledger_retain_notify(struct osp_pgs *c, int days, int batch, int *n, struct osp_err *err);
+
 /* ---- Campaigns (ledger_campaign.c; rules in common/ops_campaign.c) ---- */
 /* Insert a campaign (state running), its steps ([{step, ord, kind, after, always}]) and its
  * first event in one statement. With idem set and a campaign of that key present, nothing is
  * written and existing gets its id ("" otherwise). */
-int osp_ledger_campaign_insert(struct osp_pgs *c, const char *id, const char *name,
-                               bool fail_fast, const json_t *plan, const json_t *steps,
-                               const char *idem, const char *by, const char *schedule,
-                               char existing[OSP_ID_LEN + 1], struct osp_err *err);
+int osp_ledger_campaign_insert(struct osp_pgs *c, const char *id, const char *name, bool fail_fast,
+                               const json_t *plan, const json_t *steps, const char *idem,
+                               const char *by, const char *schedule, char existing[OSP_ID_LEN + 1],
+                               struct osp_err *err);
 /* {id, name, state, fail_fast, submitted_by, schedule, idempotency_key, created_at,
  * finished_at, steps: [{step, kind, after, always, state, reason, job_id, plan, job_state,
  * attempt, max_attempts, error, started_at, finished_at}], events: [{ts, type, data}]}, or
@@ -164,15 +199,15 @@ int osp_ledger_campaign_insert(struct osp_pgs *c, const char *id, const char *na
 json_t *osp_ledger_campaign_get(struct osp_pgs *c, const char *id, struct osp_err *err);
 /* Move step from state `from` to `to` (with its job id, or a reason), writing a timeline
  * event; *changed false when it was not in `from` any more (another process moved it). */
-int osp_ledger_campaign_step(struct osp_pgs *c, const char *id, const char *step,
-                             const char *from, const char *to, const char *job_id,
-                             const char *reason, bool *changed, struct osp_err *err);
+int osp_ledger_campaign_step(struct osp_pgs *c, const char *id, const char *step, const char *from,
+                             const char *to, const char *job_id, const char *reason, bool *changed,
+                             struct osp_err *err);
 /* End the campaign (state, unless cancelled; finished_at) once; an event. */
 int osp_ledger_campaign_finish(struct osp_pgs *c, const char *id, const char *state,
                                struct osp_err *err);
 /* running -> cancelled (an event naming who); prev: the state found. OSP_ENOTFOUND. */
-int osp_ledger_campaign_cancel(struct osp_pgs *c, const char *id, const char *who,
-                               char prev[16], struct osp_err *err);
+int osp_ledger_campaign_cancel(struct osp_pgs *c, const char *id, const char *who, char prev[16],
+                               struct osp_err *err);
 /* [{id}] of unfinished campaigns, oldest first, at most max. */
 json_t *osp_ledger_campaigns_active(struct osp_pgs *c, int max, struct osp_err *err);
 /* The latest campaigns with their step counts, newest first. */

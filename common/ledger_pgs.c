@@ -25,6 +25,7 @@ extern const char osp_sql_0005_verdicts[];
 extern const char osp_sql_0006_campaigns[];
 extern const char osp_sql_0007_benchmark_history[];
 extern const char osp_sql_0008_benchmark_verdicts[];
+extern const char osp_sql_0009_notifications[];
 
 static const struct {
     int version;
@@ -38,6 +39,7 @@ static const struct {
     {6, osp_sql_0006_campaigns},
     {7, osp_sql_0007_benchmark_history},
     {8, osp_sql_0008_benchmark_verdicts},
+    {9, osp_sql_0009_notifications},
 };
 
 /* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */

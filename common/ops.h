@@ -237,6 +237,16 @@ json_t *osp_op_bench_compare(const struct osp_ops *o, const char *a, const char 
 int osp_op_bench_baseline(const struct osp_ops *o, const char *target, const char *lane,
                           const char *pin_job_id, struct osp_err *err);
 
+/* ---- notifications (ops_notify.c) ---- */
+
+/* The delivery log, newest first (osp_ledger_notify_list): state pending|delivered|failed or
+ * NULL, endpoint a name or NULL, limit 0..1000 (0: 50). */
+json_t *osp_op_notifications(const struct osp_ops *o, const char *state, const char *endpoint,
+                             int limit, struct osp_err *err);
+/* Deliver a failed delivery again, with a fresh budget of attempts; audited as
+ * notification.retry. OSP_ENOTFOUND, or OSP_ECONFLICT when it was delivered. */
+int osp_op_notification_retry(const struct osp_ops *o, const char *id, struct osp_err *err);
+
 /* ---- shared by front ends ---- */
 
 /* Parse a state list ("queued,delayed") into OSP_BULK_* bits; 0 when a name is unknown. */

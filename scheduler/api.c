@@ -13,6 +13,7 @@
  * (Redis or PostgreSQL down) Handlers use the synchronous clients
  * (docs/decisions/0002-scheduler-sync-clients.md). Submitting follows the pool's rule: ledger row
  * first, then the Redis envelope (osp_submit). */
+#include "scheduler/api.h"
 #include "common/alloc.h"
 #include "common/cron.h"
 #include "common/hmac.h"
@@ -21,7 +22,6 @@
 #include "common/ops.h"
 #include "common/submit.h"
 #include "jobs/job.h"
-#include "scheduler/api.h"
 #include "scheduler/sched.h"
 
 #include <errno.h>
@@ -237,6 +237,10 @@ static bool params_ok(const struct osp_http_req *req, struct osp_http_resp *resp
             osp_http_reply_error(resp, 400, "invalid_request",
                                  "invalid campaign id: expected a UUID "
                                  "(0190f2a4-1b2c-7d3e-8f40-123456789abc)");
+        } else if (strcmp(n, "did") == 0 && !osp_id_is_valid(v)) {
+            osp_http_reply_error(resp, 400, "invalid_request",
+                                 "invalid delivery id: expected a UUID "
+                                 "(5a5c69de-71ac-453f-a35f-3d130d38b33e)");
         } else if (strcmp(n, "name") == 0 && !osp_schedule_name_is_valid(v)) {
             osp_http_reply_error(resp, 400, "invalid_request",
                                  "invalid schedule name: expected [A-Za-z0-9_.-]{1,%d}",
@@ -292,7 +296,7 @@ static void h_scoped(const struct osp_http_req *req, struct osp_http_resp *resp,
  * Job-scoped actions also write a job_events row of type 'audit' in the same statement as
  * the change itself (see api_h_cancel, api_h_dead_retry). */
 void api_audit_log(struct sched *s, const char *action, const char *object, const char *job_id,
-                      const char *detail)
+                   const char *detail)
 {
     const char *fields[] = {"audit",  action, "who",    s->who[0] ? s->who : "unknown",
                             "object", object, "job_id", job_id ? job_id : "",
@@ -365,7 +369,7 @@ bool api_fields_ok(const json_t *o, const char *const *allowed, struct osp_http_
 
 /* Optional string field: 0 (value or NULL in *out) or -1 after replying 400. */
 int api_opt_str(const json_t *o, const char *name, size_t maxlen, const char **out,
-                   struct osp_http_resp *resp)
+                struct osp_http_resp *resp)
 {
     const json_t *v = json_object_get(o, name);
     *out = NULL;
@@ -383,7 +387,7 @@ int api_opt_str(const json_t *o, const char *name, size_t maxlen, const char **o
 }
 
 int api_opt_int(const json_t *o, const char *name, json_int_t lo, json_int_t hi, json_int_t dflt,
-                   json_int_t *out, struct osp_http_resp *resp)
+                json_int_t *out, struct osp_http_resp *resp)
 {
     const json_t *v = json_object_get(o, name);
     *out = dflt;
@@ -441,12 +445,18 @@ bool api_ops(struct sched *s, struct osp_ops *o, struct osp_http_resp *resp)
 
 /* Reply for an operation's error code. */
 void api_reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
-                           const struct osp_err *err)
+                        const struct osp_err *err)
 {
     switch (rc) {
-    case OSP_ENOTFOUND: osp_http_reply_error(resp, 404, "not_found", "%s", err->msg); break;
-    case OSP_ECONFLICT: osp_http_reply_error(resp, 409, "conflict", "%s", err->msg); break;
-    case OSP_EINVAL: osp_http_reply_error(resp, 400, "invalid_request", "%s", err->msg); break;
+    case OSP_ENOTFOUND:
+        osp_http_reply_error(resp, 404, "not_found", "%s", err->msg);
+        break;
+    case OSP_ECONFLICT:
+        osp_http_reply_error(resp, 409, "conflict", "%s", err->msg);
+        break;
+    case OSP_EINVAL:
+        osp_http_reply_error(resp, 400, "invalid_request", "%s", err->msg);
+        break;
     case OSP_EPG:
         sched_pg_failed(s, err);
         api_reply_unavailable(resp, err);
@@ -455,7 +465,9 @@ void api_reply_op_error(struct sched *s, struct osp_http_resp *resp, int rc,
         sched_redis_failed(s, err);
         api_reply_unavailable(resp, err);
         break;
-    default: api_reply_unavailable(resp, err); break;
+    default:
+        api_reply_unavailable(resp, err);
+        break;
     }
 }
 
@@ -545,15 +557,17 @@ void sched_api_routes(struct sched *s)
     scoped_route(s, "GET", "/v1/queues", SCHED_SCOPE_READ, api_h_queues, NULL);
     scoped_route(s, "POST", "/v1/queues/{kind}/pause", SCHED_SCOPE_OPERATE, api_h_pause, NULL);
     scoped_route(s, "POST", "/v1/queues/{kind}/resume", SCHED_SCOPE_OPERATE, api_h_resume, NULL);
-    scoped_route(s, "POST", "/v1/queues/{kind}/cancel", SCHED_SCOPE_OPERATE, api_h_bulk_cancel, NULL);
+    scoped_route(s, "POST", "/v1/queues/{kind}/cancel", SCHED_SCOPE_OPERATE, api_h_bulk_cancel,
+                 NULL);
     scoped_route(s, "GET", "/v1/schedules", SCHED_SCOPE_READ, api_h_list_schedules, NULL);
     scoped_route(s, "POST", "/v1/schedules", SCHED_SCOPE_OPERATE, api_h_put_schedule, NULL);
     scoped_route(s, "GET", "/v1/schedules/{name}", SCHED_SCOPE_READ, api_h_get_schedule, NULL);
-    scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, api_h_delete_schedule, NULL);
-    scoped_route(s, "POST", "/v1/schedules/{name}/trigger", SCHED_SCOPE_OPERATE, api_h_trigger_schedule,
+    scoped_route(s, "DELETE", "/v1/schedules/{name}", SCHED_SCOPE_OPERATE, api_h_delete_schedule,
                  NULL);
-    scoped_route(s, "POST", "/v1/schedules/{name}/enable", SCHED_SCOPE_OPERATE, api_h_enable_schedule,
-                 NULL);
+    scoped_route(s, "POST", "/v1/schedules/{name}/trigger", SCHED_SCOPE_OPERATE,
+                 api_h_trigger_schedule, NULL);
+    scoped_route(s, "POST", "/v1/schedules/{name}/enable", SCHED_SCOPE_OPERATE,
+                 api_h_enable_schedule, NULL);
     scoped_route(s, "POST", "/v1/schedules/{name}/disable", SCHED_SCOPE_OPERATE,
                  api_h_disable_schedule, NULL);
     scoped_route(s, "POST", "/v1/campaigns", SCHED_SCOPE_SUBMIT, api_h_submit_campaign, NULL);
@@ -568,6 +582,10 @@ void sched_api_routes(struct sched *s)
                  api_bench_query);
     scoped_route(s, "GET", "/v1/benchmarks/{id}", SCHED_SCOPE_READ, api_h_bench_job,
                  api_bench_job_query);
-    scoped_route(s, "POST", "/v1/benchmarks/baselines", SCHED_SCOPE_OPERATE,
-                 api_h_bench_baseline, NULL);
+    scoped_route(s, "POST", "/v1/benchmarks/baselines", SCHED_SCOPE_OPERATE, api_h_bench_baseline,
+                 NULL);
+    scoped_route(s, "GET", "/v1/notifications", SCHED_SCOPE_READ, api_h_notifications,
+                 api_notify_query);
+    scoped_route(s, "POST", "/v1/notifications/{did}/retry", SCHED_SCOPE_OPERATE,
+                 api_h_notification_retry, NULL);
 }

@@ -61,6 +61,9 @@ api_handler api_h_submit_campaign, api_h_list_campaigns, api_h_get_campaign, api
 api_handler api_h_bench_history, api_h_bench_job, api_h_bench_baseline;
 extern const char *const api_bench_query[];
 extern const char *const api_bench_job_query[];
+/* The notification delivery log (api_notify.c). */
+api_handler api_h_notifications, api_h_notification_retry;
+extern const char *const api_notify_query[];
 /* The query parameters GET /v1/jobs and GET /v1/campaigns accept. */
 extern const char *const api_list_jobs_query[];
 extern const char *const api_list_campaigns_query[];

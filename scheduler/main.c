@@ -8,7 +8,7 @@
  * OSP_API_INSECURE=1) → PostgreSQL (ledger + scheduler migrations, schedules seeded) and
  * Redis, retried for up to 30 s → HTTP → duties → ev_run. SIGTERM/SIGINT: stop the HTTP
  * server and the duties, free the async Redis client (pending callbacks get OSP_ECANCELED),
- * leave the loop. SIGHUP: reload the API tokens. */
+ * leave the loop. SIGHUP: reload the API tokens and the notification endpoints. */
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/submit.h"
@@ -37,9 +37,11 @@ static void usage(FILE *out)
 {
     fputs("usage: opspool-scheduler [--print-config] [--help] [--version]\n"
           "\n"
-          "Serves the opspool HTTP API (docs/api.md) on OSP_HTTP_ADDR (default " OSP_SCHED_HTTP_ADDR ")\n"
+          "Serves the opspool HTTP API (docs/api.md) on OSP_HTTP_ADDR (default " OSP_SCHED_HTTP_ADDR
+          ")\n"
           "and runs the pool's duties: delayed-job promoter, reaper, cron schedules, reconciler\n"
-          "and ledger retention. Any number of replicas may run. SIGHUP reloads API tokens.\n"
+          "and ledger retention. Any number of replicas may run. SIGHUP reloads API tokens and "
+          "notification endpoints.\n"
           "\nSettings (environment):\n",
           out);
     osp_config_help(OSP_CFG_SCHEDULER, out);
@@ -288,9 +290,9 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     api_submitter_stop(s);
     osp_http_free(s->http);
     s->http = NULL;
-    struct sched_duty *duties[] = {&s->promoter,  &s->reaper, &s->cronfire,
-                                   &s->reconciler, &s->retention, &s->gauges,
-                                   &s->epoch,     &s->campaigns};
+    sched_notify_stop(s);
+    struct sched_duty *duties[] = {&s->promoter,  &s->reaper, &s->cronfire, &s->reconciler,
+                                   &s->retention, &s->gauges, &s->epoch,    &s->campaigns};
     for (size_t i = 0; i < OSP_ARRAY_LEN(duties); i++) {
         sched_duty_stop(s, duties[i]);
     }
@@ -305,11 +307,18 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     (void)w;
     (void)revents;
     struct sched *s = ev_userdata(loop);
+    struct osp_err err = {0, ""};
+    if (s->cfg->notify_file[0] != '\0') {
+        if (sched_notify_reload(s, &err) != 0) {
+            osp_error("SIGHUP: keeping the previous notification endpoints: %s", err.msg);
+        } else {
+            osp_info("SIGHUP: reloaded the notification endpoints");
+        }
+    }
     if (s->set.api_insecure && s->cfg->api_tokens_file[0] == '\0') {
         osp_info("SIGHUP: no tokens file (OSP_API_INSECURE=1), nothing to reload");
         return;
     }
-    struct osp_err err = {0, ""};
     if (sched_tokens_load(s, &err) != 0) {
         osp_error("SIGHUP: keeping the previous API tokens: %s", err.msg);
         return;
@@ -447,6 +456,11 @@ int main(int argc, char **argv)
     s->loop = EV_DEFAULT;
     ev_set_userdata(s->loop, s);
     sched_metrics_init(s);
+    if (sched_notify_start(s, &err) != 0) { /* a bad endpoints file: refuse before connecting */
+        osp_error("%s", err.msg);
+        rc = 2;
+        goto out;
+    }
     if (connect_all(s) != 0) {
         goto out;
     }
@@ -481,6 +495,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     api_submitter_stop(s);
+    sched_notify_stop(s);
     osp_http_free(s->http);
     osp_rq_free(s->rq);
     osp_rqs_free(s->rqs);

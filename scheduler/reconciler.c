@@ -5,22 +5,21 @@
  * failover, a flushed prefix) the ledger still lists jobs as queued, delayed, running or retrying.
  * For each such job untouched for OSP_RECONCILE_GRACE_S whose live hash P:job:<id> is gone, rebuild
  * the envelope from the ledger row and enqueue it again, recording a "reconciled" event; a job
- * Redis holds as final (succeeded, failed, dead, cancelled) while the ledger does not takes Redis's state
- * (the ledger lost the outcome after the ack). Each round sweeps every unfinished row, a page of
- * RECONCILE_PAGE after another (one pipelined look at Redis per page), then waits a period. The hash
- * exists for every job Redis holds (enqueue creates it, only finished jobs' hashes expire),
- * so its absence means Redis forgot the job. The grace period covers the instant between a
- * submitter's ledger insert and its enqueue. Rows are scanned in id order in pages, resuming
- * where the previous round stopped. Replicas may reconcile concurrently: at worst a job is
- * enqueued twice, which the pool already tolerates (at-least-once; ledger writes idempotent
- * on (job, attempt)).
+ * Redis holds as final (succeeded, failed, dead, cancelled) while the ledger does not takes Redis's
+ * state (the ledger lost the outcome after the ack). Each round sweeps every unfinished row, a page
+ * of RECONCILE_PAGE after another (one pipelined look at Redis per page), then waits a period. The
+ * hash exists for every job Redis holds (enqueue creates it, only finished jobs' hashes expire), so
+ * its absence means Redis forgot the job. The grace period covers the instant between a submitter's
+ * ledger insert and its enqueue. Rows are scanned in id order in pages, resuming where the previous
+ * round stopped. Replicas may reconcile concurrently: at worst a job is enqueued twice, which the
+ * pool already tolerates (at-least-once; ledger writes idempotent on (job, attempt)).
  *
  * Retention (60 s): delete finished jobs (succeeded, failed, dead, cancelled) older than
  * OSP_LEDGER_RETENTION_DAYS, with their attempts (ON DELETE CASCADE) and events (no foreign
  * key: deleted in the same statement), in batches
  * of RETAIN_BATCH (FOR UPDATE SKIP LOCKED: replicas take disjoint batches), and cron firing
- * records and audit rows older than the same age. Typed result tables are kept: they are the history that
- * benchmarks and backups are plotted from. */
+ * records and audit rows older than the same age. Typed result tables are kept: they are the
+ * history that benchmarks and backups are plotted from. */
 #include "common/alloc.h"
 #include "common/jobstate.h"
 #include "common/log.h"
@@ -30,14 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECONCILE_PAGE  5000 /* rows per look; pages follow each other until the table ends */
-#define RECONCILE_NEXT_S 0.02 /* between pages: the loop serves the API in between */
-#define RECONCILE_URGENT_GRACE_S 5 /* the grace of the sweep that follows a Redis loss */
-#define EPOCH_PERIOD_S 1.0         /* how often P:epoch is checked */
-#define RETAIN_PERIOD_S 60.0
-#define RETAIN_FIRST_S  5.0 /* first round soon after start */
-#define RETAIN_BATCH    500
-#define RETAIN_ROUNDS   10 /* batches per round at most */
+#define RECONCILE_PAGE           5000 /* rows per look; pages follow each other until the table ends */
+#define RECONCILE_NEXT_S         0.02 /* between pages: the loop serves the API in between */
+#define RECONCILE_URGENT_GRACE_S 5    /* the grace of the sweep that follows a Redis loss */
+#define EPOCH_PERIOD_S           1.0  /* how often P:epoch is checked */
+#define RETAIN_PERIOD_S          60.0
+#define RETAIN_FIRST_S           5.0 /* first round soon after start */
+#define RETAIN_BATCH             500
+#define RETAIN_ROUNDS            10 /* batches per round at most */
 
 int sched_job_from_row(const json_t *row, struct osp_job *j, struct osp_err *err)
 {
@@ -101,8 +100,8 @@ static int reconcile_rows(struct sched *s, json_t *rows)
                 snprintf(reason, sizeof(reason),
                          "the ledger lost this job's outcome; redis recorded it as %s", states[i]);
                 json_array_append_new(finals, json_pack("[s,s,s]", ids[i], states[i], reason));
-                json_t *data = json_pack("{s:s?,s:s,s:s}", "previous_state", lstate,
-                                         "redis_state", states[i], "reason", reason);
+                json_t *data = json_pack("{s:s?,s:s,s:s}", "previous_state", lstate, "redis_state",
+                                         states[i], "reason", reason);
                 osp_lbatch_event(b, ids[i], 0, now, "reconciled", data);
                 json_decref(data);
                 n++;
@@ -115,8 +114,8 @@ static int reconcile_rows(struct sched *s, json_t *rows)
         if (sched_job_from_row(row, &j, &err) == 0 &&
             osp_env_encode(&j, &s->keys, &env, &err) == 0) {
             osp_rq_op_enqueue(ops, j.kind, j.id, env.data, env.len, j.run_at);
-            json_t *data = json_pack("{s:s?,s:s}", "previous_state", lstate, "reason",
-                                     "missing in redis");
+            json_t *data =
+                json_pack("{s:s?,s:s}", "previous_state", lstate, "reason", "missing in redis");
             osp_lbatch_event(b, j.id, j.attempt, now, "reconciled", data);
             json_decref(data);
             /* Per job at debug level: the ledger event is the record; the round logs a total. */
@@ -192,7 +191,8 @@ int sched_reconcile_once(struct sched *s, int max)
         return OSP_EPG;
     }
     size_t got = json_array_size(rows);
-    osp_debug("reconciler: %zu ledger rows read in %.1f ms", got, (double)(osp_mono_ns() - t0) / 1e6);
+    osp_debug("reconciler: %zu ledger rows read in %.1f ms", got,
+              (double)(osp_mono_ns() - t0) / 1e6);
     if (got < (size_t)max) {
         s->reconcile_cursor[0] = '\0'; /* end of the table: next round starts over */
         s->reconcile_urgent = false;
@@ -295,6 +295,7 @@ static void retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
     int64_t t0 = osp_mono_ns();
     struct osp_err err = {0, ""};
     size_t total = 0;
+    int nn = 0; /* notification events pruned */
     struct osp_pgs *pg = sched_pg(s);
     for (int round = 0; pg != NULL && round < RETAIN_ROUNDS; round++) {
         int64_t n = 0;
@@ -309,10 +310,11 @@ static void retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
             break;
         }
     }
-    if (pg != NULL && (osp_ledger_retain_firings(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
-                       osp_ledger_retain_audit(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
-                       osp_ledger_retain_campaigns(pg, s->set.retention_days, RETAIN_BATCH,
-                                                   &err) != 0)) {
+    if (pg != NULL &&
+        (osp_ledger_retain_firings(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
+         osp_ledger_retain_audit(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
+         osp_ledger_retain_campaigns(pg, s->set.retention_days, RETAIN_BATCH, &err) != 0 ||
+         osp_ledger_retain_notify(pg, s->set.retention_days, RETAIN_BATCH, &nn, &err) != 0)) {
         sched_pg_failed(s, &err);
     }
     if (total > 0) {

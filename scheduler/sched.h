@@ -103,6 +103,7 @@ struct sched {
     char reconcile_cursor[OSP_ID_LEN + 1]; /* resume point of the ledger scan, "" = start */
     char redis_epoch[OSP_ID_LEN + 1];      /* P:epoch as last seen, "" = not yet */
     bool reconcile_urgent;                 /* Redis lost its keys: sweep now, short grace */
+    struct sched_notify *notify;           /* notify.c: webhooks */
     struct osp_rq_recovery *recov;         /* reaped in Redis, not yet in the ledger */
     size_t nrecov, caprecov;
 
@@ -193,6 +194,14 @@ int sched_reconcile_once(struct sched *s, int max);
 
 /* ---- campaigns.c ---- */
 void sched_campaigns_start(struct sched *s);
+
+/* ---- notify.c ---- */
+/* Load OSP_NOTIFY_FILE (when set) and start the notification duty; OSP_EINVAL with err for a
+ * bad file (the scheduler refuses to start). _reload (SIGHUP): the new file replaces the old
+ * one only when it is valid. _stop: requests in flight are made due again. */
+int sched_notify_start(struct sched *s, struct osp_err *err);
+int sched_notify_reload(struct sched *s, struct osp_err *err);
+void sched_notify_stop(struct sched *s);
 
 /* ---- gauges.c ---- */
 void sched_metrics_init(struct sched *s);

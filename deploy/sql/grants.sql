@@ -105,6 +105,15 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON opspool.benchmark_baselines TO opspool_s
 GRANT EXECUTE ON FUNCTION opspool.bench_judge(opspool.benchmark_results)
     TO opspool_scheduler, opspool_readonly;
 
+-- Notifications (common/ledger_notify.c, scheduler/notify.c; 0009_notifications.sql). The
+-- events are written by SECURITY DEFINER triggers, whoever changes the job, firing or
+-- campaign. The notification duty fans them out (UPDATE dispatched_at, INSERT deliveries),
+-- claims and records deliveries and attempts; retention deletes old events (the deliveries
+-- and attempts go by ON DELETE CASCADE); `opspoolctl notifications retry` updates one.
+GRANT SELECT, UPDATE (dispatched_at), DELETE ON opspool.notify_events TO opspool_scheduler;
+GRANT SELECT, INSERT, UPDATE ON opspool.notify_deliveries, opspool.notify_attempts
+    TO opspool_scheduler;
+
 ---------------------------------------------------------------------------------------------
 -- opspool_readonly: opspoolctl queues, jobs, job, schedules, dead (listing), campaigns,
 -- dashboards.
@@ -112,5 +121,6 @@ GRANT EXECUTE ON FUNCTION opspool.bench_judge(opspool.benchmark_results)
 GRANT SELECT ON opspool.jobs, opspool.job_attempts, opspool.job_events, opspool.schedules,
     opspool.schedule_firings, opspool.benchmark_results, opspool.drill_results,
     opspool.seed_runs, opspool.backups, opspool.audit, opspool.campaigns,
-    opspool.campaign_steps, opspool.campaign_events, opspool.benchmark_baselines
+    opspool.campaign_steps, opspool.campaign_events, opspool.benchmark_baselines,
+    opspool.notify_events, opspool.notify_deliveries, opspool.notify_attempts
     TO opspool_readonly;

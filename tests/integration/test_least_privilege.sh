@@ -86,8 +86,17 @@ ctl_as() { # ctl_as PGROLE REDISUSER ARGS...
 
 # ---- the programs ----
 # shellcheck disable=SC2046
+# Notifications too: a receiver for job.dead (the dead letter below), delivered under the role.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/hook.secret"
+python3 "$SRC/tests/support/hookrecv.py" --port-file "$TMP/hook.port" --log "$TMP/hook.jsonl" \
+    --secret-file "$TMP/hook.secret" >>"$TMP/hookrecv.log" 2>&1 &
+PIDS+=("$!")
+HOOK=$(port_from_file "$TMP/hook.port" 20) || fail "the webhook receiver did not start"
+printf '{"endpoints": {"ops": {"url": "http://127.0.0.1:%s/", "secret_file": "%s", "events": ["job.dead"]}}}\n' \
+    "$HOOK" "$TMP/hook.secret" >"$TMP/notify.json"
+chmod a+r "$TMP/notify.json" "$TMP/hook.secret"
 start_scheduler sched $(penv opspool_scheduler opspool-scheduler) OSP_LEASE_MS=3000 \
-    OSP_RECONCILE_GRACE_S=3600 OSP_RETRY_BASE_MS=200 OSP_RETRY_MAX_MS=500
+    OSP_RECONCILE_GRACE_S=3600 OSP_RETRY_BASE_MS=200 OSP_RETRY_MAX_MS=500 OSP_NOTIFY_FILE="$TMP/notify.json"
 SCH=$LAST_PID
 URL=$LAST_URL
 wait_until 20 curl -sf "$URL/readyz" || fail "scheduler not ready under its role/user: $(curl -s "$URL/readyz")"
@@ -118,6 +127,9 @@ J3=$(submit '{"kind":"noop","payload":{"fail":true},"max_attempts":1}')
 wait_eq 30 dead job_state "$J3" || fail "dead letter: state $WAIT_GOT"
 wait_eq 10 1 rq LLEN "$P:dead:noop" || fail "no dead record"
 ok "dead job recorded in the ledger and on the dead list"
+hook_dead() { [ -f "$TMP/hook.jsonl" ] && jq -r --arg j "$J3" 'select(.body.subject == $j and .status == 200) | .event' "$TMP/hook.jsonl"; }
+wait_eq 30 job.dead hook_dead || fail "no job.dead webhook under opspool_scheduler: $(grep -i notif "$TMP/sched.log" | tail -3)"
+ok "the job.dead webhook is delivered by a scheduler with opspool_scheduler's grants"
 
 # Cancel through the API (a delayed job) — also exercises the scheduler's Redis commands.
 J4=$(submit '{"kind":"noop","run_at":"2999-01-01T00:00:00Z"}')
@@ -156,6 +168,7 @@ ctl_as "${RO[@]}" jobs >/dev/null || fail "opspoolctl jobs as opspool_readonly"
 ctl_as "${RO[@]}" job "$J1" >/dev/null || fail "opspoolctl job as opspool_readonly"
 ctl_as "${RO[@]}" schedules >/dev/null || fail "opspoolctl schedules as opspool_readonly"
 ctl_as "${RO[@]}" dead noop >/dev/null || fail "opspoolctl dead as opspool_readonly"
+ctl_as "${RO[@]}" notifications --state all >/dev/null || fail "opspoolctl notifications as opspool_readonly"
 ok "opspoolctl read commands work as opspool_readonly"
 J7=$(submit '{"kind":"noop","run_at":"2999-01-01T00:00:00Z"}')
 rc=0; ctl_as "${RO[@]}" cancel "$J7" >"$TMP/ro-cancel.out" 2>&1 || rc=$?

@@ -58,6 +58,7 @@ forbidden "submit token: GET /v1/queues" -- call "$SUB" GET /v1/queues
 forbidden "submit token: GET /v1/schedules" -- call "$SUB" GET /v1/schedules
 forbidden "submit token: cancel" -- call "$SUB" POST "/v1/jobs/$JOB/cancel"
 forbidden "submit token: GET /v1/benchmarks" -- call "$SUB" GET /v1/benchmarks
+forbidden "submit token: GET /v1/notifications" -- call "$SUB" GET /v1/notifications
 grep -q "\"who\":\"token:$(fp "$SUB")\"" "$TMP/s1.log" || fail "refusal not logged with the fingerprint"
 grep -q "$SUB" "$TMP/s1.log" && fail "the log holds a token"
 ok "refusals are logged with the token's fingerprint, never the token"
@@ -75,6 +76,8 @@ forbidden "read token: create schedule" -- jpost "$RD" /v1/schedules '{"name":"x
 forbidden "read token: delete schedule" -- call "$RD" DELETE /v1/schedules/x
 forbidden "read token: dead retry" -- call "$RD" POST /v1/dead/noop/retry
 assert_eq 200 "$(call "$RD" GET /v1/benchmarks)" "read token: GET /v1/benchmarks"
+assert_eq 200 "$(call "$RD" GET /v1/notifications)" "read token: GET /v1/notifications"
+forbidden "read token: notification retry" -- jpost "$RD" /v1/notifications/0190f2a4-1b2c-7d3e-8f40-123456789abc/retry '{}'
 forbidden "read token: benchmark baseline reset" -- jpost "$RD" /v1/benchmarks/baselines '{"target":"web","lane":"base"}'
 assert_eq 0 "$(q "SELECT count(*) FROM opspool.benchmark_baselines")" "forbidden baseline reset changed nothing"
 assert_eq "delayed" "$(job_state "$JOB")" "forbidden calls changed nothing (job still delayed)"
@@ -89,6 +92,7 @@ assert_eq 201 "$(jpost "$OPR" /v1/schedules '{"name":"nightly","cron":"0 3 * * *
 assert_eq 200 "$(call "$OPR" DELETE /v1/schedules/nightly)" "operate token: delete schedule"
 assert_eq 200 "$(call "$OPR" POST "/v1/jobs/$JOB/cancel")" "operate token: cancel"
 assert_eq 200 "$(jpost "$OPR" /v1/benchmarks/baselines '{"target":"web","lane":"base"}')" "operate token: benchmark baseline reset"
+assert_eq 404 "$(jpost "$OPR" /v1/notifications/0190f2a4-1b2c-7d3e-8f40-123456789abc/retry '{}')" "operate token: notification retry (no such delivery: 404, not 403)"
 # 401 still comes first for an unknown token
 assert_eq 401 "$(call nope GET /v1/queues)" "unknown token: 401, not 403"
 
