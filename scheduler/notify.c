@@ -79,6 +79,12 @@ static void config_apply(struct sched_notify *n, struct osp_notify_config *c)
     n->names = json_array();
     for (size_t i = 0; i < n->cfg.n; i++) {
         json_array_append_new(n->names, json_string(n->cfg.ep[i].name));
+        /* Every series exists from the start at 0: increase() sees the first failure. */
+        static const char *const results[] = {"delivered", "retry", "failed"};
+        for (size_t r = 0; r < OSP_ARRAY_LEN(results); r++) {
+            const char *v[] = {n->cfg.ep[i].name, results[r]};
+            osp_metric_add(n->m_sent, v, 0);
+        }
     }
 }
 

@@ -94,6 +94,10 @@ out=$("$CTL" notifications) || fail "opspoolctl notifications"
 printf '%s\n' "$out" | sed 's/^/# /' >&2
 grep -q "job.dead .*down .*failed .* 2 .*gave up after 2 attempt(s): Couldn't connect to server" <<<"$out" || fail "opspoolctl notifications: $out"
 ok "an endpoint that never answers: failed after max_attempts, listed with the reason"
+m=$(curl -fsS "$API/metrics" | grep '^opspool_notifications_total')
+grep -q 'endpoint="down",result="failed"} 1$' <<<"$m" && grep -q 'endpoint="down",result="retry"} 1$' <<<"$m" &&
+    grep -q 'endpoint="chat",result="failed"} 0$' <<<"$m" || fail "metrics: $m"
+ok "/metrics: opspool_notifications_total counts it (every series present from 0: alert OpspoolNotificationsFailing)"
 DID=$(q "SELECT id FROM opspool.notify_deliveries WHERE endpoint = 'down'")
 j=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$API/v1/notifications?state=failed&endpoint=down") || fail "GET /v1/notifications"
 assert_eq "$DID 2 2" "$(jq -r '.deliveries[0] | "\(.id) \(.attempts) \(.log | length)"' <<<"$j")" "GET /v1/notifications: the delivery and its two attempts"
