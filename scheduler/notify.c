@@ -440,7 +440,8 @@ int sched_notify_start(struct sched *s, struct osp_err *err)
     n->routes = json_object();
     n->names = json_array();
     static const char *const lbl[] = {"endpoint", "result", NULL};
-    n->m_sent = osp_metric_counter(s->metrics, "opspool_notifications_total",
+    struct osp_metrics *m = s->metrics;
+    n->m_sent = osp_metric_counter(m, "opspool_notifications_total",
                                    "webhook attempts by endpoint and result (delivered, retry, "
                                    "failed: gave up)",
                                    lbl);
