@@ -24,7 +24,8 @@ json_t *ledger_one_doc(json_t *rows, const char *col)
     "'model', r.model, 'requests', r.requests, 'errors', r.errors, 'rps', r.rps, "                 \
     "'target_rps', r.target_rps, 'p50_ms', r.p50_ms, 'p90_ms', r.p90_ms, 'p95_ms', r.p95_ms, "     \
     "'p99_ms', r.p99_ms, 'p999_ms', r.p999_ms, 'max_ms', r.max_ms, "                               \
-    "'cache_hit_ratio', r.cache_hit_ratio, 'passed', r.passed, "                                   \
+    "'cache_hit_ratio', r.cache_hit_ratio, 'passed', r.passed, 'replicas', r.replicas, "           \
+    "'scaling_efficiency', r.scaling_efficiency, "                                                 \
     "'judge', coalesce(r.judge, opspool.bench_judge(r)))"
 
 json_t *osp_ledger_bench_history(struct osp_pgs *c, const struct osp_bench_filter *f,

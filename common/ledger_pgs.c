@@ -26,6 +26,7 @@ extern const char osp_sql_0006_campaigns[];
 extern const char osp_sql_0007_benchmark_history[];
 extern const char osp_sql_0008_benchmark_verdicts[];
 extern const char osp_sql_0009_notifications[];
+extern const char osp_sql_0010_benchmark_replicas[];
 
 static const struct {
     int version;
@@ -40,6 +41,7 @@ static const struct {
     {7, osp_sql_0007_benchmark_history},
     {8, osp_sql_0008_benchmark_verdicts},
     {9, osp_sql_0009_notifications},
+    {10, osp_sql_0010_benchmark_replicas},
 };
 
 /* Session-level advisory lock serialising migrations across processes ("ospsmigr"). */

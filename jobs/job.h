@@ -38,6 +38,10 @@ struct job_kind {
     /* Optional: true when this payload may run inline in the worker process (no fork). */
     bool (*is_inline)(const json_t *payload);
     unsigned default_timeout_s; /* used when the job sets none; 0 = worker default */
+    /* Optional: true when this payload changes its target (a benchmark that scales it) and
+     * must hold the target's lease exclusively, whatever the target's "leases" say for the
+     * kind (docs/decisions/0008). Pure; targets as in validate. NULL = never. */
+    bool (*needs_exclusive)(const json_t *payload, const struct osp_targets *targets);
 };
 
 /* ---- registry ---- */

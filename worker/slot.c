@@ -310,6 +310,12 @@ void slot_begin(struct wrk *w, struct slot *s, const char *kind, const uint8_t *
     enum osp_lease_mode mode = target != NULL
                                    ? osp_target_lease(&w->targets, target, kind, &max_shared)
                                    : OSP_LEASE_NONE;
+    if (target != NULL && s->jk->needs_exclusive != NULL &&
+        s->jk->needs_exclusive(s->job.payload, &w->targets)) {
+        /* It changes the target (a benchmark that scales it): nobody else may use it. */
+        mode = OSP_LEASE_EXCLUSIVE;
+        max_shared = 0;
+    }
     if (mode != OSP_LEASE_NONE) {
         slot_lease(w, s, target, mode, max_shared);
         return;

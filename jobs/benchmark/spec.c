@@ -5,6 +5,7 @@
 #include "jobs/benchmark/spec.h"
 #include "common/alloc.h"
 #include "common/base.h"
+#include "jobs/benchmark/scale.h"
 #include "jobs/job.h"
 
 #include <ctype.h>
@@ -288,6 +289,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
                                        "thresholds",
                                        "min_achieved_ratio",
                                        "engines",
+                                       "replicas",
                                        NULL};
     char sub[BENCH_WHERE_MAX + 48];
     memset(l, 0, sizeof(*l));
@@ -320,7 +322,7 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
     } else {
         return osp_err_set(err, OSP_EINVAL, "%s.model: must be \"closed\" or \"open\"", where);
     }
-    long long conns = 0, ct = 0, rt = 0, engines = 0;
+    long long conns = 0, ct = 0, rt = 0, engines = 0, replicas = 0;
     if ((rc = bench_get_int(o, "connections", 1, BENCH_MAX_CONNECTIONS,
                             l->model == BENCH_MODEL_OPEN ? 64 : 10, &conns, where, err)) != 0 ||
         (rc = bench_get_num(o, "rate", 0, BENCH_MAX_RATE, true, 0, &l->rate, where, err)) != 0 ||
@@ -334,9 +336,11 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
         (rc = bench_get_int(o, "read_timeout_ms", 1, 600000, 10000, &rt, where, err)) != 0 ||
         (rc = bench_get_num(o, "min_achieved_ratio", 0, 1, false, BENCH_MIN_ACHIEVED_RATIO,
                             &l->min_achieved_ratio, where, err)) != 0 ||
-        (rc = bench_get_int(o, "engines", 1, BENCH_MAX_ENGINES, 0, &engines, where, err)) != 0) {
+        (rc = bench_get_int(o, "engines", 1, BENCH_MAX_ENGINES, 0, &engines, where, err)) != 0 ||
+        (rc = bench_get_int(o, "replicas", 1, BENCH_MAX_REPLICAS, 0, &replicas, where, err)) != 0) {
         return rc;
     }
+    l->replicas = (unsigned)replicas;
     l->engines = (unsigned)engines;
     l->connections = (unsigned)conns;
     l->connect_timeout_ms = (unsigned)ct;
@@ -359,6 +363,22 @@ static int bench_lane_parse(const json_t *o, const char *where, const char *name
     }
     if (l->duration_s == 0 && l->requests == 0) {
         return osp_err_set(err, OSP_EINVAL, "%s: set duration_s and/or requests", where);
+    }
+    if (l->replicas > 0 && l->connections < l->replicas) {
+        /* Balancing is per connection (the local balancer, a Service): fewer connections than
+         * replicas would leave replicas idle and the efficiency meaningless. */
+        return osp_err_set(err, OSP_EINVAL,
+                           "%s.replicas: %u replicas need at least %u connections (the load is "
+                           "balanced per connection; this lane has %u)",
+                           where, l->replicas, l->replicas, l->connections);
+    }
+    if (l->replicas > 0 && cm->target != NULL) {
+        struct osp_err e = {0};
+        if (bench_scale_check_target(cm->target, &e) != 0) {
+            return osp_err_set(err, OSP_EINVAL,
+                               "%s.replicas: target \"%s\" cannot run scale-out lanes: %s", where,
+                               cm->target_name, e.msg);
+        }
     }
 
     /* Request mix: default is GET of the target's health path. */
@@ -567,4 +587,20 @@ int bench_validate(const json_t *p, const struct osp_targets *targets, struct os
                            total_s, BENCH_MAX_TOTAL_S);
     }
     return 0;
+}
+
+bool bench_payload_scales(const json_t *p, const struct osp_targets *targets)
+{
+    const json_t *target = osp_target_get(targets, json_string_value(json_object_get(p, "target")));
+    const json_t *presets = json_object_get(target, "lanes");
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(p, "lanes"), i, v)
+    {
+        const json_t *lane = json_is_string(v) ? json_object_get(presets, json_string_value(v)) : v;
+        if (json_object_get(lane, "replicas") != NULL) {
+            return true;
+        }
+    }
+    return false;
 }

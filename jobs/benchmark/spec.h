@@ -44,6 +44,7 @@ struct bench_lane {
     double rate, duration_s, warmup_s;
     double min_achieved_ratio; /* open model: below this share of the schedule the lane fails */
     unsigned engines;          /* load engines (threads); 0 = the cores the job may use */
+    unsigned replicas;         /* scale-out lane: the target at this many replicas; 0 = as is */
     long long requests;
     struct bench_mix_item mix[BENCH_MAX_MIX];
     char *owned_headers[BENCH_MAX_MIX];
@@ -79,5 +80,9 @@ int bench_lane_at(const json_t *lanes, size_t i, const struct bench_common *cm,
                   struct bench_lane *l, struct osp_err *err);
 /* The kind's validator: the whole payload, every lane, the total duration. */
 int bench_validate(const json_t *p, const struct osp_targets *targets, struct osp_err *err);
+/* True when a lane of the payload asks for replicas (a lane object, or a preset of the target
+ * in targets): the job changes its target and must hold it alone (the kind's needs_exclusive).
+ * Pure; false for payloads it cannot read (validation refuses them). */
+bool bench_payload_scales(const json_t *p, const struct osp_targets *targets);
 
 #endif

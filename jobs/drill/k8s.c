@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* k8s.c — the drill's Kubernetes adapter over libcurl (contract in k8s.h).
+/* k8s.c — the drill's Kubernetes adapter (contract in k8s.h), over the shared client
+ * jobs/kube.c (token, libcurl, bounded requests).
  *
  * Only these calls are made, matching deploy/k8s/drill-rbac/drill-rbac.yaml:
  *   GET    /api/v1/namespaces/{ns}/pods?labelSelector=...          pods: list
@@ -14,26 +15,15 @@
 #include "jobs/drill/k8s.h"
 #include "common/alloc.h"
 #include "common/base.h"
-#include "common/buf.h"
+#include "jobs/kube.h"
 
-#include <curl/curl.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-#define DRILL_K8S_SA_DIR    "/var/run/secrets/kubernetes.io/serviceaccount"
-#define DRILL_K8S_REPLY_MAX (8u * 1024u * 1024u)
 
 struct drill_k8s {
-    CURL *curl;
-    char *api; /* no trailing slash */
+    struct osp_kube *kc; /* connection, token */
     char *ns, *selector;
-    char *token_file, *ca_file;
-    char *token;          /* current bearer token; never printed */
-    struct stat token_st; /* what the token was read from, to notice rotation */
-    long timeout_ms;
     char job_id[64];
     char chaos_name[96];
     const char *chaos_plural; /* "stresschaos" | "networkchaos" while one exists; else NULL */
@@ -72,24 +62,14 @@ static bool drill_selector_ok(const char *s)
     return in_value;
 }
 
-static bool drill_dns_label_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 63) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) {
-            return false;
-        }
-    }
-    return s[0] != '-' && s[n - 1] != '-';
-}
-
 int drill_k8s_check_target(const json_t *k8s, struct osp_err *err)
 {
-    static const char *const keys[] = {"namespace", "selector",   "api_server", "token_file",
-                                       "ca_file",   "timeout_ms", NULL};
+    /* "deployment" and "scale_ready_timeout_s" belong to the benchmark kind's scale-out
+     * lanes (jobs/benchmark/scale.c): known here so that one target serves both kinds. */
+    static const char *const keys[] = {
+        "namespace", "selector",   "api_server", "token_file",
+        "ca_file",   "timeout_ms", "deployment", "scale_ready_timeout_s",
+        NULL};
     if (!json_is_object(k8s)) {
         return osp_err_set(err, OSP_EINVAL, "kubernetes: required object for this adapter");
     }
@@ -105,7 +85,7 @@ int drill_k8s_check_target(const json_t *k8s, struct osp_err *err)
             return osp_err_set(err, OSP_EINVAL, "kubernetes.%.64s: unknown field", key);
         }
     }
-    if (!drill_dns_label_ok(json_string_value(json_object_get(k8s, "namespace")))) {
+    if (!osp_kube_dns_label_ok(json_string_value(json_object_get(k8s, "namespace")))) {
         return osp_err_set(err, OSP_EINVAL, "kubernetes.namespace: required, a DNS label");
     }
     if (!drill_selector_ok(json_string_value(json_object_get(k8s, "selector")))) {
@@ -113,152 +93,21 @@ int drill_k8s_check_target(const json_t *k8s, struct osp_err *err)
                            "kubernetes.selector: required, equality labels \"k=v[,k=v]\" "
                            "(never empty: a drill never selects all pods)");
     }
-    const char *api = json_string_value(json_object_get(k8s, "api_server"));
-    if (json_object_get(k8s, "api_server") != NULL &&
-        (api == NULL || (strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0))) {
-        return osp_err_set(err, OSP_EINVAL, "kubernetes.api_server: must be an https:// URL");
-    }
-    const json_t *to = json_object_get(k8s, "timeout_ms");
-    if (to != NULL &&
-        (!json_is_integer(to) || json_integer_value(to) < 100 || json_integer_value(to) > 60000)) {
-        return osp_err_set(err, OSP_EINVAL, "kubernetes.timeout_ms: must be an integer 100..60000");
-    }
-    return 0;
-}
-
-/* ---- Token ---- */
-
-/* Re-read the token when the file changed since the last read (or force). */
-static int drill_token_refresh(struct drill_k8s *k, bool force, struct osp_err *err)
-{
-    struct stat st;
-    if (stat(k->token_file, &st) != 0) {
-        return osp_err_set(err, -errno, "kubernetes token file %.200s: %s", k->token_file,
-                           strerror(errno));
-    }
-    if (!force && k->token != NULL && st.st_ino == k->token_st.st_ino &&
-        st.st_size == k->token_st.st_size && st.st_mtim.tv_sec == k->token_st.st_mtim.tv_sec &&
-        st.st_mtim.tv_nsec == k->token_st.st_mtim.tv_nsec) {
-        return 0;
-    }
-    FILE *f = fopen(k->token_file, "re");
-    if (f == NULL) {
-        return osp_err_set(err, -errno, "kubernetes token file %.200s: %s", k->token_file,
-                           strerror(errno));
-    }
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
-        n--;
-    }
-    buf[n] = '\0';
-    if (n == 0 || strpbrk(buf, "\r\n") != NULL) {
-        return osp_err_set(err, OSP_EINVAL, "kubernetes token file %.200s: empty or malformed",
-                           k->token_file);
-    }
-    free(k->token);
-    k->token = osp_xstrdup(buf);
-    k->token_st = st;
-    return 0;
+    return osp_kube_check(k8s, err);
 }
 
 /* ---- Requests ---- */
 
-static size_t drill_k8s_write(char *p, size_t size, size_t n, void *arg)
-{
-    struct osp_buf *b = arg;
-    if (b->len + size * n > DRILL_K8S_REPLY_MAX) {
-        return 0; /* aborts the transfer: an API reply this large is not one we asked for */
-    }
-    osp_buf_append(b, p, size * n);
-    return size * n;
-}
-
-static int drill_k8s_once(struct drill_k8s *k, const char *method, const char *url,
-                          const char *body, long *status, struct osp_buf *reply,
-                          struct osp_err *err)
-{
-    struct curl_slist *h = NULL;
-    char *auth = osp_xasprintf("Authorization: Bearer %s", k->token);
-    h = curl_slist_append(h, auth);
-    h = curl_slist_append(h, "Accept: application/json");
-    if (body != NULL) {
-        h = curl_slist_append(h, "Content-Type: application/json");
-    }
-    CURL *c = k->curl;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, k->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, k->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "opspool-drill/1");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drill_k8s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-    if (k->ca_file != NULL && strncmp(url, "https://", 8) == 0) {
-        curl_easy_setopt(c, CURLOPT_CAINFO, k->ca_file);
-    }
-    if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    osp_buf_reset(reply);
-    CURLcode cc = curl_easy_perform(c);
-    int rc = 0;
-    *status = 0;
-    if (cc != CURLE_OK) {
-        rc = osp_err_set(err, OSP_EPROTO, "kubernetes %s %.120s: %s", method, url + strlen(k->api),
-                         curl_easy_strerror(cc));
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    }
-    curl_slist_free_all(h);
-    /* the header held the token: wipe it before freeing */
-    memset(auth, 0, strlen(auth));
-    free(auth);
-    return rc;
-}
-
 int drill_k8s_request(struct drill_k8s *k, const char *method, const char *path, const json_t *body,
                       long *status, json_t **reply, struct osp_err *err)
 {
-    struct osp_buf buf = OSP_BUF_INIT;
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    char *url = osp_xasprintf("%s%s", k->api, path);
-    int rc = drill_token_refresh(k, false, err);
-    if (reply != NULL) {
-        *reply = NULL;
-    }
-    if (rc != 0) {
-        goto out;
-    }
-    rc = drill_k8s_once(k, method, url, text, status, &buf, err);
-    if (rc == 0 && *status == 401) {
-        /* A rotated projected token: the old one stops working; read the file again and
-         * retry exactly once. */
-        rc = drill_token_refresh(k, true, err);
-        if (rc == 0) {
-            rc = drill_k8s_once(k, method, url, text, status, &buf, err);
-        }
-    }
-    if (rc == 0 && reply != NULL && buf.len > 0) {
-        *reply = json_loadb((const char *)buf.data, buf.len, 0, NULL);
-    }
-out:
-    osp_buf_deinit(&buf);
-    free(text);
-    free(url);
-    return rc;
+    return osp_kube_request(k->kc, method, path, body, NULL, status, reply, err);
 }
 
 /* The message of a Status object reply, for evidence and errors. */
 static const char *drill_status_msg(const json_t *reply)
 {
-    const char *m = json_string_value(json_object_get(reply, "message"));
-    return m != NULL ? m : "(no message)";
+    return osp_kube_status_msg(reply);
 }
 
 /* ---- Setup ---- */
@@ -275,39 +124,16 @@ struct drill_k8s *drill_k8s_new(const json_t *cfg, const char *job_id, drill_k8s
     if (drill_k8s_check_target(cfg, err) != 0) {
         return NULL;
     }
-    /* Once per child (single-threaded), before the first handle. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        osp_err_set(err, OSP_EINVAL, "libcurl: global initialisation failed");
+    struct osp_kube *kc = osp_kube_new(cfg, "opspool-drill/1", err);
+    if (kc == NULL) {
         return NULL;
     }
     struct drill_k8s *k = osp_xcalloc(1, sizeof(*k));
+    k->kc = kc;
     k->idle = idle;
     k->idle_arg = idle_arg;
     k->ns = drill_k8s_str(cfg, "namespace", NULL);
     k->selector = drill_k8s_str(cfg, "selector", NULL);
-    k->token_file = drill_k8s_str(cfg, "token_file", DRILL_K8S_SA_DIR "/token");
-    k->ca_file = drill_k8s_str(cfg, "ca_file", DRILL_K8S_SA_DIR "/ca.crt");
-    k->timeout_ms = (long)json_integer_value(json_object_get(cfg, "timeout_ms"));
-    if (k->timeout_ms == 0) {
-        k->timeout_ms = 5000;
-    }
-    k->api = drill_k8s_str(cfg, "api_server", NULL);
-    if (k->api == NULL) {
-        const char *host = getenv("KUBERNETES_SERVICE_HOST");
-        const char *port = getenv("KUBERNETES_SERVICE_PORT_HTTPS");
-        if (host == NULL || port == NULL) {
-            osp_err_set(err, OSP_EINVAL,
-                        "kubernetes.api_server: not set and not running in a cluster "
-                        "(KUBERNETES_SERVICE_HOST)");
-            goto fail;
-        }
-        k->api = strchr(host, ':') ? osp_xasprintf("https://[%s]:%s", host, port)
-                                   : osp_xasprintf("https://%s:%s", host, port);
-    }
-    size_t n = strlen(k->api);
-    while (n > 0 && k->api[n - 1] == '/') {
-        k->api[--n] = '\0';
-    }
     /* Chaos object names are DNS subdomains; ids are lowercase UUIDs already. */
     snprintf(k->job_id, sizeof(k->job_id), "%s", job_id);
     snprintf(k->chaos_name, sizeof(k->chaos_name), "opspool-drill-%s", job_id);
@@ -316,18 +142,7 @@ struct drill_k8s *drill_k8s_new(const json_t *cfg, const char *job_id, drill_k8s
             *c = (char)(*c - 'A' + 'a');
         }
     }
-    if (drill_token_refresh(k, true, err) != 0) {
-        goto fail;
-    }
-    k->curl = curl_easy_init();
-    if (k->curl == NULL) {
-        osp_err_set(err, OSP_EINVAL, "libcurl: cannot create a handle");
-        goto fail;
-    }
     return k;
-fail:
-    drill_k8s_free(k);
-    return NULL;
 }
 
 void drill_k8s_free(struct drill_k8s *k)
@@ -335,18 +150,9 @@ void drill_k8s_free(struct drill_k8s *k)
     if (k == NULL) {
         return;
     }
-    if (k->curl != NULL) {
-        curl_easy_cleanup(k->curl);
-    }
-    if (k->token != NULL) {
-        memset(k->token, 0, strlen(k->token));
-    }
-    free(k->token);
-    free(k->api);
+    osp_kube_free(k->kc);
     free(k->ns);
     free(k->selector);
-    free(k->token_file);
-    free(k->ca_file);
     free(k);
 }
 
@@ -354,10 +160,7 @@ void drill_k8s_free(struct drill_k8s *k)
 
 static char *drill_urlencode(struct drill_k8s *k, const char *s)
 {
-    char *e = curl_easy_escape(k->curl, s, 0);
-    char *out = osp_xstrdup(e != NULL ? e : "");
-    curl_free(e);
-    return out;
+    return osp_kube_escape(k->kc, s);
 }
 
 /* Names of Running pods matching the selector, not being deleted (owned array). */

@@ -9,8 +9,8 @@
  *   token_file  default /var/run/secrets/kubernetes.io/serviceaccount/token
  *   ca_file     default /var/run/secrets/kubernetes.io/serviceaccount/ca.crt (https only)
  *   timeout_ms  per request, default 5000
- * The token is re-read whenever the file changes (inode, size or mtime) and once more after a
- * 401, then the request is retried once. The token never appears in errors or evidence.
+ *   deployment, scale_ready_timeout_s   the benchmark kind's scale-out lanes (not used here)
+ * The connection (token rotation, libcurl, bounds) is the shared client's, jobs/kube.h.
  * Every call is synchronous and bounded by timeout_ms; waits between retries go through the
  * caller's idle callback so probes keep running. */
 #ifndef OSP_JOBS_DRILL_K8S_H

@@ -283,6 +283,21 @@ def worker_api_calls(src):
     return _rbac_names({(m, f) for m in methods for f in fmts}, [])
 
 
+def bench_scale_api_calls(src):
+    """(group, resource, verb) of jobs/benchmark/scale.c's requests, as RBAC names them.
+
+    Requests are osp_kube_request(sc->kc, "METHOD", sc->PATH, ...); each PATH field is set once
+    with osp_xasprintf("/apis/...") where the scaler is made."""
+    text = src_read(src, os.path.join("jobs", "benchmark", "scale.c"))
+    fmts = dict(re.findall(r"sc->(\w+)\s*=\s*osp_xasprintf\(\s*\"(/apis?/[^\"]+)\"", text))
+    pairs = set()
+    for meth, var in re.findall(r"osp_kube_request\(\s*sc->kc,\s*\"([A-Z]+)\",\s*sc->(\w+)", text):
+        if var not in fmts:
+            raise ValueError("jobs/benchmark/scale.c: request path sc->%s is not an osp_xasprintf literal" % var)
+        pairs.add((meth, fmts[var]))
+    return _rbac_names(pairs, [])
+
+
 def _rbac_names(pairs, plurals):
     """(method, path format) -> (group, resource[/subresource], verb)."""
     out = set()

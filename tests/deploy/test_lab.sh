@@ -6,6 +6,7 @@
 #   - `run --keep` exits 0, every job ended as expected (the dead noop is marked on purpose),
 #     both a restart and a latency drill passed on the lab's target;
 #   - the env file it writes points opspoolctl, psql and curl at the running stack;
+#   - the lab's scale-out presets run (instances of the shortener from local.instance);
 #   - a benchmark that breaches a threshold, submitted to the kept stack, makes `lab check`
 #     exit 1 and name it; `lab stop` stops everything.
 # Bounded: the lab run has a timeout; the stack is stopped on exit.
@@ -64,6 +65,24 @@ grep -q "$T/state/env.sh" "$T/run.out" || fail "the summary does not name the en
     exit 15
 ) >"$T/env.out" 2>&1 || fail "the env file does not reach the stack (step $?)"
 ok "the env file points opspoolctl, psql and curl at the stack; restart and latency drills passed"
+
+# The lab's scale-out presets: its target starts shortener instances from local.instance.
+(
+    set -euo pipefail
+    # shellcheck disable=SC1091
+    . "$T/state/env.sh"
+    id=$(opspoolctl submit benchmark --payload '{"target": "shortener", "lanes": ["scale-x1", "scale-x2"]}')
+    for _ in $(seq 1 600); do
+        st=$(psql -qAtX -c "SELECT state FROM opspool.jobs WHERE id = '$id'")
+        case $st in succeeded) break ;; failed | dead | cancelled) echo "scale-out job: $st" >&2; exit 21 ;; esac
+        sleep 0.1
+    done
+    [ "$st" = succeeded ] || { echo "scale-out job: state $st" >&2; exit 22; }
+    rows=$(psql -qAtX -c "SELECT string_agg(lane || ':' || replicas, ' ' ORDER BY lane)
+                          FROM opspool.benchmark_results WHERE job_id = '$id'")
+    [ "$rows" = "scale-x1:1 scale-x2:2" ] || { echo "rows: $rows" >&2; exit 23; }
+) >"$T/scale.out" 2>&1 || fail "the lab's scale-out presets (step $?)"
+ok "the lab's target runs scale-out lanes (presets scale-x1, scale-x2)"
 
 rc=0
 "${LAB[@]}" check >"$T/check.out" 2>&1 || rc=$?

@@ -684,6 +684,37 @@ def main():
     check(any(o["kind"] == "Role" and o["metadata"]["name"] == "opspool-drill" for o in rendered),
           "the example overlay includes the drill Role (../../drill-rbac)")
 
+    # 9a. The benchmark's scale Role (scale-out lanes) covers exactly the calls of
+    # jobs/benchmark/scale.c, on named Deployments only, and is bound to the benchmark worker's
+    # identity alone; the example overlay includes it.
+    srbac = dt.load_docs(os.path.join(SRC, "deploy/k8s/bench-scale-rbac/bench-scale-rbac.yaml"))
+    scalls = dt.bench_scale_api_calls(SRC)
+    sgrants = dt.role_grants(srbac)
+    check(scalls == {("apps", "deployments/scale", "get"), ("apps", "deployments/scale", "patch"),
+                     ("apps", "deployments", "get")},
+          "benchmark scale calls found in jobs/benchmark/scale.c: %s" % sorted(scalls))
+    check(sgrants == scalls, "scale Role grants exactly the scale adapter's calls (grants %s, calls %s)" %
+          (sorted(sgrants), sorted(scalls)))
+    srules = [r for d in srbac if d["kind"] == "Role" for r in d["rules"]]
+    check(all(r.get("resourceNames") for r in srules) and
+          len({tuple(sorted(r["resourceNames"])) for r in srules}) == 1,
+          "scale Role: every rule limited to the same named Deployments (resourceNames)")
+    srb = [d for d in srbac if d["kind"] == "RoleBinding"][0]
+    scale_sas = {s["name"] for s in srb["subjects"] if s["kind"] == "ServiceAccount"}
+    bench_sas = {dt.pod_spec(o)["serviceAccountName"] for o in rendered
+                 if o["kind"] in ("Deployment", "ScaledJob") and
+                 "OSP_WORKER_KINDS" in dt.container_env(rendered, o) and
+                 dt.container_env(rendered, o)["OSP_WORKER_KINDS"] == "benchmark"}
+    check(scale_sas == bench_sas == {"opspool-worker-benchmark"} and
+          all(s.get("namespace") == "opspool" for s in srb["subjects"]),
+          "scale RoleBinding binds the benchmark worker's ServiceAccount only (%s)" % sorted(scale_sas))
+    others = {dt.pod_spec(o)["serviceAccountName"] for o in rendered
+              if o["kind"] in ("Deployment", "ScaledJob") and "OSP_WORKER_KINDS" in dt.container_env(rendered, o)
+              and dt.container_env(rendered, o)["OSP_WORKER_KINDS"] != "benchmark"}
+    check(not (others & scale_sas), "no other worker runs with scale rights (others run as %s)" % sorted(others))
+    check(any(o["kind"] == "Role" and o["metadata"]["name"] == "opspool-bench-scale" for o in rendered),
+          "the example overlay includes the scale Role (../../bench-scale-rbac)")
+
     # 9b. The workers' Role covers exactly the worker's own call (its pod-deletion-cost PATCH),
     # in the workers' namespace, for the identities the worker Deployments run as; every worker
     # Deployment knows its pod (Downward API) and mounts its token; drill rights stay with the

@@ -87,6 +87,10 @@ static int validate(const struct job_kind *k, const json_t *payload, const struc
     if (rc == 0 && k->is_inline != NULL) {
         (void)k->is_inline(payload);
     }
+    if (k->needs_exclusive != NULL) {
+        /* pure, and called by the worker on what validated: must not trip on anything */
+        FUZZ_ASSERT(k->needs_exclusive(payload, t) == k->needs_exclusive(payload, t));
+    }
     return rc;
 }
 

@@ -27,6 +27,22 @@ value is stored on the pod (answered 200 with the pod, like the API) and in the 
 as "cost". Config patch_forbidden answers 403 the way missing RBAC does. Records carry "t"
 (seconds since the epoch) so tests can check request spacing.
 
+Benchmark scale-out lanes (jobs/benchmark/scale.c, deploy/k8s/bench-scale-rbac/):
+    GET   /apis/apps/v1/namespaces/{ns}/deployments/{name}/scale   an autoscaling/v1 Scale
+    PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}/scale   a JSON merge patch of it
+    GET   /apis/apps/v1/namespaces/{ns}/deployments/{name}         an apps/v1 Deployment
+Config "deployments" ({name: {"replicas": N}}) holds the Deployments; a PATCH of spec.replicas
+bumps metadata.generation, and each later GET of the Deployment plays the controller: the
+first "observe_lag_gets" GETs still show the old status and observedGeneration, then
+status.replicas follows spec.replicas (at once), readyReplicas climbs "ready_step" pods per GET
+(never above "ready_cap", when set), and zero counts are left out as the API leaves them out.
+Shapes are checked like the API's: unknown fields (400 strict decoding error), a non-integer
+spec.replicas (400 BadRequest, the decoder's message), a negative one (422 Invalid); a PATCH
+that touches more than spec.replicas is also a violation (opspool patches nothing else), and
+so is any PUT (update is not granted). Names in "forbidden_deployments" answer 403 as a Role
+whose resourceNames leave them out. The log's "deployments" shows the current state and
+"scale_history" every spec.replicas set, in order.
+
 Token rotation (config rotate_at = N): while serving the N-th API request the stand-in plays
 the kubelet: writes a new token to the token file, stops accepting the old one, and answers
 that request 401 (it carried the old token).
@@ -54,6 +70,11 @@ DEFAULTS = {
     "recover_gets": 1,      # GETs after DELETE that still see the object (AllRecovered=True)
     "existing": [],         # chaos objects present at start: {plural, name, job_id}
     "patch_forbidden": False,  # pod PATCHes answered 403 (the worker Role missing)
+    "deployments": {},      # name -> {"replicas": N}: Deployments a benchmark may scale
+    "observe_lag_gets": 1,  # Deployment GETs after a change before the controller has seen it
+    "ready_step": 1,        # ready pods gained per Deployment GET
+    "ready_cap": None,      # readyReplicas never above this (a rollout that cannot finish)
+    "forbidden_deployments": [],  # names outside the Role's resourceNames: 403
 }
 COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 INT_STR = re.compile(r"^-?[0-9]+$")
@@ -97,6 +118,10 @@ NET_SPEC = {"selector": SELECTOR, "mode": ANY, "value": ANY, "action": ANY,
             "corrupt": {"corrupt": ANY, "correlation": ANY},
             "rate": {"rate": ANY},
             "bandwidth": {"rate": ANY, "limit": ANY, "buffer": ANY, "peakrate": ANY, "minburst": ANY}}
+# autoscaling/v1 Scale (k8s.io/api/autoscaling/v1 types.go): spec.replicas, status.replicas and
+# status.selector, nothing else.
+SCALE_SCHEMA = {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META,
+                "spec": {"replicas": ANY}, "status": {"replicas": ANY, "selector": ANY}}
 CHAOS_SCHEMA = {
     "stresschaos": {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META, "spec": STRESS_SPEC},
     "networkchaos": {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META, "spec": NET_SPEC},
@@ -156,6 +181,13 @@ class State:
             self.token = f.read().strip()
         self.pods = {n: {"phase": "Running", "deleting": False, "annotations": {}} for n in c["pods"]}
         self.pdb_blocks = c["pdb_blocks"]
+        self.deployments = {}
+        for name, d in c["deployments"].items():
+            n = d["replicas"]
+            self.deployments[name] = {"spec": n, "generation": 1, "observed": 1, "replicas": n,
+                                      "ready": n, "rv": 1, "lag": 0,
+                                      "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, name))}
+        self.scale_history = []
         self.chaos = {}
         for e in c["existing"]:
             obj = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": CHAOS[e["plural"]],
@@ -285,7 +317,11 @@ class Handler(BaseHTTPRequestHandler):
                     st.reset(json.loads(raw or b"{}"))
                     self.reply(200, {"ok": True})
                 elif method == "GET" and url.path == "/_standin/log":
-                    self.reply(200, {"requests": st.requests, "violations": st.violations})
+                    self.reply(200, {"requests": st.requests, "violations": st.violations,
+                                     "deployments": {n: {"spec": d["spec"], "replicas": d["replicas"],
+                                                         "ready": d["ready"]}
+                                                     for n, d in st.deployments.items()},
+                                     "scale_history": st.scale_history})
                 else:
                     self.reply(404, {})
             return
@@ -342,6 +378,73 @@ class Handler(BaseHTTPRequestHandler):
                                              "resourceVersion": str(pod["rv"])},
                                 "spec": {"containers": [{"name": "worker", "image": "opspool"}]},
                                 "status": {"phase": pod["phase"]}})
+
+    def serve_deployment(self, st, method, parts, body, rec):
+        cfg, ns = st.cfg, st.cfg["namespace"]
+        name, scale = parts[6], len(parts) == 8
+        res = "deployments/scale" if scale else "deployments"
+        verb = {"GET": "get", "PATCH": "patch", "PUT": "update", "DELETE": "delete", "POST": "create"}[method]
+        if parts[4] != ns:
+            st.violation(rec, f"namespace {parts[4]} outside the Role's namespace")
+            return self.reply(403, status_obj(403, "Forbidden", f"{res} is forbidden"))
+        if not scale and method != "GET" or scale and method not in ("GET", "PATCH"):
+            st.violation(rec, f"{method} {res}: not granted to the benchmark Role")
+            return self.reply(403, status_obj(
+                403, "Forbidden",
+                f'{res.split("/")[0]}.apps "{name}" is forbidden: User "system:serviceaccount:opspool:'
+                f'opspool-worker-benchmark" cannot {verb} resource "{res}" in API group "apps" in the '
+                f'namespace "{ns}"', {"name": name, "group": "apps", "kind": res}))
+        if name in cfg["forbidden_deployments"]:
+            return self.reply(403, status_obj(
+                403, "Forbidden",
+                f'deployments.apps "{name}" is forbidden: User "system:serviceaccount:opspool:'
+                f'opspool-worker-benchmark" cannot {verb} resource "{res}" in API group "apps" in the '
+                f'namespace "{ns}"', {"name": name, "group": "apps", "kind": res}))
+        d = st.deployments.get(name)
+        if d is None:
+            return self.reply(404, status_obj(404, "NotFound", f'deployments.apps "{name}" not found',
+                                              {"name": name, "group": "apps", "kind": "deployments"}))
+        if not scale:
+            # The controller's turn: after the lag, status follows spec.
+            if d["observed"] < d["generation"]:
+                if d["lag"] > 0:
+                    d["lag"] -= 1
+                    return self.reply(200, deployment_obj(name, ns, d, cfg["labels"]))
+                d["observed"] = d["generation"]
+            d["replicas"] = d["spec"]
+            cap = d["spec"] if cfg["ready_cap"] is None else min(d["spec"], cfg["ready_cap"])
+            if d["ready"] > d["spec"]:
+                d["ready"] = d["spec"]
+            elif d["ready"] < cap:
+                d["ready"] = min(cap, d["ready"] + cfg["ready_step"])
+            return self.reply(200, deployment_obj(name, ns, d, cfg["labels"]))
+        if method == "GET":
+            return self.reply(200, scale_obj(name, ns, d, cfg["labels"]))
+        # PATCH .../scale: a JSON merge patch of the Scale object.
+        if self.strict_unknown(st, rec, body, SCALE_SCHEMA):
+            return rec["status_code"]
+        bad = scale_patch_error(body)
+        if bad:
+            code, reason, msg = bad
+            st.violation(rec, msg)
+            if code == 422:
+                msg = f'Scale.autoscaling "{name}" is invalid: {msg}'
+            return self.reply(code, status_obj(code, reason, msg))
+        if body != {"spec": {"replicas": (body.get("spec") or {}).get("replicas")}} or \
+                "replicas" not in (body.get("spec") or {}):
+            st.violation(rec, "scale patch: opspool patches spec.replicas and nothing else")
+        md = body.get("metadata") or {}
+        if md.get("name", name) != name:
+            return self.reply(400, status_obj(400, "BadRequest", "the name of the object does not match the name on the URL"))
+        want = (body.get("spec") or {}).get("replicas", d["spec"])
+        rec["replicas"] = want
+        if want != d["spec"]:
+            d["spec"] = want
+            d["generation"] += 1
+            d["rv"] += 1
+            d["lag"] = cfg["observe_lag_gets"]
+            st.scale_history.append({"name": name, "replicas": want})
+        return self.reply(200, scale_obj(name, ns, d, cfg["labels"]))
 
     def serve(self, st, method, url, auth, raw, body, rec):
         cfg = st.cfg
@@ -444,6 +547,10 @@ class Handler(BaseHTTPRequestHandler):
                 st.pods[name + "-r"] = {"phase": "Running", "deleting": False}
                 return self.reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                         "status": "Success", "code": 201})
+        # /apis/apps/v1/namespaces/{ns}/deployments/{name}[/scale]
+        if parts[:4] == ["apis", "apps", "v1", "namespaces"] and len(parts) in (7, 8) \
+                and parts[5] == "deployments" and (len(parts) == 7 or parts[7] == "scale"):
+            return self.serve_deployment(st, method, parts, body, rec)
         # /apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/{plural}[/{name}]
         if parts[:4] == ["apis", "chaos-mesh.org", "v1alpha1", "namespaces"] and len(parts) >= 6 \
                 and parts[5] in CHAOS:
@@ -503,6 +610,63 @@ class Handler(BaseHTTPRequestHandler):
                     return self.reply(200, obj)
         st.violation(rec, f"{method} {url.path}: not a call the drill or worker Role allows")
         return self.reply(404, status_obj(404, "NotFound", "the server could not find the requested resource"))
+
+
+def scale_obj(name, ns, d, labels):
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": name, "namespace": ns, "uid": d["uid"],
+                         "resourceVersion": str(d["rv"]), "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"replicas": d["spec"]},
+            "status": {"replicas": d["replicas"],
+                       "selector": ",".join(f"{k}={v}" for k, v in labels.items())}}
+
+
+def deployment_obj(name, ns, d, labels):
+    status = {"observedGeneration": d["observed"]}
+    # The API leaves zero counts out (omitempty): a reader must take a missing one as 0.
+    for key, v in (("replicas", d["replicas"]), ("updatedReplicas", d["replicas"]),
+                   ("readyReplicas", d["ready"]), ("availableReplicas", d["ready"])):
+        if v:
+            status[key] = v
+    unavailable = d["replicas"] - d["ready"]
+    if unavailable > 0:
+        status["unavailableReplicas"] = unavailable
+    status["conditions"] = [{"type": "Available",
+                             "status": "True" if d["ready"] >= d["spec"] else "False",
+                             "reason": "MinimumReplicasAvailable"}]
+    return {"kind": "Deployment", "apiVersion": "apps/v1",
+            "metadata": {"name": name, "namespace": ns, "uid": d["uid"], "labels": labels,
+                         "resourceVersion": str(d["rv"]), "generation": d["generation"],
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"replicas": d["spec"], "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": name, "image": "shortener"}]}}},
+            "status": status}
+
+
+def scale_patch_error(body):
+    """(code, reason, message) when the API would refuse this merge patch of a Scale, else None."""
+    if not isinstance(body, dict):
+        return 400, "BadRequest", "json: cannot unmarshal into Go value of type map[string]interface {}"
+    spec = body.get("spec", {})
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        return 400, "BadRequest", "json: cannot unmarshal " + type(spec).__name__ + \
+            ' into Go struct field Scale.spec of type v1.ScaleSpec'
+    if "replicas" in spec:
+        r = spec["replicas"]
+        if isinstance(r, bool) or not isinstance(r, int):
+            kind = {str: "string", float: "number", bool: "bool", list: "array", dict: "object"}.get(
+                type(r), "null")
+            return 400, "BadRequest", ("json: cannot unmarshal " + kind +
+                                       " into Go struct field ScaleSpec.spec.replicas of type int32")
+        if not -2**31 <= r < 2**31:
+            return 400, "BadRequest", "json: cannot unmarshal number into Go struct field " \
+                "ScaleSpec.spec.replicas of type int32"
+        if r < 0:
+            return 422, "Invalid", f"spec.replicas: Invalid value: {r}: must be greater than or equal to 0"
+    return None
 
 
 def patch_pod_body_error(body):

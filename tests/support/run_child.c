@@ -3,10 +3,13 @@
  * process group, frames over a pipe parsed with job_report_feed; print the report as JSON.
  *
  *   osp-run-child --kind K --payload JSON [--targets FILE] [--job-id ID] [--timeout-s N]
- *                 [--cancel-on PHASE] [--cancel-after-ms MS] [--inline 1]
+ *                 [--cancel-on PHASE] [--cancel-on-event TYPE] [--cancel-after-ms MS]
+ *                 [--inline 1]
  *
  * --cancel-on PHASE[+MS] sends SIGTERM to the child's group MS ms (default 0) after the event
- * {"phase": PHASE, "status": "start"} arrives (the worker's cancel path); after SIGTERM the child
+ * {"phase": PHASE, "status": "start"} arrives (the worker's cancel path); --cancel-on-event
+ * TYPE[+MS] does the same after the first event of that type (a benchmark's "scale", when its
+ * target has been scaled and the lane is about to start); after SIGTERM the child
  * gets the worker's 5 s grace, then SIGKILL. Output: {"status", "finished", "exit", "result",
  * "error", "events", "rows", "cancelled_at_ms", "group_leftovers"}. Exit 0 when the report
  * finished, 1 otherwise.
@@ -40,10 +43,21 @@ static bool rc_cancel_event(const json_t *events, size_t from, const char *phase
     return false;
 }
 
+static bool rc_type_event(const json_t *events, size_t from, const char *type)
+{
+    for (size_t i = from; i < json_array_size(events); i++) {
+        const char *t = json_string_value(json_object_get(json_array_get(events, i), "type"));
+        if (t != NULL && strcmp(t, type) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     const char *kind_name = NULL, *payload = "{}", *targets_file = NULL, *job_id = NULL;
-    const char *cancel_on = NULL;
+    const char *cancel_on = NULL, *cancel_on_event = NULL;
     long timeout_s = 600, cancel_after_ms = -1;
     bool inline_mode = false;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -60,6 +74,8 @@ int main(int argc, char **argv)
             timeout_s = atol(v);
         } else if (strcmp(a, "--cancel-on") == 0) {
             cancel_on = v;
+        } else if (strcmp(a, "--cancel-on-event") == 0) {
+            cancel_on_event = v;
         } else if (strcmp(a, "--inline") == 0) {
             inline_mode = strcmp(v, "1") == 0;
         } else if (strcmp(a, "--cancel-after-ms") == 0) {
@@ -126,8 +142,9 @@ int main(int argc, char **argv)
     int64_t cancelled_at = -1, kill_at = -1, phase_seen_at = -1;
     long cancel_delay_ms = 0;
     char cancel_phase[64] = "";
-    if (cancel_on != NULL) {
-        snprintf(cancel_phase, sizeof(cancel_phase), "%s", cancel_on);
+    if (cancel_on != NULL || cancel_on_event != NULL) {
+        snprintf(cancel_phase, sizeof(cancel_phase), "%s",
+                 cancel_on != NULL ? cancel_on : cancel_on_event);
         char *plus = strchr(cancel_phase, '+');
         if (plus != NULL) {
             *plus = '\0';
@@ -138,8 +155,9 @@ int main(int argc, char **argv)
     bool eof = false;
     while (!eof) {
         int64_t now = osp_mono_ns();
-        if (phase_seen_at < 0 && cancel_on != NULL &&
-            rc_cancel_event(r.events, seen, cancel_phase)) {
+        if (phase_seen_at < 0 &&
+            ((cancel_on != NULL && rc_cancel_event(r.events, seen, cancel_phase)) ||
+             (cancel_on_event != NULL && rc_type_event(r.events, seen, cancel_phase)))) {
             phase_seen_at = now;
         }
         if (cancelled_at < 0 &&

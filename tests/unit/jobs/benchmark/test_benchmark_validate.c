@@ -20,7 +20,24 @@ static const char *const targets_json =
     "          \"lanes\": {\"baseline\": {\"model\": \"closed\", \"connections\": 8,"
     "                                    \"duration_s\": 10},"
     "                      \"broken\": {\"model\": \"open\", \"duration_s\": 10}}},"
-    " \"nourl\": {\"adapter\": \"local\"}}}";
+    " \"nourl\": {\"adapter\": \"local\"},"
+    " \"scl\": {\"adapter\": \"local\", \"base_url\": \"http://127.0.0.1:8080\","
+    "          \"local\": {\"instance\": {\"argv\": [\"/usr/bin/svc\", \"--port\", \"{port}\"],"
+    "                                   \"env\": {\"LOG\": \"/tmp/svc-{index}.log\"}}},"
+    "          \"lanes\": {\"x3\": {\"connections\": 6, \"duration_s\": 1, \"replicas\": 3},"
+    "                      \"x1\": {\"connections\": 6, \"duration_s\": 1}}},"
+    " \"noport\": {\"adapter\": \"local\", \"base_url\": \"http://127.0.0.1:8080\","
+    "          \"local\": {\"instance\": {\"argv\": [\"/usr/bin/svc\"]}}},"
+    " \"relpath\": {\"adapter\": \"local\", \"base_url\": \"http://127.0.0.1:8080\","
+    "          \"local\": {\"instance\": {\"argv\": [\"svc\", \"{port}\"]}}},"
+    " \"kube\": {\"adapter\": \"kubernetes\", \"base_url\": \"http://shortener.shop:8080\","
+    "          \"kubernetes\": {\"namespace\": \"shop\", \"deployment\": \"shortener\","
+    "                          \"selector\": \"app=shortener\", \"scale_ready_timeout_s\": 60}},"
+    " \"kube_nodep\": {\"adapter\": \"kubernetes\", \"base_url\": \"http://x.shop:8080\","
+    "          \"kubernetes\": {\"namespace\": \"shop\", \"selector\": \"app=x\"}},"
+    " \"kube_typo\": {\"adapter\": \"kubernetes\", \"base_url\": \"http://x.shop:8080\","
+    "          \"kubernetes\": {\"namespace\": \"shop\", \"deployment\": \"x\","
+    "                          \"scale_ready_timout_s\": 5}}}}";
 
 static struct osp_targets targets;
 
@@ -74,6 +91,12 @@ static void test_valid(void **state)
         " {\"name\": \"count\", \"requests\": 1000}]}",
         "{\"target\": \"web\", \"lanes\": [{\"name\": \"o\", \"model\": \"open\", \"rate\": 10,"
         " \"duration_s\": 1, \"min_achieved_ratio\": 0}]}",
+        /* scale-out lanes: objects and presets, both adapters, the bounds */
+        "{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": 1},"
+        " {\"name\": \"b\", \"duration_s\": 1, \"connections\": 64, \"replicas\": 64}]}",
+        "{\"target\": \"scl\", \"lanes\": [\"x1\", \"x3\"]}",
+        "{\"target\": \"kube\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+        "2}]}",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct osp_err err;
@@ -183,6 +206,39 @@ static void test_invalid(void **state)
         {"{\"target\": \"web\", \"cache_header\": \"X Cache\", \"lanes\": [\"baseline\"]}",
          "payload.cache_header"},
         {"{\"target\": \"web\", \"seed\": -1, \"lanes\": [\"baseline\"]}", "payload.seed"},
+        /* scale-out lanes */
+        {"{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "0}]}",
+         "payload.lanes[0].replicas: must be an integer 1..64"},
+        {"{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "65}]}",
+         "payload.lanes[0].replicas: must be an integer 1..64"},
+        {"{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "\"3\"}]}",
+         "payload.lanes[0].replicas: must be an integer 1..64"},
+        {"{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "2.5}]}",
+         "payload.lanes[0].replicas: must be an integer 1..64"},
+        {"{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"connections\": "
+         "2,"
+         " \"replicas\": 3}]}",
+         "payload.lanes[0].replicas: 3 replicas need at least 3 connections"},
+        {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "2}]}",
+         "payload.lanes[0].replicas: target \"web\" cannot run scale-out lanes: the local adapter "
+         "needs local.instance"},
+        {"{\"target\": \"noport\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "2}]}",
+         "no {port} placeholder"},
+        {"{\"target\": \"relpath\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "2}]}",
+         "local.instance.argv[0]: must be an absolute path"},
+        {"{\"target\": \"kube_nodep\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
+         "\"replicas\": 2}]}",
+         "cannot run scale-out lanes: the kubernetes adapter needs kubernetes.deployment"},
+        {"{\"target\": \"kube_typo\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, "
+         "\"replicas\": 2}]}",
+         "kubernetes.scale_ready_timout_s: unknown field"},
         {"{\"target\": \"web\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 3600},"
          " {\"name\": \"b\", \"duration_s\": 3600}, {\"name\": \"c\", \"duration_s\": 3600},"
          " {\"name\": \"d\", \"duration_s\": 3600}, {\"name\": \"e\", \"duration_s\": 1}]}",
@@ -216,12 +272,42 @@ static void test_body_limit(void **state)
     json_decref(p);
 }
 
+/* Which payloads make the job hold its target alone (the kind's needs_exclusive). */
+static void test_needs_exclusive(void **state)
+{
+    (void)state;
+    const struct job_kind *k = job_kind_find("benchmark");
+    assert_non_null(k->needs_exclusive);
+    static const struct {
+        const char *payload;
+        bool exclusive;
+    } cases[] = {
+        {"{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1}]}", false},
+        {"{\"target\": \"scl\", \"lanes\": [\"x1\"]}", false},
+        {"{\"target\": \"scl\", \"lanes\": [\"x1\", \"x3\"]}", true},
+        {"{\"target\": \"scl\", \"lanes\": [{\"name\": \"a\", \"duration_s\": 1, \"replicas\": "
+         "1}]}",
+         true},
+        {"{\"target\": \"nope\", \"lanes\": [\"x3\"]}", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *p = json_loads(cases[i].payload, 0, NULL);
+        assert_non_null(p);
+        if (k->needs_exclusive(p, &targets) != cases[i].exclusive) {
+            fail_msg("#%zu: needs_exclusive should be %d: %s", i, cases[i].exclusive,
+                     cases[i].payload);
+        }
+        json_decref(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_needs_exclusive),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
