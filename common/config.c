@@ -116,6 +116,8 @@ static const struct setting settings[] = {
      "serve the API without bearer tokens (development only)"},
     {"OSP_API_MAX_BODY", CFG_INT, "1048576", 1024, 64 * 1024 * 1024, 0, S, OFF(api_max_body),
      "largest accepted request body, bytes (larger: 413)"},
+    {"OSP_UI_SECURE_COOKIE", CFG_BOOL, "false", 0, 0, 0, S, OFF(ui_secure_cookie),
+     "mark the web console's session cookie Secure (set behind a TLS-terminating proxy)"},
     {"OSP_SCHEDULES_FILE", CFG_STR, "", 0, 0, 0, S, OFF(schedules_file),
      "JSON file of cron schedules upserted at start-up"},
     {"OSP_NOTIFY_FILE", CFG_STR, "", 0, 0, 0, S, OFF(notify_file),

@@ -66,6 +66,7 @@ struct osp_config {
     char *api_tokens_file;    /* OSP_API_TOKENS_FILE: one bearer token per line */
     bool api_insecure;        /* OSP_API_INSECURE: serve the API without tokens (development) */
     int api_max_body;         /* OSP_API_MAX_BODY: largest accepted request body, bytes */
+    bool ui_secure_cookie;    /* OSP_UI_SECURE_COOKIE: console cookie always Secure (TLS proxy) */
     char *schedules_file;     /* OSP_SCHEDULES_FILE: cron schedules upserted at start-up */
     char *notify_file;        /* OSP_NOTIFY_FILE: webhook endpoints, "" = none */
     int retention_days;       /* OSP_LEDGER_RETENTION_DAYS: finished jobs pruned after; 0 = keep */

@@ -61,6 +61,8 @@ struct osp_http {
     unsigned deferred; /* requests suspended and not yet finished */
     unsigned resumed;  /* finished since the last MHD_run() */
     bool in_run;       /* inside http_run() */
+    char *prefix;      /* osp_http_set_prefix_headers(), or NULL */
+    char prefix_headers[OSP_HTTP_RESP_HEADERS];
 };
 
 /* Per-request state, *con_cls in MHD terms. */
@@ -78,10 +80,38 @@ struct req_state {
     bool defer_asked; /* the running handler called osp_http_defer() */
     bool suspended;   /* waiting for osp_http_finish() */
     bool finished;    /* resp holds the answer; queue it when MHD calls back */
+    bool prefixed;    /* the path starts with the server's header prefix */
     struct osp_http_resp resp;
 };
 
-static void send_resp(struct osp_http *h, struct MHD_Connection *c, struct osp_http_resp *resp)
+/* Add "Name: value\n" lines to r. */
+static void add_header_lines(struct MHD_Response *r, const char *lines)
+{
+    while (*lines != '\0') {
+        const char *nl = strchr(lines, '\n');
+        size_t len = nl ? (size_t)(nl - lines) : strlen(lines);
+        const char *colon = memchr(lines, ':', len);
+        if (colon != NULL && len < 1024) {
+            char name[128], value[1024];
+            size_t nlen = (size_t)(colon - lines);
+            const char *v = colon + 1;
+            while (v < lines + len && *v == ' ') {
+                v++;
+            }
+            if (nlen > 0 && nlen < sizeof(name)) {
+                memcpy(name, lines, nlen);
+                name[nlen] = '\0';
+                memcpy(value, v, (size_t)(lines + len - v));
+                value[lines + len - v] = '\0';
+                MHD_add_response_header(r, name, value);
+            }
+        }
+        lines += len + (nl ? 1 : 0);
+    }
+}
+
+static void send_resp(struct osp_http *h, struct MHD_Connection *c, const struct req_state *st,
+                      struct osp_http_resp *resp)
 {
     if (resp->status == 0) {
         osp_http_reply_error(resp, 500, "internal", "handler produced no response");
@@ -101,6 +131,10 @@ static void send_resp(struct osp_http *h, struct MHD_Connection *c, struct osp_h
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     }
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (st != NULL && st->prefixed) {
+        add_header_lines(r, h->prefix_headers);
+    }
+    add_header_lines(r, resp->headers);
     (void)MHD_queue_response(c, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     int cls = resp->status / 100;
@@ -109,16 +143,29 @@ static void send_resp(struct osp_http *h, struct MHD_Connection *c, struct osp_h
     }
 }
 
-static void send_error(struct osp_http *h, struct MHD_Connection *c, int status, const char *code,
-                       const char *msg, const char *allow)
+static void send_error(struct osp_http *h, struct MHD_Connection *c, const struct req_state *st,
+                       int status, const char *code, const char *msg, const char *allow)
 {
-    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    struct osp_http_resp resp = OSP_HTTP_RESP_INIT;
     osp_http_reply_error(&resp, status, code, "%s", msg);
     if (allow != NULL) {
         snprintf(resp.allow, sizeof(resp.allow), "%s", allow);
     }
-    send_resp(h, c, &resp);
+    send_resp(h, c, st, &resp);
     osp_buf_deinit(&resp.body);
+}
+
+static bool is_form_type(const char *ct)
+{
+    if (ct == NULL) {
+        return false;
+    }
+    while (*ct == ' ') {
+        ct++;
+    }
+    size_t n = strlen("application/x-www-form-urlencoded");
+    return strncasecmp(ct, "application/x-www-form-urlencoded", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 static bool is_json_type(const char *ct)
@@ -140,25 +187,27 @@ static void dispatch(struct osp_http *h, struct MHD_Connection *c, const char *u
     struct osp_http_match *m = osp_xmalloc(sizeof(*m));
     osp_http_router_match(h->router, method, url, m);
     if (m->status == 404) {
-        send_error(h, c, 404, "not_found", "no such endpoint", NULL);
+        send_error(h, c, st, 404, "not_found", "no such endpoint", NULL);
         goto out;
     }
     if (m->status == 405) {
         char msg[128];
         snprintf(msg, sizeof(msg), "method %.16s not allowed here (allowed: %s)", method, m->allow);
-        send_error(h, c, 405, "method_not_allowed", msg, m->allow);
+        send_error(h, c, st, 405, "method_not_allowed", msg, m->allow);
         goto out;
     }
     if ((m->flags & OSP_HTTP_AUTH) != 0 &&
         (h->auth == NULL ||
          !h->auth(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                   h->auth_arg))) {
-        send_error(h, c, 401, "unauthorized", "missing or invalid bearer token", NULL);
+        send_error(h, c, st, 401, "unauthorized", "missing or invalid bearer token", NULL);
         goto out;
     }
-    if (st->body.len > 0 && !is_json_type(MHD_lookup_connection_value(
-                                c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
-        send_error(h, c, 415, "unsupported_media_type",
+    const char *ctype =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (st->body.len > 0 && !is_json_type(ctype) &&
+        !((m->flags & OSP_HTTP_FORM) != 0 && is_form_type(ctype))) {
+        send_error(h, c, st, 415, "unsupported_media_type",
                    "request bodies must be JSON (Content-Type: application/json)", NULL);
         goto out;
     }
@@ -171,14 +220,14 @@ static void dispatch(struct osp_http *h, struct MHD_Connection *c, const char *u
     req.body_len = st->body.len;
     req.conn = c;
     req.state = st;
-    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    struct osp_http_resp resp = OSP_HTTP_RESP_INIT;
     m->fn(&req, &resp, m->arg);
     if (st->defer_asked && resp.status == 0) {
         st->suspended = true;
         h->deferred++;
         MHD_suspend_connection(c);
     } else {
-        send_resp(h, c, &resp);
+        send_resp(h, c, st, &resp);
     }
     osp_buf_deinit(&resp.body);
 out:
@@ -218,6 +267,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     if (!st->started) {
         /* First call: the head is complete, no body yet. */
         st->started = true;
+        st->prefixed = h->prefix != NULL && strncmp(url, h->prefix, strlen(h->prefix)) == 0;
         int ts = st->target_status;
         /* A NUL byte sent raw ends the C string MHD hands over, not the request line: MHD
          * splits "METHOD SP target SP version" by lengths, so the version it found lies past
@@ -234,17 +284,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (ts != 0) {
-            send_error(h, c, ts, ts == 414 ? "uri_too_long" : "bad_request", st->target_why, NULL);
+            send_error(h, c, st, ts, ts == 414 ? "uri_too_long" : "bad_request", st->target_why,
+                       NULL);
             st->answered = true;
         } else if (hbytes > OSP_HTTP_HEADERS_MAX) {
             char msg[96];
             snprintf(msg, sizeof(msg), "header fields larger than %d bytes", OSP_HTTP_HEADERS_MAX);
-            send_error(h, c, 431, "header_too_large", msg, NULL);
+            send_error(h, c, st, 431, "header_too_large", msg, NULL);
             st->answered = true;
         } else if (cl != NULL && strtoull(cl, NULL, 10) > h->max_body) {
             char msg[96];
             snprintf(msg, sizeof(msg), "request body larger than %zu bytes", h->max_body);
-            send_error(h, c, 413, "too_large", msg, NULL);
+            send_error(h, c, st, 413, "too_large", msg, NULL);
             st->answered = true;
         }
         return MHD_YES;
@@ -260,7 +311,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     if (st->finished) {
         /* Resumed by osp_http_finish(): the deferred answer. */
         st->finished = false;
-        send_resp(h, c, &st->resp);
+        send_resp(h, c, st, &st->resp);
         osp_buf_deinit(&st->resp.body);
         return MHD_YES;
     }
@@ -271,7 +322,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     if (st->received > h->max_body) {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", h->max_body);
-        send_error(h, c, 413, "too_large", msg, NULL);
+        send_error(h, c, st, 413, "too_large", msg, NULL);
         return MHD_YES;
     }
     dispatch(h, c, url, method, st);
@@ -418,7 +469,15 @@ void osp_http_free(struct osp_http *h)
     ev_timer_stop(h->loop, &h->timer);
     MHD_stop_daemon(h->d);
     osp_http_router_free(h->router);
+    free(h->prefix);
     free(h);
+}
+
+void osp_http_set_prefix_headers(struct osp_http *h, const char *prefix, const char *lines)
+{
+    free(h->prefix);
+    h->prefix = prefix != NULL ? osp_xstrdup(prefix) : NULL;
+    snprintf(h->prefix_headers, sizeof(h->prefix_headers), "%s", lines != NULL ? lines : "");
 }
 
 struct osp_http_router *osp_http_router(struct osp_http *h)
@@ -545,4 +604,9 @@ int osp_http_query_check(const struct osp_http_req *req, const char *const *allo
 const char *osp_http_header(const struct osp_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *osp_http_cookie(const struct osp_http_req *req, const char *name)
+{
+    return req->conn != NULL ? MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name) : NULL;
 }

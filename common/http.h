@@ -43,10 +43,12 @@
 #define OSP_HTTP_HEADERS_MAX  16384       /* header names + values: larger gets 431 */
 #define OSP_HTTP_HEAD_POOL    (32 * 1024) /* libmicrohttpd memory per connection */
 #define OSP_HTTP_NAME_MAX     31          /* longest {name} in a route pattern */
+#define OSP_HTTP_RESP_HEADERS 1536        /* bytes of extra response header lines */
 
 /* Route flags. */
 enum {
     OSP_HTTP_AUTH = 1u, /* the auth hook must accept the request's Authorization header */
+    OSP_HTTP_FORM = 2u, /* the body may also be application/x-www-form-urlencoded (HTML forms) */
 };
 
 struct osp_http;
@@ -68,10 +70,15 @@ struct osp_http_req {
 /* The reply a handler fills. status 0 means "not set" and is sent as 500 internal. */
 struct osp_http_resp {
     int status;
-    const char *content_type; /* static string; default "application/json" */
-    struct osp_buf body;      /* owned by the server */
-    char allow[64];           /* Allow header for 405, "" = none */
+    const char *content_type;            /* static string; default "application/json" */
+    struct osp_buf body;                 /* owned by the server */
+    char allow[64];                      /* Allow header for 405, "" = none */
+    char headers[OSP_HTTP_RESP_HEADERS]; /* extra "Name: value\n" lines (osp_http_resp_header) */
 };
+#define OSP_HTTP_RESP_INIT                                                                         \
+    {                                                                                              \
+        0, NULL, OSP_BUF_INIT, "", ""                                                              \
+    }
 
 typedef void osp_http_handler(const struct osp_http_req *req, struct osp_http_resp *resp,
                               void *arg);
@@ -160,6 +167,11 @@ struct osp_http_pending *osp_http_defer(const struct osp_http_req *req);
 void osp_http_finish(struct osp_http_pending *p, struct osp_http_resp *resp);
 void osp_http_set_after_run(struct osp_http *h, void (*fn)(void *arg), void *arg);
 
+/* Headers added to every response whose path starts with prefix, the server's own error
+ * answers included ("Name: value\n" lines, copied; at most OSP_HTTP_RESP_HEADERS bytes): the
+ * web console's security headers cover its 404s too. One prefix per server; NULL clears. */
+void osp_http_set_prefix_headers(struct osp_http *h, const char *prefix, const char *lines);
+
 /* Requests answered since start, by class (metrics). */
 uint64_t osp_http_requests(const struct osp_http *h, int status_class /* 2..5 */);
 
@@ -175,6 +187,14 @@ int osp_http_query_check(const struct osp_http_req *req, const char *const *allo
                          struct osp_http_resp *resp);
 /* Request header or NULL (case-insensitive name). */
 const char *osp_http_header(const struct osp_http_req *req, const char *name);
+/* Cookie value from the Cookie header, or NULL. */
+const char *osp_http_cookie(const struct osp_http_req *req, const char *name);
+/* The index-th value (0 first) of field name in an application/x-www-form-urlencoded body,
+ * decoded ('+' is a space, %XX a byte) into out (cap bytes, NUL-terminated): its length, or
+ * -1 when there is no such value, -2 when it does not fit or holds a malformed escape or a
+ * NUL byte. Pure: no server needed. */
+int osp_http_form_value(const char *body, size_t len, const char *name, size_t index, char *out,
+                        size_t cap);
 /* Parse the body as a JSON object. On failure replies 400 bad_json (empty body, syntax error
  * with line and column, not an object) and returns NULL. The result is owned by the caller. */
 json_t *osp_http_body_object(const struct osp_http_req *req, struct osp_http_resp *resp);
@@ -186,6 +206,9 @@ void osp_http_reply_json(struct osp_http_resp *resp, int status, json_t *body);
 /* Reply {"error": {"code": code, "message": <formatted>}}. */
 void osp_http_reply_error(struct osp_http_resp *resp, int status, const char *code, const char *fmt,
                           ...) OSP_PRINTF(4, 5);
+/* Add a response header line (name and value must hold no CR or LF): 0, or -1 when it does
+ * not fit resp->headers (nothing added). */
+int osp_http_resp_header(struct osp_http_resp *resp, const char *name, const char *value);
 /* Reply with raw text (copied). */
 void osp_http_reply_text(struct osp_http_resp *resp, int status, const char *content_type,
                          const char *text, size_t len);

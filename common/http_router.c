@@ -257,6 +257,76 @@ void osp_http_reply_text(struct osp_http_resp *resp, int status, const char *con
     osp_buf_append(&resp->body, text, len);
 }
 
+int osp_http_resp_header(struct osp_http_resp *resp, const char *name, const char *value)
+{
+    if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL) {
+        return -1;
+    }
+    size_t have = strlen(resp->headers);
+    size_t need = strlen(name) + 2 + strlen(value) + 1;
+    if (have + need >= sizeof(resp->headers)) {
+        return -1;
+    }
+    snprintf(resp->headers + have, sizeof(resp->headers) - have, "%s: %s\n", name, value);
+    return 0;
+}
+
+/* ---- Form bodies ---- */
+
+/* Decode [s, s + n) of a form field into out: its length, or -2. */
+static int form_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            if (i + 2 >= n) {
+                return -2;
+            }
+            int a = osp_http_hex_digit((unsigned char)s[i + 1]);
+            int b = osp_http_hex_digit((unsigned char)s[i + 2]);
+            if (a < 0 || b < 0) {
+                return -2;
+            }
+            c = a * 16 + b;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap) {
+            return -2;
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+int osp_http_form_value(const char *body, size_t len, const char *name, size_t index, char *out,
+                        size_t cap)
+{
+    size_t nlen = strlen(name);
+    size_t pos = 0;
+    if (cap == 0) {
+        return -2;
+    }
+    while (pos < len) {
+        const char *f = body + pos;
+        const char *amp = memchr(f, '&', len - pos);
+        size_t flen = amp ? (size_t)(amp - f) : len - pos;
+        const char *eq = memchr(f, '=', flen);
+        size_t klen = eq ? (size_t)(eq - f) : flen;
+        if (klen == nlen && memcmp(f, name, nlen) == 0) {
+            if (index == 0) {
+                return eq ? form_decode(eq + 1, flen - klen - 1, out, cap) : (out[0] = '\0', 0);
+            }
+            index--;
+        }
+        pos += flen + 1;
+    }
+    return -1;
+}
+
 int osp_http_write_port_file(const char *path, unsigned port, struct osp_err *err)
 {
     if (path == NULL || path[0] == '\0') {

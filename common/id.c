@@ -59,6 +59,11 @@ static void fill_random(void *buf, size_t len)
     close(fd);
 }
 
+void osp_random_bytes(void *buf, size_t len)
+{
+    fill_random(buf, len);
+}
+
 static uint64_t rotl(uint64_t x, int k)
 {
     return (x << k) | (x >> (64 - k));

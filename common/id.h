@@ -5,11 +5,15 @@
 #define OSP_ID_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define OSP_ID_LEN 36
 
 /* Write a fresh UUIDv7 plus NUL into out (at least OSP_ID_LEN + 1 bytes). */
 void osp_id_new(char out[OSP_ID_LEN + 1]);
+/* Fill buf with len bytes from the kernel's random source (getrandom(2), else /dev/urandom):
+ * for secrets (session ids, CSRF tokens), never the id generator's fast state. */
+void osp_random_bytes(void *buf, size_t len);
 /* True when s is a canonical lowercase or uppercase UUID text (any version). */
 bool osp_id_is_valid(const char *s);
 

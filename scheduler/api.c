@@ -179,6 +179,32 @@ int sched_tokens_load(struct sched *s, struct osp_err *err)
     return rc;
 }
 
+long api_token_lookup(const struct sched *s, const char *tok, size_t len)
+{
+    if (len == 0) {
+        return -1;
+    }
+    long found = -1;
+    for (size_t i = 0; i < s->ntokens; i++) {
+        bool eq = osp_ct_equal(tok, len, s->tokens[i], strlen(s->tokens[i]));
+        found = eq ? (long)i : found;
+    }
+    return found;
+}
+
+unsigned api_token_scopes(const struct sched *s, long i, char who[SCHED_WHO_MAX])
+{
+    if (s->set.api_insecure && s->ntokens == 0) {
+        snprintf(who, SCHED_WHO_MAX, "insecure");
+        return SCHED_SCOPE_ALL;
+    }
+    if (i < 0 || (size_t)i >= s->ntokens) {
+        return 0;
+    }
+    snprintf(who, SCHED_WHO_MAX, "token:%s", s->token_fp[i]);
+    return s->token_scopes[i];
+}
+
 /* Index of the token the Authorization header carries, or -1. Every token is compared, each
  * in constant time, without stopping at a match. */
 static long token_index(const struct sched *s, const char *hdr)
@@ -200,15 +226,7 @@ static long token_index(const struct sched *s, const char *hdr)
     while (len > 0 && tok[len - 1] == ' ') {
         len--;
     }
-    if (len == 0) {
-        return -1;
-    }
-    long found = -1;
-    for (size_t i = 0; i < s->ntokens; i++) {
-        bool eq = osp_ct_equal(tok, len, s->tokens[i], strlen(s->tokens[i]));
-        found = eq ? (long)i : found;
-    }
-    return found;
+    return api_token_lookup(s, tok, len);
 }
 
 static bool auth_cb(const char *hdr, void *arg)

@@ -22,6 +22,13 @@
 
 /* ---- helpers (api.c) ---- */
 
+/* Index of the loaded token equal to tok[0..len) (every token compared in constant time), or
+ * -1. The console's login shares it with the API's bearer check. */
+long api_token_lookup(const struct sched *s, const char *tok, size_t len);
+/* Scopes (SCHED_SCOPE_*) of token i, and who[] names it ("token:<fp>"); every scope and
+ * "insecure" under OSP_API_INSECURE=1 without tokens; 0 for an index out of range. */
+unsigned api_token_scopes(const struct sched *s, long i, char who[SCHED_WHO_MAX]);
+
 /* An audit line (always written): who did what to which object (job_id may be NULL). */
 void api_audit_log(struct sched *s, const char *action, const char *object, const char *job_id,
                    const char *detail);

@@ -155,7 +155,7 @@ static void api_submit_done(void *arg, void *ticket, const struct osp_job *j, in
                             const char *id, bool dup, const struct osp_err *err)
 {
     struct sched *s = arg;
-    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    struct osp_http_resp resp = OSP_HTTP_RESP_INIT;
     struct osp_ops o = sched_ops(s, dup ? sched_pg(s) : NULL, NULL, "api");
     if (dup && o.pg == NULL) {
         osp_http_reply_error(&resp, 503, "unavailable", "postgresql unavailable");

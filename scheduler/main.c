@@ -82,6 +82,7 @@ static int settings_load(struct sched_settings *st, const struct osp_config *cfg
     st->reconcile_period_s = cfg->reconcile_period_s;
     st->pg_timeout_ms = cfg->sched_pg_timeout_ms;
     st->default_max_attempts = cfg->default_max_attempts;
+    st->ui_secure_cookie = cfg->ui_secure_cookie;
     return 0;
 }
 
@@ -476,6 +477,7 @@ int main(int argc, char **argv)
     }
     api_submitter_start(s);
     sched_api_routes(s);
+    sched_console_routes(s);
     sched_promoter_start(s);
     sched_reaper_start(s);
     sched_cronfire_start(s);
@@ -497,6 +499,7 @@ out:
     api_submitter_stop(s);
     sched_notify_stop(s);
     osp_http_free(s->http);
+    sched_console_free(s);
     osp_rq_free(s->rq);
     osp_rqs_free(s->rqs);
     osp_pgs_free(s->pg);

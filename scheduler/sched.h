@@ -59,6 +59,7 @@ struct sched_settings {
     int reconcile_period_s;     /* OSP_RECONCILE_PERIOD_S, default 30 */
     int pg_timeout_ms;          /* OSP_SCHED_PG_TIMEOUT_MS: statement_timeout, default 5000 */
     int default_max_attempts;   /* OSP_DEFAULT_MAX_ATTEMPTS for API/cron jobs, default 3 */
+    bool ui_secure_cookie;      /* OSP_UI_SECURE_COOKIE: console cookie always Secure */
 };
 
 struct sched_duty {
@@ -97,6 +98,7 @@ struct sched {
     size_t nroutes;
     char who[SCHED_WHO_MAX];         /* caller of the request being handled ("" outside one) */
     struct osp_submitter *submitter; /* API submits committed in groups (api_jobs.c) */
+    struct console *console;         /* the web console's sessions (console.c) */
 
     /* duties */
     struct sched_duty promoter, reaper, cronfire, reconciler, retention, gauges, epoch, campaigns;
@@ -171,6 +173,11 @@ void api_submitter_stop(struct sched *s);
  * OSP_EINVAL with err (unreadable, no tokens, token too long, unknown option or scope); the
  * loaded tokens are unchanged on failure. */
 int sched_tokens_load(struct sched *s, struct osp_err *err);
+
+/* ---- console.c (docs/console.md) ---- */
+/* Routes of the web console under /ui/ and its session table; _free drops every session. */
+void sched_console_routes(struct sched *s);
+void sched_console_free(struct sched *s);
 
 /* ---- jobs rebuilt from ledger rows (reconciler.c) ---- */
 /* A reconciler page row (osp_ledger_reconcile_page) into j through osp_ledger_job_from_row,

@@ -8,7 +8,8 @@ PKGS=(build-essential cmake pkg-config python3 curl
       libpq-dev libssl-dev libcurl4-openssl-dev
       redis-server redis-sentinel postgresql-15 postgresql-client-15 wrk beanstalkd prometheus
       podman runc debootstrap
-      python3-yaml yamllint docker-compose gnuplot-nox clang-format jq)
+      python3-yaml yamllint docker-compose gnuplot-nox clang-format jq
+      chromium nodejs npm)  # the console's browser test (tests/browser, puppeteer-core)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -211,7 +211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct osp_http_match m;
     osp_http_router_match(router, method, path, &m);
-    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    struct osp_http_resp resp = OSP_HTTP_RESP_INIT;
     FUZZ_ASSERT(memchr(m.allow, '\0', sizeof(m.allow)) != NULL);
     FUZZ_ASSERT(m.nparams <= OSP_HTTP_MAX_PARAMS);
     if (m.status == 404) {

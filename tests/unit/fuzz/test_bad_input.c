@@ -191,7 +191,7 @@ static void expect_bad_json_n(const char *body, size_t len, const char *needle)
     req.path = "/v1/jobs";
     req.body = body;
     req.body_len = len;
-    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    struct osp_http_resp resp = OSP_HTTP_RESP_INIT;
     assert_null(osp_http_body_object(&req, &resp));
     assert_int_equal(resp.status, 400);
     json_t *v = parse_reply(&resp);
@@ -235,7 +235,7 @@ static void test_error_reply_quotes_bad_utf8(void **state)
     (void)state;
     /* Handlers quote user input (paths, methods, names) in messages; invalid UTF-8 must still
      * give a JSON reply. */
-    struct osp_http_resp resp = {0, NULL, OSP_BUF_INIT, ""};
+    struct osp_http_resp resp = OSP_HTTP_RESP_INIT;
     osp_http_reply_error(&resp, 404, "not_found", "no job %s", "ab\xff\xc0z");
     json_t *v = parse_reply(&resp);
     assert_string_equal(json_string_value(json_object_get(json_object_get(v, "error"), "message")),

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The web console (docs/console.md) with curl: login with a token gives a session cookie
+# (HttpOnly, SameSite=Strict, Path=/ui, Secure behind TLS); pages answer 200 with the figures
+# the ledger and Redis hold; a payload with <script> is rendered escaped; POSTs without or
+# with a wrong CSRF token, or from another origin, get 403 and change nothing; cancel and
+# retry (one job, dead letters) and purge (after its confirmation step) change the ledger; a
+# read-only token sees no action and its POSTs get 403; logout ends the session; bad input is
+# a clear 4xx; every /ui response carries the security headers; every page is under 150 KB.
+. "$OSP_SRC_DIR/tests/support/lib.sh"
+. "$OSP_SRC_DIR/tests/integration/sched_lib.sh"
+
+RD=rd-$RANDOM$RANDOM
+SUB=sub-$RANDOM$RANDOM
+cat >"$TMP/tokens" <<EOF
+$TOKEN scopes=submit,read,operate
+$RD scopes=read
+$SUB scopes=submit
+EOF
+start_scheduler s1 OSP_RECONCILE_GRACE_S=3600
+SP=$LAST_PID
+URL=$LAST_URL
+ADMIN_JAR=$TMP/admin.jar
+RO_JAR=$TMP/ro.jar
+
+# ui JAR METHOD PATH [CURL ARGS...] — prints the status; body in $TMP/page, headers in $TMP/hdr.
+ui() {
+    local jar=$1 m=$2 p=$3; shift 3
+    curl -s -o "$TMP/page" -D "$TMP/hdr" -w '%{http_code}' -b "$jar" -c "$jar" -X "$m" "$@" "$URL$p"
+}
+hdr() { grep -i "^$1:" "$TMP/hdr" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+csrf_of() { grep -o 'name="csrf" value="[0-9a-f]*"' "$TMP/page" | head -1 | sed 's/.*value="\([0-9a-f]*\)"/\1/'; }
+post_form() { local jar=$1 p=$2; shift 2; ui "$jar" POST "$p" -H 'Content-Type: application/x-www-form-urlencoded' "$@"; }
+# Every /ui answer carries the security headers.
+check_headers() {
+    local what=$1
+    hdr Content-Security-Policy | grep -q "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'" ||
+        fail "$what: no strict Content-Security-Policy: $(cat "$TMP/hdr")"
+    [ "$(hdr X-Content-Type-Options)" = nosniff ] || fail "$what: no X-Content-Type-Options"
+    [ "$(hdr Referrer-Policy)" = no-referrer ] || fail "$what: no Referrer-Policy"
+    [ "$(hdr Cache-Control)" = no-store ] || fail "$what: no Cache-Control: no-store"
+}
+check_size() {
+    local n; n=$(stat -c %s "$TMP/page")
+    [ "$n" -lt 153600 ] || fail "$1: page of $n bytes (limit 150 KB)"
+}
+
+# ---- login ----
+assert_eq 303 "$(ui "$TMP/none.jar" GET /ui/)" "no session: GET /ui/ redirects"
+assert_eq /ui/login "$(hdr Location)" "... to the login page"
+check_headers "redirect"
+assert_eq 200 "$(ui "$TMP/none.jar" GET /ui/login)" "login page"
+check_headers "login page"
+grep -q 'type="password"' "$TMP/page" || fail "no token field on the login page"
+assert_eq 401 "$(post_form "$TMP/none.jar" /ui/login --data 'token=wrong')" "unknown token refused"
+assert_eq 403 "$(post_form "$TMP/none.jar" /ui/login --data "token=$SUB")" "a submit-only token cannot log in"
+grep -q 'lacks the' "$TMP/page" || fail "the refusal does not say why"
+assert_eq 403 "$(post_form "$TMP/none.jar" /ui/login -H 'Origin: http://evil.example' --data "token=$TOKEN")" "cross-origin login refused"
+[ -s "$TMP/none.jar" ] && grep -q osp_session "$TMP/none.jar" && fail "a refused login set a cookie"
+assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/login --data-urlencode "token=$TOKEN")" "login with the operate token"
+cookie=$(hdr Set-Cookie)
+for attr in 'osp_session=[0-9a-f]\{64\};' 'Path=/ui' 'HttpOnly' 'SameSite=Strict'; do
+    echo "$cookie" | grep -q "$attr" || fail "cookie lacks $attr: $cookie"
+done
+echo "$cookie" | grep -q Secure && fail "Secure over plain HTTP without the setting: $cookie"
+ok "session cookie: 256-bit id, Path=/ui, HttpOnly, SameSite=Strict"
+assert_eq 303 "$(post_form "$TMP/tls.jar" /ui/login -H 'X-Forwarded-Proto: https' --data-urlencode "token=$TOKEN")" "login behind TLS"
+hdr Set-Cookie | grep -q '; Secure' || fail "no Secure attribute behind TLS: $(hdr Set-Cookie)"
+ok "behind TLS the cookie is Secure"
+assert_eq 303 "$(post_form "$RO_JAR" /ui/login --data-urlencode "token=$RD")" "login with the read-only token"
+
+# ---- data: queued jobs, one with an XSS payload ----
+XSS='<script>alert(1)</script>'
+assert_eq 202 "$(post_json /v1/jobs "{\"kind\":\"noop\",\"payload\":{\"result\":{\"note\":\"$XSS\"}},\"run_at\":\"2999-01-01T00:00:00Z\"}")" "submit a delayed job with a <script> payload"
+xid=$(jbody .id)
+for i in 1 2 3; do
+    assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop","payload":{"sleep_ms":1}}')" "submit queued job $i"
+    qid=$(jbody .id)
+done
+
+# ---- overview ----
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/)" "overview"
+check_headers overview; check_size overview
+assert_eq 200 "$(api GET /v1/queues)" "queues through the API"
+for f in pending delayed dead running; do
+    want=$(jbody ".queues[] | select(.kind == \"noop\") | .$f")
+    got=$(grep -o "<tr data-kind=\"noop\">.*" "$TMP/page" | grep -o "data-f=\"$f\">[^<]*<\|data-f=\"$f\"><a[^>]*>[^<]*<" | head -1 | sed 's/.*>\([^<]*\)<$/\1/')
+    assert_eq "$want" "$got" "overview: noop $f as GET /v1/queues says"
+done
+grep -q 'data-refresh="5"' "$TMP/page" || fail "overview does not refresh"
+ok "overview refreshes every 5 s"
+
+# ---- jobs list and detail ----
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?kind=noop')" "jobs page filtered by kind"
+check_headers jobs; check_size jobs
+assert_eq "$(q "SELECT count(*) FROM opspool.jobs WHERE kind = 'noop'")" "$(grep -o 'href="/ui/jobs/[0-9a-f-]*"' "$TMP/page" | sort -u | wc -l)" "the jobs page lists the ledger's noop jobs"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?kind=noop&state=delayed')" "jobs page filtered by state"
+grep -q "$xid" "$TMP/page" || fail "the delayed job is not listed"
+grep -q "$qid" "$TMP/page" && fail "a queued job is listed under delayed"
+ok "state filter"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?kind=noop&limit=2')" "paging: first page of 2"
+older=$(grep -o 'id="older" href="[^"]*"' "$TMP/page" | sed 's/.*href="\([^"]*\)"/\1/; s/&amp;/\&/g')
+[ -n "$older" ] || fail "no link to older jobs"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "$older")" "paging: next page"
+assert_eq 2 "$(grep -o 'href="/ui/jobs/[0-9a-f-]*"' "$TMP/page" | sort -u | wc -l)" "the next page holds the next 2"
+assert_eq 303 "$(ui "$ADMIN_JAR" GET "/ui/jobs?id=$xid")" "find by id"
+assert_eq "/ui/jobs/$xid" "$(hdr Location)" "find by id leads to the job"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$xid")" "job detail"
+check_headers "job detail"; check_size "job detail"
+grep -q '&lt;script&gt;alert(1)&lt;/script&gt;' "$TMP/page" || fail "the payload is not shown escaped"
+grep -q '<script>alert' "$TMP/page" && fail "the payload's <script> reached the page raw"
+ok "a <script> payload renders as text"
+grep -q 'id="cancel"' "$TMP/page" || fail "no Cancel button for an operate session"
+ok "operate session: Cancel button"
+
+# ---- CSRF and origin ----
+csrf=$(csrf_of)
+[ ${#csrf} = 64 ] || fail "no CSRF token on the page"
+if [ "${csrf: -1}" = 0 ]; then wrong=${csrf%?}1; else wrong=${csrf%?}0; fi
+assert_eq 403 "$(post_form "$ADMIN_JAR" "/ui/jobs/$xid/cancel" --data '')" "cancel without a CSRF token"
+assert_eq 403 "$(post_form "$ADMIN_JAR" "/ui/jobs/$xid/cancel" --data "csrf=$wrong")" "cancel with a wrong CSRF token"
+assert_eq 403 "$(post_form "$ADMIN_JAR" "/ui/jobs/$xid/cancel" -H 'Origin: http://evil.example' --data "csrf=$csrf")" "cancel from another origin"
+assert_eq 403 "$(post_form "$ADMIN_JAR" "/ui/jobs/$xid/cancel" -H 'Sec-Fetch-Site: cross-site' -H 'Origin: null' --data "csrf=$csrf")" "cancel from another site (Sec-Fetch-Site)"
+assert_eq 403 "$(post_form "$TMP/none.jar" "/ui/jobs/$xid/cancel" --data "csrf=$csrf")" "cancel without a session"
+assert_eq delayed "$(job_state "$xid")" "refused POSTs changed nothing"
+
+# ---- cancel and retry through the console ----
+assert_eq 303 "$(post_form "$ADMIN_JAR" "/ui/jobs/$xid/cancel" -H "Origin: $URL" --data "csrf=$csrf")" "cancel with the CSRF token"
+assert_eq "/ui/jobs/$xid?done=cancel" "$(hdr Location)" "back to the job"
+assert_eq cancelled "$(job_state "$xid")" "the ledger says cancelled"
+assert_eq 1 "$(q "SELECT count(*) FROM opspool.job_events WHERE job_id = '$xid' AND type = 'audit' AND data->>'via' = 'console'")" "an audit event names the console"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$xid?done=cancel")" "job page after cancel"
+grep -q 'id="retry"' "$TMP/page" || fail "no Retry button for a cancelled job"
+grep -q 'id="cancel"' "$TMP/page" && fail "a Cancel button for a cancelled job"
+assert_eq 303 "$(post_form "$ADMIN_JAR" "/ui/jobs/$xid/retry" --data "csrf=$csrf")" "retry with the CSRF token"
+assert_eq queued "$(job_state "$xid")" "the ledger has the job back, queued"
+assert_eq 409 "$(post_form "$ADMIN_JAR" "/ui/jobs/$qid/retry" --data "csrf=$csrf")" "retrying a job that never ended: 409"
+grep -q 'class="error"' "$TMP/page" || fail "the 409 is not an HTML error page"
+
+# ---- a running job and dead letters (a worker) ----
+assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop","payload":{"sleep_ms":60000}}')" "submit a long job"
+lid=$(jbody .id)
+for i in 1 2; do
+    assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop","payload":{"fail":true},"max_attempts":1}')" "submit a failing job $i"
+    eval "d$i=\$(jbody .id)"
+done
+start_worker w1 OSP_WORKER_SLOTS=4 OSP_LEASE_MS=3000 OSP_WORKER_DUTIES=false
+W=$LAST_PID
+wait_eq 60 running job_state "$lid" || fail "long job not running"
+wait_eq 60 dead job_state "$d1" || fail "failing job 1 not dead"
+wait_eq 60 dead job_state "$d2" || fail "failing job 2 not dead"
+wait_eq 20 2 rcli LLEN "$P:dead:noop" || fail "no dead records"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/)" "overview with a worker"
+grep -q '<table id="workers">' "$TMP/page" || fail "no workers table"
+ok "overview lists the worker"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$lid")" "the running job's page"
+assert_eq 303 "$(post_form "$ADMIN_JAR" "/ui/jobs/$lid/cancel" --data "csrf=$csrf")" "cancel the running job"
+assert_eq "/ui/jobs/$lid?done=cancel_requested" "$(hdr Location)" "cancel requested"
+wait_eq 30 cancelled job_state "$lid" || fail "running job not cancelled: $(job_state "$lid")"
+ok "the running job was cancelled through the console"
+kill -TERM "$W"
+wait_until 30 sh -c "! kill -0 $W 2>/dev/null" || fail "worker did not exit"
+
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/dead?kind=noop')" "dead letters page"
+check_headers dead; check_size dead
+assert_eq "$(rcli LLEN "$P:dead:noop")" "$(grep -o 'name="ids" value=' "$TMP/page" | wc -l)" "the page lists every dead record"
+grep -q "value=\"$d1\"" "$TMP/page" || fail "dead job 1 not listed"
+grep -q 'fail' "$TMP/page" || fail "no reason shown"
+assert_eq 403 "$(post_form "$ADMIN_JAR" /ui/dead/noop/retry --data "what=selected&ids=$d1")" "dead retry without CSRF"
+assert_eq dead "$(job_state "$d1")" "nothing retried"
+assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/dead/noop/retry --data "csrf=$csrf&what=selected&ids=$d1")" "retry selected"
+assert_eq "/ui/dead?kind=noop&done=retried&n=1" "$(hdr Location)" "one retried"
+assert_eq queued "$(job_state "$d1")" "the ledger has the dead job queued"
+assert_eq 1 "$(rcli LLEN "$P:dead:noop")" "its dead record is gone, the other stays"
+assert_eq 200 "$(post_form "$ADMIN_JAR" /ui/dead/noop/purge --data "csrf=$csrf&what=all")" "purge all: a confirmation step"
+grep -q 'id="would-purge">1 dead' "$TMP/page" || fail "the confirmation does not say how many"
+assert_eq 1 "$(rcli LLEN "$P:dead:noop")" "nothing purged before confirming"
+assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/dead/noop/purge --data "csrf=$csrf&what=all&confirm=yes")" "purge confirmed"
+assert_eq 0 "$(rcli LLEN "$P:dead:noop")" "the dead record is purged"
+assert_eq dead "$(job_state "$d2")" "the ledger keeps the purged job as dead"
+
+# ---- read-only session ----
+assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop","run_at":"2999-01-01T00:00:00Z"}')" "submit a delayed job"
+rid=$(jbody .id)
+assert_eq 200 "$(ui "$RO_JAR" GET "/ui/jobs/$rid")" "read-only: job page"
+grep -q '(read-only)' "$TMP/page" || fail "the page does not say read-only"
+grep -Eq 'id="(cancel|retry)"|/cancel"|/retry"' "$TMP/page" && fail "read-only session sees an action"
+ro_csrf=$(csrf_of)
+assert_eq 200 "$(ui "$RO_JAR" GET "/ui/jobs/$xid")" "read-only: cancelled-able job page"
+grep -q '<button id=' "$TMP/page" && fail "read-only session sees a button"
+assert_eq 200 "$(ui "$RO_JAR" GET /ui/dead?kind=noop)" "read-only: dead page"
+grep -Eq 'retry-all|purge-all|name="ids"' "$TMP/page" && fail "read-only session sees dead-letter actions"
+ok "read-only pages show no action"
+assert_eq 403 "$(post_form "$RO_JAR" "/ui/jobs/$rid/cancel" --data "csrf=$ro_csrf")" "read-only: cancel refused"
+assert_eq 403 "$(post_form "$RO_JAR" /ui/dead/noop/retry --data "csrf=$ro_csrf&what=all")" "read-only: dead retry refused"
+assert_eq delayed "$(job_state "$rid")" "read-only POSTs changed nothing"
+
+# ---- bad input ----
+bad() { # bad STATUS WHAT PATH
+    local got; got=$(ui "$ADMIN_JAR" GET "$3") || got="curl failed ($?)"
+    assert_eq "$1" "$got" "$2"
+    check_headers "$2"
+}
+bad 400 "bad job id" /ui/jobs/not-a-uuid
+bad 404 "unknown job id" /ui/jobs/0190f2a4-1b2c-7d3e-8f40-123456789abc
+grep -q 'no job' "$TMP/page" || fail "the 404 does not say what is missing"
+bad 400 "unknown kind" '/ui/jobs?kind=nosuchkind'
+grep -q 'unknown kind' "$TMP/page" || fail "the 400 does not name the problem"
+bad 400 "bad kind" '/ui/dead?kind=NO%20PE'
+bad 400 "bad state" '/ui/jobs?state=bogus'
+bad 400 "huge limit" '/ui/jobs?limit=999999999999999999999999'
+bad 400 "bad before" '/ui/jobs?before=x'
+bad 400 "bad find id" '/ui/jobs?id=%3Cscript%3E'
+grep -q '<script>' "$TMP/page" && fail "a bad id was echoed raw"
+bad 400 "unknown query parameter" '/ui/jobs?foo=1'
+bad 400 "repeated query parameter" '/ui/jobs?kind=noop&kind=noop'
+# (curl drops jar cookies from requests this long and then sends a broken one: the header.)
+sess=$(awk '$6 == "osp_session" {print $7}' "$ADMIN_JAR")
+assert_eq 414 "$(curl -s -o "$TMP/page" -D "$TMP/hdr" -w '%{http_code}' -H "Cookie: osp_session=$sess" \
+    "$URL/ui/jobs?kind=$(head -c 9000 /dev/zero | tr '\0' a)")" "huge query value"
+check_headers "huge query value"
+bad 404 "unknown page" /ui/nope
+assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/nosuchkind/retry --data "csrf=$csrf&what=all")" "dead retry of an unknown kind"
+assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/noop/retry --data "csrf=$csrf&what=selected&ids=x")" "dead retry with a bad id"
+assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/noop/retry --data "csrf=$csrf&what=selected")" "dead retry with nothing selected"
+assert_eq 415 "$(ui "$ADMIN_JAR" POST "/ui/jobs/$rid/cancel" -H 'Content-Type: text/plain' --data "csrf=$csrf")" "a non-form body"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/static/console.css)" "stylesheet"
+check_headers stylesheet
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/static/console.js)" "script"
+check_headers script
+kill -0 "$SP" || fail "the scheduler died"
+ok "the scheduler survived the bad input"
+
+# ---- the API is unchanged ----
+assert_eq 200 "$(api GET /v1/queues -D "$TMP/hdr")" "the API answers as before"
+grep -qi '^Content-Security-Policy' "$TMP/hdr" && fail "the console's headers leaked into the API"
+ok "API responses carry no console headers"
+assert_eq 401 "$(curl -s -o /dev/null -w '%{http_code}' -b "$ADMIN_JAR" "$URL/v1/queues")" "a console cookie is no API credential"
+
+# ---- logout ----
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/)" "overview before logout"
+cp "$ADMIN_JAR" "$TMP/stolen.jar"
+assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/logout --data "csrf=$(csrf_of)")" "logout"
+hdr Set-Cookie | grep -q 'Max-Age=0' || fail "logout does not clear the cookie"
+assert_eq 303 "$(ui "$TMP/stolen.jar" GET /ui/)" "the old cookie no longer opens pages"
+assert_eq 403 "$(post_form "$TMP/stolen.jar" "/ui/jobs/$rid/cancel" --data "csrf=$csrf")" "nor allows actions"
+assert_eq delayed "$(job_state "$rid")" "nothing changed after logout"
+finish
