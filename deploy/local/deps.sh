@@ -9,11 +9,15 @@ PKGS=(build-essential cmake pkg-config python3 curl
       redis-server redis-sentinel postgresql-15 postgresql-client-15 wrk beanstalkd prometheus
       podman runc debootstrap
       python3-yaml yamllint docker-compose gnuplot-nox clang-format jq
-      chromium nodejs npm)  # the console's browser test (tests/browser, puppeteer-core)
+      chromium)  # chromium, node and npm: the console's browser test (tests/browser)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm by command, not by package: a Node.js installed another way (NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package) serves as well.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}" >&2
 SUDO=()
