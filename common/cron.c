@@ -568,3 +568,25 @@ void osp_time_format_rfc3339(int64_t ms, char out[32])
     snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", w.y, w.mo, w.d, w.h, w.mi, sec,
              (int)(ms - s * 1000));
 }
+
+int osp_time_format_zone(int64_t s, const char *tz, char out[48])
+{
+    if (tz == NULL || !osp_tz_is_valid(tz)) {
+        return OSP_EINVAL;
+    }
+    struct tz_saved sv;
+    tz_enter(tz, &sv);
+    time_t tt = (time_t)s;
+    struct tm tm;
+    int64_t off = offset_at(s);
+    bool ok = localtime_r(&tt, &tm) != NULL;
+    tz_leave(&sv);
+    if (!ok) {
+        return OSP_EINVAL;
+    }
+    int64_t a = off < 0 ? -off : off;
+    snprintf(out, 48, "%04d-%02d-%02d %02d:%02d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, off < 0 ? '-' : '+', (int)(a / 3600),
+             (int)(a % 3600 / 60));
+    return 0;
+}

@@ -78,5 +78,8 @@ int osp_time_parse_rfc3339(const char *s, int64_t *ms);
 /* Format ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (at least 32 bytes). A value outside the
  * accepted range is clamped to its nearest end, so what is printed always parses back. */
 void osp_time_format_rfc3339(int64_t ms, char out[32]);
+/* Format s (seconds since the epoch) as wall time in zone tz with its offset there:
+ * "2025-03-30 03:00+02:00". 0, or OSP_EINVAL for an unknown zone. */
+int osp_time_format_zone(int64_t s, const char *tz, char out[48]);
 
 #endif

@@ -474,9 +474,12 @@ json_t *osp_ledger_schedules(struct osp_pgs *c, const char *name, struct osp_err
         return NULL;
     }
     json_t *f = osp_pgs_query(c,
-                              "SELECT opspool.ts_iso(fire_at) AS fire_at, status, job_id, reason, "
-                              "replica FROM opspool.schedule_firings WHERE schedule = $1 "
-                              "ORDER BY fire_at DESC LIMIT 20",
+                              "SELECT opspool.ts_iso(x.fire_at) AS fire_at, x.status, x.job_id, "
+                              "x.reason, x.replica, r.state AS outcome, "
+                              "opspool.ts_iso(r.finished_at) AS finished_at "
+                              "FROM opspool.schedule_firings x LEFT JOIN " LEDGER_SCHEDULE_RUNS
+                              " r ON r.id = x.job_id WHERE x.schedule = $1 "
+                              "ORDER BY x.fire_at DESC LIMIT 20",
                               1, params, err);
     if (f == NULL) {
         json_decref(row);

@@ -32,7 +32,7 @@
 #define CONSOLE_SESSIONS 256
 #define CONSOLE_IDLE_S   3600        /* a session unused this long is gone */
 #define CONSOLE_LIFE_S   (12 * 3600) /* and any session after this long */
-#define CONSOLE_ROUTES   20
+#define CONSOLE_ROUTES   32
 #define CONSOLE_COOKIE   "osp_session"
 #define HEX_SECRET       64 /* 32 random bytes as hex */
 
@@ -146,6 +146,9 @@ void ui_page_begin(struct ui_ctx *c, const char *title, const char *active, int 
             {"overview", "/ui/", "Overview"},
             {"jobs", "/ui/jobs", "Jobs"},
             {"dead", "/ui/dead", "Dead letters"},
+            {"schedules", "/ui/schedules", "Schedules"},
+            {"campaigns", "/ui/campaigns", "Campaigns"},
+            {"benchmarks", "/ui/benchmarks", "Benchmarks"},
         };
         ui_raw(o, "<nav>");
         for (size_t i = 0; i < OSP_ARRAY_LEN(nav); i++) {
@@ -255,6 +258,11 @@ static const char console_css[] =
     "border:1px solid var(--line);border-radius:8px}.login input{width:100%;margin:.4rem 0 1rem}\n"
     "svg.chart{background:var(--card);border:1px solid var(--line);border-radius:6px;"
     "max-width:100%;height:auto}\n"
+    "ul.fires{margin:0;padding:0;list-style:none;font-variant-numeric:tabular-nums}\n"
+    "tr.regressed td{background:#fdf0ef}.verdict.bad{color:var(--bad);font-weight:700}\n"
+    "section.series{margin-bottom:1.5rem}svg.chart{display:block;margin:.5rem 0}\n"
+    ".state-pending,.state-submitted{background:#fbefd5;color:var(--warn)}"
+    ".state-skipped{background:#eee;color:var(--muted)}\n"
     "@media (max-width:600px){main{padding:.5rem}th,td{padding:.35rem .4rem}"
     ".logout{margin-left:0}}\n";
 
@@ -545,7 +553,7 @@ static void h_ui(const struct osp_http_req *req, struct osp_http_resp *resp, voi
         const char *n = req->param_names[i];
         const char *v = req->params[i];
         if (strcmp(n, "id") == 0 && !osp_id_is_valid(v)) {
-            ui_error(&c, 400, "invalid job id: expected a UUID");
+            ui_error(&c, 400, "invalid id: expected a UUID");
             goto out;
         }
         if (strcmp(n, "kind") == 0 && !osp_kind_name_is_valid(v)) {
@@ -614,6 +622,15 @@ void sched_console_routes(struct sched *s)
     ui_route(s, "GET", "/ui/dead", 0, ui_dead, ui_dead_query);
     ui_route(s, "POST", "/ui/dead/{kind}/retry", UI_OPERATE, ui_dead_retry, NULL);
     ui_route(s, "POST", "/ui/dead/{kind}/purge", UI_OPERATE, ui_dead_purge, NULL);
+    ui_route(s, "GET", "/ui/schedules", 0, ui_schedules, ui_schedules_query);
+    ui_route(s, "GET", "/ui/schedules/{name}", 0, ui_schedule, ui_schedules_query);
+    ui_route(s, "POST", "/ui/schedules/{name}/trigger", UI_OPERATE, ui_schedule_trigger, NULL);
+    ui_route(s, "POST", "/ui/schedules/{name}/enable", UI_OPERATE, ui_schedule_enable, NULL);
+    ui_route(s, "POST", "/ui/schedules/{name}/disable", UI_OPERATE, ui_schedule_disable, NULL);
+    ui_route(s, "GET", "/ui/campaigns", 0, ui_campaigns, ui_campaigns_query);
+    ui_route(s, "GET", "/ui/campaigns/{id}", 0, ui_campaign, ui_schedules_query);
+    ui_route(s, "POST", "/ui/campaigns/{id}/cancel", UI_OPERATE, ui_campaign_cancel, NULL);
+    ui_route(s, "GET", "/ui/benchmarks", 0, ui_benchmarks, ui_benchmarks_query);
 }
 
 void sched_console_free(struct sched *s)

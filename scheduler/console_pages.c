@@ -26,7 +26,7 @@ const char *const ui_dead_query[] = {"kind", "done", "n", NULL};
 
 /* The operation context of a console request (who acts, via "console"), or false after
  * replying 503. */
-static bool ui_ops(struct ui_ctx *c, struct osp_ops *o)
+bool ui_ops(struct ui_ctx *c, struct osp_ops *o)
 {
     *o = sched_ops(c->s, sched_pg(c->s), c->who, "console");
     if (o->pg == NULL) {
@@ -36,14 +36,14 @@ static bool ui_ops(struct ui_ctx *c, struct osp_ops *o)
     return true;
 }
 
-static const char *jstr(const json_t *o, const char *k)
+const char *ui_jstr(const json_t *o, const char *k)
 {
     const char *v = json_string_value(json_object_get(o, k));
     return v != NULL ? v : "";
 }
 
 /* A JSON value as text: strings as they are, numbers, null as "". */
-static void esc_value(struct osp_buf *out, const json_t *v)
+void ui_value(struct osp_buf *out, const json_t *v)
 {
     if (json_is_string(v)) {
         ui_esc(out, json_string_value(v));
@@ -56,7 +56,7 @@ static void esc_value(struct osp_buf *out, const json_t *v)
     }
 }
 
-static void state_badge(struct osp_buf *out, const char *state)
+void ui_state_badge(struct osp_buf *out, const char *state)
 {
     enum osp_job_state st;
     if (osp_job_state_parse(state, &st) == 0) {
@@ -67,7 +67,7 @@ static void state_badge(struct osp_buf *out, const char *state)
     }
 }
 
-static void job_link(struct osp_buf *out, const char *id)
+void ui_job_link(struct osp_buf *out, const char *id)
 {
     if (id == NULL || !osp_id_is_valid(id)) {
         ui_esc(out, id);
@@ -76,7 +76,7 @@ static void job_link(struct osp_buf *out, const char *id)
     osp_buf_appendf(out, "<a class=\"mono\" href=\"/ui/jobs/%s\">%s</a>", id, id);
 }
 
-static void age_text(struct osp_buf *out, double s)
+void ui_age(struct osp_buf *out, double s)
 {
     if (s < 90) {
         osp_buf_appendf(out, "%.0f s", s);
@@ -89,8 +89,7 @@ static void age_text(struct osp_buf *out, double s)
     }
 }
 
-/* A note from a whitelisted ?done= value (never the value itself). */
-static void done_note(struct ui_ctx *c, long n)
+void ui_done_note(struct ui_ctx *c, long n)
 {
     static const char *const notes[][2] = {
         {"cancel", "Cancelled."},
@@ -98,6 +97,12 @@ static void done_note(struct ui_ctx *c, long n)
         {"retry", "Queued again."},
         {"retried", "Dead jobs retried: "},
         {"purged", "Dead records purged: "},
+        {"triggered", "Triggered: its job is queued."},
+        {"triggered_campaign", "Triggered: its campaign is running."},
+        {"enabled", "Enabled: it fires from its next tick."},
+        {"disabled", "Disabled: it no longer fires."},
+        {"campaign_cancel", "Campaign cancelled: its pending steps are skipped, its running "
+                            "jobs stopped."},
     };
     const char *done = osp_http_query(c->req, "done");
     for (size_t i = 0; done != NULL && i < OSP_ARRAY_LEN(notes); i++) {
@@ -141,13 +146,13 @@ static void overview_workers(struct ui_ctx *c)
         ui_raw(c->out, "<tr><td class=\"mono\">");
         ui_esc(c->out, id);
         ui_raw(c->out, "</td><td class=\"wrap\">");
-        ui_esc(c->out, jstr(f, "kinds"));
+        ui_esc(c->out, ui_jstr(f, "kinds"));
         ui_raw(c->out, "</td><td class=\"num\">");
-        ui_esc(c->out, jstr(f, "busy")[0] ? jstr(f, "busy") : "0");
+        ui_esc(c->out, ui_jstr(f, "busy")[0] ? ui_jstr(f, "busy") : "0");
         ui_raw(c->out, " / ");
-        ui_esc(c->out, jstr(f, "slots")[0] ? jstr(f, "slots") : "?");
+        ui_esc(c->out, ui_jstr(f, "slots")[0] ? ui_jstr(f, "slots") : "?");
         ui_raw(c->out, "</td><td class=\"num\">");
-        age_text(c->out, now > hb ? (double)(now - hb) / 1000.0 : 0.0);
+        ui_age(c->out, now > hb ? (double)(now - hb) / 1000.0 : 0.0);
         ui_raw(c->out, " ago</td></tr>");
         json_decref(f);
     }
@@ -197,7 +202,7 @@ void ui_overview(struct ui_ctx *c)
                         all[i]->name, (long long)st.dead, st.paused ? "paused" : "no",
                         (long long)json_integer_value(json_object_get(rate, all[i]->name)));
         if (age > 0) {
-            age_text(c->out, age);
+            ui_age(c->out, age);
         } else {
             ui_raw(c->out, "-");
         }
@@ -305,28 +310,28 @@ void ui_jobs(struct ui_ctx *c)
         json_array_foreach(rows, i, row)
         {
             ui_raw(c->out, "<tr><td>");
-            job_link(c->out, jstr(row, "id"));
+            ui_job_link(c->out, ui_jstr(row, "id"));
             ui_raw(c->out, "</td><td>");
-            ui_esc(c->out, jstr(row, "kind"));
+            ui_esc(c->out, ui_jstr(row, "kind"));
             ui_raw(c->out, "</td><td>");
-            state_badge(c->out, jstr(row, "state"));
+            ui_state_badge(c->out, ui_jstr(row, "state"));
             ui_raw(c->out, "</td><td class=\"num\">");
-            esc_value(c->out, json_object_get(row, "attempt"));
+            ui_value(c->out, json_object_get(row, "attempt"));
             ui_raw(c->out, " / ");
-            esc_value(c->out, json_object_get(row, "max_attempts"));
+            ui_value(c->out, json_object_get(row, "max_attempts"));
             ui_raw(c->out, "</td><td>");
-            ui_esc(c->out, jstr(row, "created_at"));
+            ui_esc(c->out, ui_jstr(row, "created_at"));
             ui_raw(c->out, "</td><td>");
-            ui_esc(c->out, jstr(row, "finished_at"));
+            ui_esc(c->out, ui_jstr(row, "finished_at"));
             ui_raw(c->out, "</td><td class=\"wrap\">");
-            const char *e = jstr(row, "error");
+            const char *e = ui_jstr(row, "error");
             ui_escn(c->out, e, strlen(e) > 200 ? 200 : strlen(e));
             ui_raw(c->out, "</td></tr>");
         }
         ui_raw(c->out, "</tbody></table></div>");
     }
     if (json_array_size(rows) == (size_t)limit) {
-        const char *last = jstr(json_array_get(rows, json_array_size(rows) - 1), "id");
+        const char *last = ui_jstr(json_array_get(rows, json_array_size(rows) - 1), "id");
         ui_raw(c->out, "<p class=\"actions\"><a id=\"older\" href=\"/ui/jobs?");
         if (kind != NULL) {
             osp_buf_appendf(c->out, "kind=%s&amp;", kind); /* a known kind's name */
@@ -366,7 +371,7 @@ static void json_block(struct osp_buf *out, const char *id, const json_t *v)
 static void kv(struct osp_buf *out, const char *name, const json_t *job, const char *field)
 {
     osp_buf_appendf(out, "<dt>%s</dt><dd data-f=\"%s\">", name, field);
-    esc_value(out, json_object_get(job, field));
+    ui_value(out, json_object_get(job, field));
     ui_raw(out, "</dd>");
 }
 
@@ -389,14 +394,14 @@ void ui_job(struct ui_ctx *c)
         }
         return;
     }
-    const char *state = jstr(job, "state");
+    const char *state = ui_jstr(job, "state");
     ui_page_begin(c, "Job", "jobs", 0);
     ui_raw(c->out, "<h1>Job <span class=\"mono\">");
     ui_esc(c->out, id);
     ui_raw(c->out, "</span></h1>");
-    done_note(c, -1);
+    ui_done_note(c, -1);
     ui_raw(c->out, "<dl class=\"kv\"><dt>State</dt><dd data-f=\"state\">");
-    state_badge(c->out, state);
+    ui_state_badge(c->out, state);
     ui_raw(c->out, "</dd>");
     kv(c->out, "Kind", job, "kind");
     kv(c->out, "Attempt", job, "attempt");
@@ -438,6 +443,7 @@ void ui_job(struct ui_ctx *c)
         }
         ui_raw(c->out, "</div>");
     }
+    ui_job_evidence(c, id, job);
     ui_raw(c->out, "<h2>Payload</h2>");
     json_block(c->out, "payload", json_object_get(job, "payload"));
     ui_raw(c->out, "<h2>Result</h2>");
@@ -456,17 +462,17 @@ void ui_job(struct ui_ctx *c)
                 break;
             }
             ui_raw(c->out, "<tr><td class=\"num\">");
-            esc_value(c->out, json_object_get(a, "attempt"));
+            ui_value(c->out, json_object_get(a, "attempt"));
             ui_raw(c->out, "</td><td>");
-            esc_value(c->out, json_object_get(a, "outcome"));
+            ui_value(c->out, json_object_get(a, "outcome"));
             ui_raw(c->out, "</td><td class=\"mono\">");
-            esc_value(c->out, json_object_get(a, "worker"));
+            ui_value(c->out, json_object_get(a, "worker"));
             ui_raw(c->out, "</td><td>");
-            esc_value(c->out, json_object_get(a, "started_at"));
+            ui_value(c->out, json_object_get(a, "started_at"));
             ui_raw(c->out, "</td><td>");
-            esc_value(c->out, json_object_get(a, "finished_at"));
+            ui_value(c->out, json_object_get(a, "finished_at"));
             ui_raw(c->out, "</td><td class=\"wrap\">");
-            const char *e = jstr(a, "error");
+            const char *e = ui_jstr(a, "error");
             ui_escn(c->out, e, strlen(e) > 300 ? 300 : strlen(e));
             ui_raw(c->out, "</td></tr>");
         }
@@ -483,11 +489,11 @@ void ui_job(struct ui_ctx *c)
         for (size_t i = nev > UI_EVENTS_MAX ? nev - UI_EVENTS_MAX : 0; i < nev; i++) {
             json_t *e = json_array_get(events, i);
             ui_raw(c->out, "<tr><td>");
-            esc_value(c->out, json_object_get(e, "ts"));
+            ui_value(c->out, json_object_get(e, "ts"));
             ui_raw(c->out, "</td><td class=\"num\">");
-            esc_value(c->out, json_object_get(e, "attempt"));
+            ui_value(c->out, json_object_get(e, "attempt"));
             ui_raw(c->out, "</td><td>");
-            esc_value(c->out, json_object_get(e, "type"));
+            ui_value(c->out, json_object_get(e, "type"));
             ui_raw(c->out, "</td><td class=\"wrap mono\">");
             char *d = json_dumps(json_object_get(e, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
             size_t dn = d != NULL ? strlen(d) : 0;
@@ -600,9 +606,9 @@ static void dead_records(struct ui_ctx *c, const char *kind, int64_t total)
         }
         ui_raw(c->out, "<td>");
         if (okd) {
-            job_link(c->out, d.job_id);
+            ui_job_link(c->out, d.job_id);
             ui_raw(c->out, "</td><td>");
-            age_text(c->out, now > d.failed_at_ms ? (double)(now - d.failed_at_ms) / 1000.0 : 0);
+            ui_age(c->out, now > d.failed_at_ms ? (double)(now - d.failed_at_ms) / 1000.0 : 0);
             ui_raw(c->out, " ago</td><td class=\"wrap\">");
             ui_esc(c->out, d.reason);
         } else {
@@ -654,7 +660,7 @@ void ui_dead(struct ui_ctx *c)
     }
     ui_page_begin(c, "Dead letters", "dead", 0);
     ui_raw(c->out, "<h1>Dead letters</h1>");
-    done_note(c, n);
+    ui_done_note(c, n);
     ui_raw(c->out, "<div class=\"scroll\"><table id=\"dead-kinds\"><thead><tr><th>Kind</th>"
                    "<th class=\"num\">Dead</th></tr></thead><tbody>");
     const struct job_kind *const *all = job_kinds_all();

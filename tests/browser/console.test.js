@@ -81,6 +81,13 @@ async function main() {
       ['job', `/ui/jobs/${env('OSP_UI_XSS_JOB')}`],
       ['dead', '/ui/dead?kind=noop'],
       ['running-job', `/ui/jobs/${env('OSP_UI_RUN_JOB')}`],
+      ['schedules', '/ui/schedules'],
+      ['schedule', '/ui/schedules/nightly'],
+      ['campaigns', '/ui/campaigns'],
+      ['campaign', `/ui/campaigns/${env('OSP_UI_CAMPAIGN')}`],
+      ['benchmarks', '/ui/benchmarks'],
+      ['benchmark-job', `/ui/jobs/${env('OSP_UI_BENCH_JOB')}`],
+      ['drill-job', `/ui/jobs/${env('OSP_UI_DRILL_JOB')}`],
     ];
     for (const [name, p] of pages) {
       const before = problems.length;
@@ -107,6 +114,16 @@ async function main() {
     for (const f of ['pending', 'running', 'delayed', 'dead']) {
       ok(String(q[f]) === shown[f], `overview DOM: noop ${f} ${shown[f]} = API ${q[f]}`);
     }
+    // Charts are inline SVG that the browser draws (not blocked, not empty).
+    for (const [p, sel] of [[`/ui/jobs/${env('OSP_UI_DRILL_JOB')}`, '#drill-chart'], ['/ui/benchmarks', 'svg.trend'],
+      [`/ui/campaigns/${env('OSP_UI_CAMPAIGN')}`, '#steps-graph']]) {
+      await page.goto(URL + p, { waitUntil: 'load' });
+      const box = await page.$eval(sel, (e) => { const r = e.getBoundingClientRect(); return [r.width, r.height]; });
+      ok(box[0] > 100 && box[1] > 50, `${p}: ${sel} drawn (${box.join('x')})`);
+    }
+    await page.goto(`${URL}/ui/schedules`, { waitUntil: 'load' });
+    const fires = await page.$$eval('tr[data-schedule=nightly] time', (t) => t.map((x) => x.textContent));
+    ok(fires.length === 3 && fires.every((f) => / 03:00\+0[12]:00$/.test(f)), `schedules: next fires at 03:00 Berlin (${fires.join(', ')})`);
     // The XSS payload is text: visible, inert.
     await page.goto(`${URL}/ui/jobs/${env('OSP_UI_XSS_JOB')}`, { waitUntil: 'load' });
     const payload = await page.$eval('#payload', (e) => e.textContent);
@@ -135,9 +152,10 @@ async function main() {
     const ctx = await browser.createBrowserContext();
     const ro = await watchedPage(ctx, roProblems);
     await login(ro, env('OSP_UI_RO_TOKEN'));
-    for (const p of [`/ui/jobs/${env('OSP_UI_XSS_JOB')}`, '/ui/dead?kind=noop', '/ui/']) {
+    for (const p of [`/ui/jobs/${env('OSP_UI_XSS_JOB')}`, '/ui/dead?kind=noop', '/ui/', '/ui/schedules',
+      '/ui/schedules/nightly', `/ui/campaigns/${env('OSP_UI_CAMPAIGN')}`, '/ui/benchmarks']) {
       await ro.goto(URL + p, { waitUntil: 'load' });
-      const actions = await ro.$$eval('main button, main input[type=checkbox]', (b) => b.length);
+      const actions = await ro.$$eval('main form[method=post] button, main input[type=checkbox]', (b) => b.length);
       ok(actions === 0, `read-only ${p}: no action (${actions})`);
     }
     await shoot(ro, 'read-only-job');

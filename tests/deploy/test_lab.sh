@@ -52,6 +52,10 @@ grep -q "$T/state/env.sh" "$T/run.out" || fail "the summary does not name the en
     drills=$(psql -qAtX -c "SELECT string_agg(fault || ':' || verdict, ' ' ORDER BY fault) FROM opspool.drill_results")
     [ "$drills" = "latency:pass restart:pass" ] || { echo "drills: $drills" >&2; exit 13; }
     curl -fsS -H "Authorization: Bearer $OPSPOOL_TOKEN" "$OPSPOOL_API/v1/queues" | jq -e '.queues | length > 0' >/dev/null || exit 14
+    # The console the summary names: the lab's token logs in, the overview lists the drills.
+    grep -q "^The web console (docs/console.md): $OPSPOOL_API/ui/ " "$T/run.out" || exit 16
+    curl -fsS -o /dev/null -c "$T/ui.jar" --data-urlencode "token=$OPSPOOL_TOKEN" "$OPSPOOL_API/ui/login" || exit 17
+    curl -fsS -b "$T/ui.jar" "$OPSPOOL_API/ui/" | grep -q ">drill<" || exit 18
     id=$(opspoolctl submit benchmark --max-attempts 3 \
         --payload '{"target": "shortener", "lanes": [{"name": "tiny", "connections": 1, "requests": 20,
                     "requests_mix": [{"path": "/health"}]}], "thresholds": ["p50<0.0001ms"]}')
@@ -64,7 +68,7 @@ grep -q "$T/state/env.sh" "$T/run.out" || fail "the summary does not name the en
     echo "breaching benchmark: state $st" >&2
     exit 15
 ) >"$T/env.out" 2>&1 || fail "the env file does not reach the stack (step $?)"
-ok "the env file points opspoolctl, psql and curl at the stack; restart and latency drills passed"
+ok "the env file points opspoolctl, psql and curl at the stack; the console it names logs in; restart and latency drills passed"
 
 # The lab's scale-out presets: its target starts shortener instances from local.instance.
 (

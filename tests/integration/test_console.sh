@@ -179,6 +179,128 @@ assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/dead/noop/purge --data "csrf=$csrf&w
 assert_eq 0 "$(rcli LLEN "$P:dead:noop")" "the dead record is purged"
 assert_eq dead "$(job_state "$d2")" "the ledger keeps the purged job as dead"
 
+# ---- schedules ----
+assert_eq 201 "$(post_json /v1/schedules "{\"name\":\"nightly.ui\",\"cron\":\"0 3 * * *\",\"timezone\":\"Europe/Berlin\",\"kind\":\"noop\",\"payload\":{\"result\":{\"note\":\"$XSS\"}}}")" "define a schedule with a <script> payload"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/schedules)" "schedules page"
+check_headers schedules; check_size schedules
+grep -q '<tr data-schedule="nightly.ui">' "$TMP/page" || fail "the schedule is not listed"
+grep -q '<td class="mono">0 3 \* \* \*</td><td>Europe/Berlin</td><td>noop</td>' "$TMP/page" || fail "cron, zone and kind not shown"
+n=$(grep -Eo '<time datetime="[^"]*">[0-9-]{10} 03:00\+0[12]:00</time>' "$TMP/page" | wc -l)
+assert_eq 3 "$n" "three next fire times at 03:00 Berlin time"
+first=$(grep -o '<time datetime="[^"]*"' "$TMP/page" | head -1 | sed 's/.*="\(.*\)"/\1/')
+assert_eq "$(q "SELECT to_char(next_fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') FROM opspool.schedules WHERE name = 'nightly.ui'")" "${first%.000Z}" "the first is the ledger's next tick"
+grep -q 'data-action="trigger"' "$TMP/page" || fail "no Trigger button for an operate session"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/schedules/nightly.ui)" "a schedule's page"
+check_headers schedule; check_size schedule
+assert_eq 5 "$(grep -Eo '[0-9-]{10} 03:00\+0[12]:00</time>' "$TMP/page" | wc -l)" "its page shows five next fire times"
+grep -q '&lt;script&gt;alert(1)&lt;/script&gt;' "$TMP/page" || fail "the schedule's payload is not shown escaped"
+grep -q '<script>alert' "$TMP/page" && fail "the schedule's <script> reached the page raw"
+csrf=$(csrf_of)
+before=$(q "SELECT count(*) FROM opspool.jobs WHERE schedule = 'nightly.ui'")
+assert_eq 403 "$(post_form "$ADMIN_JAR" /ui/schedules/nightly.ui/trigger --data '')" "trigger without a CSRF token"
+assert_eq 403 "$(post_form "$ADMIN_JAR" /ui/schedules/nightly.ui/disable --data "csrf=$wrong")" "disable with a wrong CSRF token"
+assert_eq "$before" "$(q "SELECT count(*) FROM opspool.jobs WHERE schedule = 'nightly.ui'")" "refused trigger submitted nothing"
+assert_eq t "$(q "SELECT enabled FROM opspool.schedules WHERE name = 'nightly.ui'")" "refused disable changed nothing"
+assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/schedules/nightly.ui/trigger --data "csrf=$csrf")" "trigger now"
+assert_eq "/ui/schedules/nightly.ui?done=triggered" "$(hdr Location)" "back to the schedule"
+assert_eq $((before + 1)) "$(q "SELECT count(*) FROM opspool.jobs WHERE schedule = 'nightly.ui'")" "the trigger submitted one job of the schedule"
+sj=$(q "SELECT id FROM opspool.jobs WHERE schedule = 'nightly.ui' ORDER BY created_at DESC LIMIT 1")
+assert_eq 1 "$(q "SELECT count(*) FROM opspool.audit WHERE action = 'schedule.trigger' AND via = 'console' AND object = 'nightly.ui'")" "the trigger is audited via the console"
+assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/schedules/nightly.ui/disable --data "csrf=$csrf")" "disable"
+assert_eq f "$(q "SELECT enabled FROM opspool.schedules WHERE name = 'nightly.ui'")" "the ledger says disabled"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/schedules/nightly.ui?done=disabled')" "the schedule's page after disable"
+grep -q 'data-f="enabled">no<' "$TMP/page" || fail "the page does not say disabled"
+grep -q 'data-action="enable"' "$TMP/page" || fail "no Enable button for a disabled schedule"
+assert_eq 303 "$(post_form "$ADMIN_JAR" /ui/schedules/nightly.ui/enable --data "csrf=$csrf")" "enable"
+assert_eq t "$(q "SELECT enabled FROM opspool.schedules WHERE name = 'nightly.ui'")" "the ledger says enabled"
+assert_eq 2 "$(q "SELECT count(*) FROM opspool.audit WHERE action IN ('schedule.enable', 'schedule.disable') AND via = 'console'")" "enable and disable are audited via the console"
+q "INSERT INTO opspool.schedule_firings (schedule, fire_at, status, job_id, replica) VALUES ('nightly.ui', now() - interval '1 day', 'fired', '$sj', 'r<b>1')" >/dev/null
+q "UPDATE opspool.jobs SET state = 'succeeded', finished_at = now() WHERE id = '$sj'" >/dev/null
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/schedules/nightly.ui)" "the schedule's page with a firing"
+grep -q "href=\"/ui/jobs/$sj\"" "$TMP/page" || fail "the firing's job is not linked"
+grep -q 'data-f="outcome"><span class="state state-succeeded">succeeded' "$TMP/page" || fail "the firing's outcome is not shown"
+grep -q 'r&lt;b&gt;1' "$TMP/page" || fail "the replica name is not escaped"
+ok "schedule: firings with their jobs' outcomes, values escaped"
+assert_eq 404 "$(ui "$ADMIN_JAR" GET /ui/schedules/nosuch)" "unknown schedule"
+assert_eq 400 "$(ui "$ADMIN_JAR" GET '/ui/schedules/bad%20name')" "bad schedule name"
+assert_eq 404 "$(post_form "$ADMIN_JAR" /ui/schedules/nosuch/trigger --data "csrf=$csrf")" "trigger an unknown schedule"
+
+# ---- campaigns (no worker runs now: the first step stays queued) ----
+assert_eq 201 "$(post_json /v1/campaigns '{"name":"ui-camp","steps":[{"name":"prepare","kind":"noop"},{"name":"left","kind":"noop","after":["prepare"]},{"name":"right","kind":"noop","after":["prepare"]},{"name":"join","kind":"noop","after":["left","right"]}]}')" "submit a campaign"
+cid=$(jbody .id)
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/campaigns)" "campaigns page"
+check_headers campaigns; check_size campaigns
+grep -q "href=\"/ui/campaigns/$cid\"" "$TMP/page" || fail "the campaign is not listed"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/campaigns/$cid")" "a campaign's page"
+check_headers campaign; check_size campaign
+grep -q '<svg class="chart" id="steps-graph"' "$TMP/page" || fail "no steps graph"
+assert_eq 4 "$(grep -o '<g class="step">' "$TMP/page" | wc -l)" "the graph draws four steps"
+assert_eq 4 "$(grep -o 'marker-end="url(#arrow)"' "$TMP/page" | wc -l)" "and four dependencies"
+for st in prepare left right join; do
+    want=$(q "SELECT state FROM opspool.campaign_steps WHERE campaign_id = '$cid' AND step = '$st'")
+    grep -q "<tr data-step=\"$st\">.*data-f=\"state\"><span class=\"state state-$want\">" <(sed 's/<tr /\n<tr /g' "$TMP/page") || fail "step $st: not shown as $want"
+done
+ok "campaign steps with the ledger's states"
+grep -q 'id="cancel"' "$TMP/page" || fail "no Cancel button on a running campaign"
+assert_eq 403 "$(post_form "$ADMIN_JAR" "/ui/campaigns/$cid/cancel" --data "csrf=$wrong")" "campaign cancel with a wrong CSRF token"
+assert_eq running "$(q "SELECT state FROM opspool.campaigns WHERE id = '$cid'")" "refused cancel changed nothing"
+assert_eq 303 "$(post_form "$ADMIN_JAR" "/ui/campaigns/$cid/cancel" --data "csrf=$csrf")" "cancel the campaign"
+assert_eq cancelled "$(q "SELECT state FROM opspool.campaigns WHERE id = '$cid'")" "the ledger says cancelled"
+assert_eq 303 "$(post_form "$ADMIN_JAR" "/ui/campaigns/$cid/cancel" --data "csrf=$csrf")" "cancelling it again is idempotent (as the API's)"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/campaigns/$cid?done=campaign_cancel")" "the campaign's page after cancel"
+grep -q 'id="cancel"' "$TMP/page" && fail "a Cancel button on a cancelled campaign"
+grep -q 'data-f="state"><span class="state state-cancelled">' "$TMP/page" || fail "the page does not say cancelled"
+assert_eq 404 "$(ui "$ADMIN_JAR" GET /ui/campaigns/0190f2a4-1b2c-7d3e-8f40-123456789abc)" "unknown campaign"
+assert_eq 400 "$(ui "$ADMIN_JAR" GET /ui/campaigns/x)" "bad campaign id"
+
+# ---- benchmarks (rows written as a benchmark job records them) ----
+bj=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt, finished_at) VALUES (gen_random_uuid(), 'benchmark', 'succeeded', '{}', 1, now()) RETURNING id" | head -1)
+q "INSERT INTO opspool.benchmark_results (job_id, attempt, target, lane, model, requests, errors, rps, p50_ms, p90_ms, p95_ms, p99_ms, p999_ms, max_ms, passed, created_at)
+   SELECT gen_random_uuid(), 1, 'svc', 'closed', 'closed', 5000, 0, 1000 + g, 2.0 + g * 0.01, 4, 5, 10.0 + g * 0.1, 12, 20, true, now() - (10 - g) * interval '1 hour'
+   FROM generate_series(1, 8) g" >/dev/null
+q "INSERT INTO opspool.benchmark_results (job_id, attempt, target, lane, model, requests, errors, rps, p50_ms, p90_ms, p95_ms, p99_ms, p999_ms, max_ms, passed, created_at)
+   VALUES ('$bj', 1, 'svc', 'closed', 'closed', 5000, 0, 1005, 8.5, 12, 14, 41.25, 50, 60, true, now())" >/dev/null
+assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/benchmarks)" "benchmarks page"
+check_headers benchmarks; check_size benchmarks
+grep -q '<section class="series" data-target="svc" data-lane="closed">' "$TMP/page" || fail "the series is not shown"
+grep -q '<svg class="chart trend"' "$TMP/page" || fail "no trend chart"
+grep -q 'class="baseline"' "$TMP/page" || fail "no baseline line"
+grep -q '<circle class="regressed"' "$TMP/page" || fail "the regression is not marked on the chart"
+assert_eq "$(q "SELECT opspool.bench_judge(r)->>'verdict' FROM opspool.benchmark_results r WHERE job_id = '$bj'")" regressed "the ledger judges the last run regressed"
+grep -q '<tr class="regressed"><td>[^<]*</td><td><a class="mono" href="/ui/jobs/'"$bj"'">' "$TMP/page" || fail "the regressed run is not highlighted"
+grep -q '<td class="num">41.25</td>' "$TMP/page" || fail "the run's p99 is not shown"
+ok "benchmarks: history, verdicts, regressed highlighted"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/benchmarks?target=svc&lane=closed')" "benchmarks filtered"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/benchmarks?target=nosuch')" "benchmarks of an unknown target"
+grep -q 'id="no-benchmarks"' "$TMP/page" || fail "no 'nothing matches' note"
+assert_eq 400 "$(ui "$ADMIN_JAR" GET '/ui/benchmarks?target=%3Cscript%3E')" "bad target name"
+grep -q '<script>' "$TMP/page" && fail "a bad target was echoed raw"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$bj")" "the benchmark job's page"
+check_size "benchmark job"
+grep -q '<table id="bench-lanes">' "$TMP/page" || fail "no lanes table on the benchmark job"
+for v in 8.50 12.00 14.00 41.25 50.00; do grep -q "<td class=\"num\">$v</td>" "$TMP/page" || fail "lane figure $v missing"; done
+grep -q 'data-f="verdict"><span class="verdict bad">regressed' "$TMP/page" || fail "the lane's judge is not shown"
+grep -q '<svg class="chart trend"' "$TMP/page" || fail "no trend on the benchmark job"
+ok "benchmark job: p50..p99.9 per lane, judge and trend"
+
+# ---- a drill's chart (the result a drill records) ----
+DR='{"target":"svc","verdict":"pass","injected":true,"recovered":true,"time_to_detect_ms":99,"time_to_recover_ms":599,"availability":0.868,"availability_under_fault":0.848,"duration_ms":4500,
+ "phases":{"steady":{"probes":5,"ok":5,"availability":1.0,"p50_ms":0.3,"p95_ms":0.4,"p99_ms":0.5,"start_ms":0,"end_ms":400},
+           "inject":{"probes":0,"ok":0,"availability":null,"start_ms":400,"end_ms":401},
+           "observe":{"probes":30,"ok":25,"availability":0.833,"p50_ms":0.363,"p95_ms":0.449,"p99_ms":0.544,"start_ms":401,"end_ms":3425},
+           "rollback":{"probes":0,"ok":0,"start_ms":3425,"end_ms":3426},
+           "recovery":{"probes":8,"ok":8,"availability":1.0,"p50_ms":0.31,"p95_ms":0.42,"p99_ms":0.47,"start_ms":3426,"end_ms":4500}},
+ "timeline":{"inject_ms":401,"fault_end_ms":401,"rollback_done_ms":3425}}'
+dj=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt, result, finished_at) VALUES (gen_random_uuid(), 'drill', 'succeeded', '{\"target\":\"svc\"}', 1, '$DR', now()) RETURNING id" | head -1)
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$dj")" "the drill job's page"
+check_headers "drill job"; check_size "drill job"
+grep -q '<svg class="chart" id="drill-chart"' "$TMP/page" || fail "no drill chart"
+for ph in steady inject observe rollback recovery; do grep -q "data-phase=\"$ph\"" "$TMP/page" || fail "no band for phase $ph"; done
+grep -q 'detect 99 ms' "$TMP/page" || fail "time to detect not marked"
+grep -q 'recover 599 ms' "$TMP/page" || fail "time to recover not marked"
+grep -q 'data-f="availability_under_fault">0.848' "$TMP/page" || fail "availability under fault not shown"
+ok "drill job: phases as bands, detect and recover marked"
+
 # ---- read-only session ----
 assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop","run_at":"2999-01-01T00:00:00Z"}')" "submit a delayed job"
 rid=$(jbody .id)
@@ -194,6 +316,13 @@ ok "read-only pages show no action"
 assert_eq 403 "$(post_form "$RO_JAR" "/ui/jobs/$rid/cancel" --data "csrf=$ro_csrf")" "read-only: cancel refused"
 assert_eq 403 "$(post_form "$RO_JAR" /ui/dead/noop/retry --data "csrf=$ro_csrf&what=all")" "read-only: dead retry refused"
 assert_eq delayed "$(job_state "$rid")" "read-only POSTs changed nothing"
+for p in /ui/schedules /ui/schedules/nightly.ui "/ui/campaigns/$cid" /ui/benchmarks "/ui/jobs/$bj"; do
+    assert_eq 200 "$(ui "$RO_JAR" GET "$p")" "read-only: $p"
+    grep -Eq '<button (id|class)=|data-action=|/trigger"|/disable"|/cancel"' "$TMP/page" && fail "read-only session sees an action on $p"
+done
+ok "read-only: no action on schedules, campaigns, benchmarks"
+assert_eq 403 "$(post_form "$RO_JAR" /ui/schedules/nightly.ui/disable --data "csrf=$ro_csrf")" "read-only: disable refused"
+assert_eq t "$(q "SELECT enabled FROM opspool.schedules WHERE name = 'nightly.ui'")" "read-only disable changed nothing"
 
 # ---- bad input ----
 bad() { # bad STATUS WHAT PATH
