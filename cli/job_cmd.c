@@ -101,9 +101,10 @@ int ctl_cmd_jobs(struct ctl *c, int argc, char **argv)
     if (state != NULL) {
         snprintf(one, sizeof(one), "{%s}", state);
     }
-    struct osp_job_filter f = {kind, states != NULL ? states : state != NULL ? one : NULL,
-                               since != NULL ? strtoll(since, NULL, 10) : 0, NULL,
-                               (int)strtol(limit_s, NULL, 10)};
+    struct osp_job_filter f = {.kind = kind,
+                               .states = states != NULL ? states : state != NULL ? one : NULL,
+                               .since_ms = since != NULL ? strtoll(since, NULL, 10) : 0,
+                               .limit = (int)strtol(limit_s, NULL, 10)};
     struct osp_err qerr = {0};
     struct osp_ops ops;
     memset(&ops, 0, sizeof(ops));

@@ -300,8 +300,16 @@ struct osp_job_filter {
     int64_t since_ms;      /* created within the last since_ms */
     const char *before_id; /* keyset: ids older than this one */
     int limit;
+    const char *target;          /* payload->>'target' equals this */
+    const char *idempotency_key; /* exact match */
 };
 json_t *osp_ledger_jobs(struct osp_pgs *c, const struct osp_job_filter *f, struct osp_err *err);
+/* The evidence a seed or backup job recorded, per attempt, oldest first, as typed JSON:
+ * {"seed_runs": [{attempt, target, seed, scale, mode, rows, bytes, duration_ms, rows_per_s,
+ * digest, created_at}], "backups": [{attempt, target, path, bytes, sha256, server_version,
+ * pg_dump_version, duration_ms, verified, restore_ms, expired_at, created_at}]} (empty arrays
+ * when the job recorded none). Owned, NULL with err. */
+json_t *osp_ledger_job_records(struct osp_pgs *c, const char *id, struct osp_err *err);
 /* Jobs of each kind finished within the last window_s seconds: {"<kind>": n, ...}. Owned. */
 json_t *osp_ledger_finished_counts(struct osp_pgs *c, int window_s, struct osp_err *err);
 

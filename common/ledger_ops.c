@@ -530,7 +530,9 @@ json_t *osp_ledger_jobs(struct osp_pgs *c, const struct osp_job_filter *f, struc
     char since[24], lim[16];
     snprintf(since, sizeof(since), "%lld", (long long)f->since_ms);
     snprintf(lim, sizeof(lim), "%d", f->limit > 0 ? f->limit : 50);
-    const char *params[] = {f->kind, f->states, f->since_ms > 0 ? since : NULL, f->before_id, lim};
+    const char *params[] = {f->kind,           f->states, f->since_ms > 0 ? since : NULL,
+                            f->before_id,      lim,       f->target,
+                            f->idempotency_key};
     return osp_pgs_query(
         c,
         "SELECT id::text AS id, kind, state, attempt, max_attempts, recoveries, worker, error, "
@@ -539,9 +541,48 @@ json_t *osp_ledger_jobs(struct osp_pgs *c, const struct osp_job_filter *f, struc
         "FROM opspool.jobs j WHERE ($1::text IS NULL OR kind = $1) "
         "AND ($2::text[] IS NULL OR state = ANY ($2::text[])) "
         "AND ($3::bigint IS NULL OR created_at >= now() - $3::bigint * interval '1 millisecond') "
+        "AND ($6::text IS NULL OR j.payload->>'target' = $6::text) "
+        "AND ($7::text IS NULL OR j.idempotency_key = $7::text) "
         /* j.id, not id: that is the output column (text), whose order no index has. */
         "AND ($4::uuid IS NULL OR j.id < $4::uuid) ORDER BY j.id DESC LIMIT $5::int",
-        5, params, err);
+        7, params, err);
+}
+
+json_t *osp_ledger_job_records(struct osp_pgs *c, const char *id, struct osp_err *err)
+{
+    const char *params[] = {id};
+    json_t *rows = osp_pgs_query(
+        c,
+        "SELECT (SELECT coalesce(jsonb_agg(jsonb_build_object('attempt', s.attempt, "
+        "  'target', s.target, 'seed', s.seed, 'scale', s.scale, 'mode', s.mode, "
+        "  'rows', s.rows, 'bytes', s.bytes, 'duration_ms', s.duration_ms, "
+        "  'rows_per_s', s.rows_per_s, 'digest', s.digest, "
+        "  'created_at', opspool.ts_iso(s.created_at)) ORDER BY s.attempt), '[]'::jsonb) "
+        "  FROM opspool.seed_runs s WHERE s.job_id = $1::uuid)::text AS seed_runs, "
+        "(SELECT coalesce(jsonb_agg(jsonb_build_object('attempt', b.attempt, "
+        "  'target', b.target, 'path', b.path, 'bytes', b.bytes, 'sha256', b.sha256, "
+        "  'server_version', b.server_version, 'pg_dump_version', b.pg_dump_version, "
+        "  'duration_ms', b.duration_ms, 'verified', b.verified, 'restore_ms', b.restore_ms, "
+        "  'expired_at', opspool.ts_iso(b.expired_at), "
+        "  'created_at', opspool.ts_iso(b.created_at)) ORDER BY b.attempt), '[]'::jsonb) "
+        "  FROM opspool.backups b WHERE b.job_id = $1::uuid)::text AS backups",
+        1, params, err);
+    if (rows == NULL) {
+        return NULL;
+    }
+    const json_t *row = json_array_get(rows, 0);
+    json_t *out = json_object();
+    static const char *const keys[] = {"seed_runs", "backups"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *t = row_str(row, keys[i]);
+        json_t *v = t != NULL ? json_loads(t, 0, NULL) : NULL;
+        json_object_set_new(out, keys[i], json_is_array(v) ? v : json_array());
+        if (!json_is_array(v)) {
+            json_decref(v);
+        }
+    }
+    json_decref(rows);
+    return out;
 }
 
 json_t *osp_ledger_finished_counts(struct osp_pgs *c, int window_s, struct osp_err *err)

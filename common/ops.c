@@ -874,7 +874,26 @@ json_t *osp_op_jobs(const struct osp_ops *o, const struct osp_job_filter *f, str
         osp_err_set(err, OSP_EINVAL, "before: a job id");
         return NULL;
     }
+    if (f->target != NULL && !osp_name_is_valid(f->target, OSP_JOB_TARGET_MAX)) {
+        osp_err_set(err, OSP_EINVAL, "target: must match [a-z0-9_-]{1,64}");
+        return NULL;
+    }
+    if (f->idempotency_key != NULL &&
+        (f->idempotency_key[0] == '\0' ||
+         strnlen(f->idempotency_key, OSP_SUBMIT_TEXT_MAX + 1) > OSP_SUBMIT_TEXT_MAX)) {
+        osp_err_set(err, OSP_EINVAL, "idempotency_key: 1..%d bytes", OSP_SUBMIT_TEXT_MAX);
+        return NULL;
+    }
     return osp_ledger_jobs(o->pg, f, err);
+}
+
+json_t *osp_op_job_records(const struct osp_ops *o, const char *id, struct osp_err *err)
+{
+    if (id == NULL || !osp_id_is_valid(id)) {
+        osp_err_set(err, OSP_EINVAL, "a job id");
+        return NULL;
+    }
+    return osp_ledger_job_records(o->pg, id, err);
 }
 
 json_t *osp_op_finished_counts(const struct osp_ops *o, int window_s, struct osp_err *err)

@@ -218,6 +218,11 @@ int osp_op_campaigns_advance_all(const struct osp_ops *o, const struct osp_submi
 
 /* Job lists (osp_ledger_jobs) and finished jobs per kind over a window (jobs/min). */
 json_t *osp_op_jobs(const struct osp_ops *o, const struct osp_job_filter *f, struct osp_err *err);
+/* osp_op_jobs checks the filter: kind, target (a name, [a-z0-9_-]{1,64}), idempotency_key
+ * (1..OSP_SUBMIT_TEXT_MAX bytes), before (a job id); OSP_EINVAL naming the field. */
+#define OSP_JOB_TARGET_MAX 64
+/* The seed runs and backups a job recorded (osp_ledger_job_records), id checked. */
+json_t *osp_op_job_records(const struct osp_ops *o, const char *id, struct osp_err *err);
 json_t *osp_op_finished_counts(const struct osp_ops *o, int window_s, struct osp_err *err);
 
 /* ---- benchmark history (ops_bench.c) ---- */

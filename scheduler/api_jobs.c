@@ -319,7 +319,10 @@ void api_h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *resp,
     if (state != NULL) {
         snprintf(states, sizeof(states), "{%s}", state);
     }
-    struct osp_job_filter f = {kind, state != NULL ? states : NULL, 0, before, (int)limit};
+    struct osp_job_filter f = {.kind = kind,
+                               .states = state != NULL ? states : NULL,
+                               .before_id = before,
+                               .limit = (int)limit};
     struct osp_ops o;
     struct osp_err err = {0, ""};
     if (!api_ops(s, &o, resp)) {

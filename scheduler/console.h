@@ -91,7 +91,8 @@ extern const char *const ui_benchmarks_query[];
 
 /* ---- evidence on a job's page (console_charts.c) ---- */
 
-/* A benchmark job's lanes (p50..p99.9, judge) or a drill's chart, when the job is one. */
+/* A benchmark job's lanes (p50..p99.9, judge), a drill's chart, a seed's runs or a backup's
+ * files, when the job is one. */
 void ui_job_evidence(struct ui_ctx *c, const char *id, const json_t *job);
 /* Append an SVG trend chart of p50 and p99 (ms) of the history rows of one lane (newest
  * first, as osp_op_bench_history returns them) with the baseline's p50/p99 as dashed lines. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* console_charts.c — the evidence drawn on a job's page (docs/console.md): a benchmark's
  * lanes with their percentiles and judge (osp_op_bench_compare with no second run) and each
- * lane's trend (osp_op_bench_history), a drill's phases as a chart. Charts are inline SVG
+ * lane's trend (osp_op_bench_history), a drill's phases as a chart, a seed's runs and a
+ * backup's files as tables (osp_op_job_records). Charts are inline SVG
  * drawn here: no script, no external asset (the CSP needs nothing for inline <svg>); every
  * number is printed by this program and every text escaped.
  *
@@ -396,6 +397,110 @@ static void drill_evidence(struct ui_ctx *c, const json_t *res)
                    "every probe: a phase is drawn as its p50/p95/p99 and its availability.</p>");
 }
 
+/* ---- a seed or a backup (opspool.seed_runs, opspool.backups) ---- */
+
+/* One cell: a real with 2 decimals, anything else as ui_value prints it. */
+static void record_cell(struct osp_buf *out, const char *field, const json_t *v)
+{
+    osp_buf_appendf(out, "<td data-f=\"%s\">", field);
+    if (json_is_real(v)) {
+        osp_buf_appendf(out, "%.2f", json_real_value(v));
+    } else {
+        ui_value(out, v);
+    }
+    ui_raw(out, "</td>");
+}
+
+static const char *const seed_cols[][2] = {
+    {"Attempt", "attempt"},
+    {"Target", "target"},
+    {"Seed", "seed"},
+    {"Scale", "scale"},
+    {"Mode", "mode"},
+    {"Bytes", "bytes"},
+    {"Duration (ms)", "duration_ms"},
+    {"Rows/s", "rows_per_s"},
+    {"Digest", "digest"},
+    {"Recorded", "created_at"},
+};
+static const char *const backup_cols[][2] = {
+    {"Attempt", "attempt"},
+    {"Target", "target"},
+    {"File", "path"},
+    {"Bytes", "bytes"},
+    {"SHA-256", "sha256"},
+    {"Verified", "verified"},
+    {"Restore (ms)", "restore_ms"},
+    {"Duration (ms)", "duration_ms"},
+    {"Server", "server_version"},
+    {"pg_dump", "pg_dump_version"},
+    {"Expired", "expired_at"},
+    {"Recorded", "created_at"},
+};
+
+static void records_table(struct osp_buf *out, const char *tid, const json_t *rows,
+                          const char *const (*cols)[2], size_t ncols, bool with_rows)
+{
+    osp_buf_appendf(out, "<div class=\"scroll\"><table id=\"%s\"><thead><tr>", tid);
+    for (size_t k = 0; k < ncols; k++) {
+        osp_buf_appendf(out, "<th>%s</th>", cols[k][0]);
+    }
+    if (with_rows) {
+        ui_raw(out, "<th>Rows per table</th>");
+    }
+    ui_raw(out, "</tr></thead><tbody>");
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        ui_raw(out, "<tr>");
+        for (size_t k = 0; k < ncols; k++) {
+            record_cell(out, cols[k][1], json_object_get(r, cols[k][1]));
+        }
+        if (with_rows) {
+            ui_raw(out, "<td data-f=\"rows\" class=\"wrap\">");
+            const char *t;
+            json_t *n;
+            bool first = true;
+            json_object_foreach(json_object_get(r, "rows"), t, n)
+            {
+                ui_raw(out, first ? "" : ", ");
+                ui_esc(out, t);
+                ui_raw(out, " ");
+                ui_value(out, n);
+                first = false;
+            }
+            ui_raw(out, "</td>");
+        }
+        ui_raw(out, "</tr>");
+    }
+    ui_raw(out, "</tbody></table></div>");
+}
+
+static void records_evidence(struct ui_ctx *c, const char *id, bool seed)
+{
+    struct osp_ops o = sched_ops(c->s, sched_pg(c->s), c->who, "console");
+    struct osp_err err = {0, ""};
+    if (o.pg == NULL) {
+        return;
+    }
+    json_t *rec = osp_op_job_records(&o, id, &err);
+    ui_raw(c->out, seed ? "<h2>Seed runs</h2>" : "<h2>Backups</h2>");
+    const json_t *rows = json_object_get(rec, seed ? "seed_runs" : "backups");
+    if (rec == NULL || json_array_size(rows) == 0) {
+        osp_buf_appendf(c->out, "<p class=\"muted\" id=\"%s-none\">", seed ? "seed" : "backup");
+        ui_esc(c->out, rec == NULL ? err.msg
+                       : seed      ? "No seed run recorded for this job."
+                                   : "No backup recorded for this job.");
+        ui_raw(c->out, "</p>");
+    } else if (seed) {
+        records_table(c->out, "seed-runs", rows, seed_cols, OSP_ARRAY_LEN(seed_cols), true);
+    } else {
+        records_table(c->out, "backups", rows, backup_cols, OSP_ARRAY_LEN(backup_cols), false);
+    }
+    json_decref(rec);
+}
+
 void ui_job_evidence(struct ui_ctx *c, const char *id, const json_t *job)
 {
     const char *kind = ui_jstr(job, "kind");
@@ -403,5 +508,7 @@ void ui_job_evidence(struct ui_ctx *c, const char *id, const json_t *job)
         bench_evidence(c, id);
     } else if (strcmp(kind, "drill") == 0) {
         drill_evidence(c, json_object_get(job, "result"));
+    } else if (strcmp(kind, "seed") == 0 || strcmp(kind, "backup") == 0) {
+        records_evidence(c, id, strcmp(kind, "seed") == 0);
     }
 }

@@ -20,7 +20,8 @@
 #include <string.h>
 
 const char *const ui_overview_query[] = {NULL};
-const char *const ui_jobs_query[] = {"kind", "state", "before", "limit", "id", NULL};
+const char *const ui_jobs_query[] = {"kind",   "state", "before",          "limit", "id",
+                                     "target", "since", "idempotency_key", NULL};
 const char *const ui_job_query[] = {"done", NULL};
 const char *const ui_dead_query[] = {"kind", "done", "n", NULL};
 
@@ -227,6 +228,60 @@ static void kind_options(struct ui_ctx *c, const char *sel)
     }
 }
 
+/* Append v percent-encoded for a query string (unreserved bytes as they are). */
+static void url_value(struct osp_buf *out, const char *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            osp_buf_appendf(out, "%c", *p);
+        } else {
+            osp_buf_appendf(out, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+        }
+    }
+}
+
+#define UI_SINCE_MAX_S (366LL * 86400) /* since: at most a year back */
+
+/* A duration "<n><s|m|h|d>" (e.g. 90m, 1h, 7d) as milliseconds, 1 s .. UI_SINCE_MAX_S;
+ * -1 when malformed or out of range. */
+static int64_t since_parse(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 2 || n > 12) {
+        return -1;
+    }
+    int64_t x = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return -1;
+        }
+        x = x * 10 + (v[i] - '0');
+    }
+    int64_t unit;
+    switch (v[n - 1]) {
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    default:
+        return -1;
+    }
+    if (x < 1 || x > UI_SINCE_MAX_S / unit) {
+        return -1;
+    }
+    return x * unit * 1000;
+}
+
 void ui_jobs(struct ui_ctx *c)
 {
     const char *kind = osp_http_query(c->req, "kind");
@@ -234,6 +289,12 @@ void ui_jobs(struct ui_ctx *c)
     const char *before = osp_http_query(c->req, "before");
     const char *limit_s = osp_http_query(c->req, "limit");
     const char *find = osp_http_query(c->req, "id");
+    const char *target = osp_http_query(c->req, "target");
+    const char *since = osp_http_query(c->req, "since");
+    const char *idem = osp_http_query(c->req, "idempotency_key");
+    target = target != NULL && target[0] != '\0' ? target : NULL;
+    since = since != NULL && since[0] != '\0' ? since : NULL;
+    idem = idem != NULL && idem[0] != '\0' ? idem : NULL;
     kind = kind != NULL && kind[0] != '\0' ? kind : NULL;
     state = state != NULL && state[0] != '\0' ? state : NULL;
     before = before != NULL && before[0] != '\0' ? before : NULL;
@@ -268,11 +329,30 @@ void ui_jobs(struct ui_ctx *c)
         ui_error(c, 400, "before: a job id");
         return;
     }
+    if (target != NULL && !osp_name_is_valid(target, OSP_JOB_TARGET_MAX)) {
+        ui_error(c, 400, "target: a target name, [a-z0-9_-]{1,64}");
+        return;
+    }
+    if (idem != NULL && strnlen(idem, OSP_SUBMIT_TEXT_MAX + 1) > OSP_SUBMIT_TEXT_MAX) {
+        ui_error(c, 400, "idempotency_key: at most %d bytes", OSP_SUBMIT_TEXT_MAX);
+        return;
+    }
+    int64_t since_ms = since != NULL ? since_parse(since) : 0;
+    if (since_ms < 0) {
+        ui_error(c, 400, "since: a duration 1s..366d such as 90m, 1h or 7d");
+        return;
+    }
     char states[32] = "";
     if (state != NULL) {
         snprintf(states, sizeof(states), "{%s}", osp_job_state_name(st));
     }
-    struct osp_job_filter f = {kind, state != NULL ? states : NULL, 0, before, (int)limit};
+    struct osp_job_filter f = {.kind = kind,
+                               .states = state != NULL ? states : NULL,
+                               .since_ms = since_ms,
+                               .before_id = before,
+                               .limit = (int)limit,
+                               .target = target,
+                               .idempotency_key = idem};
     struct osp_ops o;
     struct osp_err err = {0, ""};
     if (!ui_ops(c, &o)) {
@@ -294,7 +374,16 @@ void ui_jobs(struct ui_ctx *c)
         osp_buf_appendf(c->out, "<option%s>%s</option>",
                         state != NULL && (int)st == i ? " selected" : "", n);
     }
-    ui_raw(c->out, "</select></label><button type=\"submit\">Filter</button></form>"
+    ui_raw(c->out, "</select></label><label>Target<input name=\"target\" size=\"16\" "
+                   "maxlength=\"64\" value=\"");
+    ui_esc(c->out, target);
+    ui_raw(c->out, "\"></label><label>Created within<input name=\"since\" size=\"6\" "
+                   "maxlength=\"12\" placeholder=\"1h, 7d\" value=\"");
+    ui_esc(c->out, since);
+    ui_raw(c->out, "\"></label><label>Idempotency key<input name=\"idempotency_key\" "
+                   "size=\"24\" maxlength=\"200\" value=\"");
+    ui_esc(c->out, idem);
+    ui_raw(c->out, "\"></label><button type=\"submit\">Filter</button></form>"
                    "<form class=\"filters\" method=\"get\" action=\"/ui/jobs\"><label>Find by "
                    "id<input name=\"id\" size=\"38\" maxlength=\"36\" "
                    "placeholder=\"0190f2a4-1b2c-7d3e-8f40-123456789abc\"></label>"
@@ -338,6 +427,17 @@ void ui_jobs(struct ui_ctx *c)
         }
         if (state != NULL) {
             osp_buf_appendf(c->out, "state=%s&amp;", osp_job_state_name(st));
+        }
+        if (target != NULL) {
+            osp_buf_appendf(c->out, "target=%s&amp;", target); /* a checked name */
+        }
+        if (since != NULL) {
+            osp_buf_appendf(c->out, "since=%s&amp;", since); /* digits and a unit */
+        }
+        if (idem != NULL) {
+            ui_raw(c->out, "idempotency_key=");
+            url_value(c->out, idem); /* percent-encoded: no markup can remain */
+            ui_raw(c->out, "&amp;");
         }
         osp_buf_appendf(c->out, "limit=%ld&amp;before=", limit);
         ui_esc(c->out, last);

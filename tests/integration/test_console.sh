@@ -301,6 +301,76 @@ grep -q 'recover 599 ms' "$TMP/page" || fail "time to recover not marked"
 grep -q 'data-f="availability_under_fault">0.848' "$TMP/page" || fail "availability under fault not shown"
 ok "drill job: phases as bands, detect and recover marked"
 
+# ---- a seed's runs and a backup's files (rows as the jobs record them) ----
+sj1=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt, finished_at) VALUES (gen_random_uuid(), 'seed', 'succeeded', '{\"target\":\"tgt-ui\"}', 2, now()) RETURNING id" | head -1)
+q "INSERT INTO opspool.seed_runs (job_id, attempt, target, seed, scale, mode, rows, bytes, duration_ms, rows_per_s, digest, created_at)
+   VALUES ('$sj1', 2, '<b>evil</b>', 424242, 7, 'replace', '{\"users\": 7000, \"urls\": 70000, \"clicks\": 700000}', 81234567, 4321, 179593.61, 'd1g3st0123456789abcdef', now())" >/dev/null
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$sj1")" "the seed job's page"
+check_headers "seed job"; check_size "seed job"
+grep -q '<table id="seed-runs">' "$TMP/page" || fail "no seed runs table"
+for fv in 'attempt">2' 'seed">424242' 'scale">7' 'mode">replace' 'bytes">81234567' 'duration_ms">4321' 'rows_per_s">179593.61' 'digest">d1g3st0123456789abcdef'; do
+    grep -q "data-f=\"$fv<" "$TMP/page" || fail "seed run: $fv not shown"
+done
+grep -q 'clicks 700000' "$TMP/page" || fail "seed run: rows per table not shown"
+grep -q 'data-f="target">&lt;b&gt;evil&lt;/b&gt;<' "$TMP/page" || fail "the seed run's target is not escaped"
+grep -q '<b>evil' "$TMP/page" && fail "a hostile target name reached the page raw"
+ok "seed job: the ledger's seed run, hostile target escaped"
+bk=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt, finished_at) VALUES (gen_random_uuid(), 'backup', 'succeeded', '{\"target\":\"tgt-ui\"}', 1, now()) RETURNING id" | head -1)
+q "INSERT INTO opspool.backups (job_id, attempt, target, path, bytes, sha256, server_version, pg_dump_version, duration_ms, verified, restore_ms, created_at)
+   VALUES ('$bk', 1, 'tgt-ui', '/var/backups/tgt-ui/20250101T000000Z-$bk.dump', 987654, 'ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12', '16.4', '16.4', 2345, 'restore', 6789, now())" >/dev/null
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$bk")" "the backup job's page"
+check_headers "backup job"; check_size "backup job"
+grep -q '<table id="backups">' "$TMP/page" || fail "no backups table"
+for fv in "path\">/var/backups/tgt-ui/20250101T000000Z-$bk.dump" 'bytes">987654' 'sha256">ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12' 'verified">restore' 'restore_ms">6789' 'duration_ms">2345'; do
+    grep -q "data-f=\"$fv<" "$TMP/page" || fail "backup: $fv not shown"
+done
+ok "backup job: file, size, sha256, verification, restore time, duration"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$dj")" "a job of another kind"
+grep -q 'id="seed-runs"\|id="backups"' "$TMP/page" && fail "seed/backup tables on a drill"
+nj=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt) VALUES (gen_random_uuid(), 'backup', 'queued', '{}', 0) RETURNING id" | head -1)
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs/$nj")" "a backup without a record"
+grep -q 'id="backup-none"' "$TMP/page" || fail "no 'nothing recorded' note"
+
+# ---- jobs filters: target, idempotency key, since ----
+IK="ik $RANDOM&<x>"
+fa=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt, idempotency_key) VALUES (gen_random_uuid(), 'noop', 'queued', '{\"target\":\"flt-a\"}', 0, '$IK') RETURNING id" | head -1)
+fb=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt) VALUES (gen_random_uuid(), 'noop', 'queued', '{\"target\":\"flt-b\"}', 0) RETURNING id" | head -1)
+fo=$(q "INSERT INTO opspool.jobs (id, kind, state, payload, attempt, created_at) VALUES (gen_random_uuid(), 'noop', 'queued', '{\"target\":\"flt-b\"}', 0, now() - interval '3 days') RETURNING id" | head -1)
+listed() { grep -o 'href="/ui/jobs/[0-9a-f-]*"' "$TMP/page" | sed 's|.*/||; s|"||' | sort -u | tr '\n' ' '; }
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?target=flt-a')" "jobs filtered by target"
+assert_eq "$fa " "$(listed)" "target filter: only the job of that target"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?target=flt-b')" "jobs of target flt-b"
+assert_eq "$(printf '%s\n' "$fb" "$fo" | sort | tr '\n' ' ')" "$(listed)" "target filter: both jobs of flt-b"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?target=flt-b&since=1d')" "target and since"
+assert_eq "$fb " "$(listed)" "since=1d leaves out the 3-day-old job"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?target=flt-b&since=7d&kind=noop')" "since=7d"
+assert_eq 2 "$(listed | wc -w)" "since=7d takes both"
+ike=$(jq -rn --arg v "$IK" '$v|@uri')
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "/ui/jobs?idempotency_key=$ike")" "jobs by idempotency key"
+assert_eq "$fa " "$(listed)" "idempotency key filter: the one job"
+grep -q 'value="ik [0-9]*&amp;&lt;x&gt;"' "$TMP/page" || fail "the key is not shown escaped in the form"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?idempotency_key=nosuchkey')" "unknown key"
+grep -q 'id="no-jobs"' "$TMP/page" || fail "no 'no job matches' for an unknown key"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET '/ui/jobs?target=flt-b&since=7d&limit=1')" "filtered paging: first page"
+p1=$(listed)
+older=$(grep -o 'id="older" href="[^"]*"' "$TMP/page" | sed 's/.*href="\([^"]*\)"/\1/; s/&amp;/\&/g')
+echo "$older" | grep -q 'target=flt-b&since=7d&' || fail "the older link drops the filters: $older"
+assert_eq 200 "$(ui "$ADMIN_JAR" GET "$older")" "filtered paging: next page"
+assert_eq "$(printf '%s\n' "$fb" "$fo" | sort | tr '\n' ' ')" "$(printf '%s\n' $p1 $(listed) | sort | tr '\n' ' ')" "filtered paging walks the filter's jobs"
+ok "jobs filters: target, idempotency key, since, with paging"
+assert_eq 400 "$(ui "$ADMIN_JAR" GET '/ui/jobs?target=%3Cb%3Eevil%3C%2Fb%3E')" "hostile target filter"
+grep -q 'target: a target name' "$TMP/page" || fail "the 400 does not name the target"
+grep -q '<b>evil' "$TMP/page" && fail "a hostile target was echoed raw"
+assert_eq 400 "$(ui "$ADMIN_JAR" GET "/ui/jobs?target=$(head -c 65 /dev/zero | tr '\0' a)")" "target too long"
+assert_eq 400 "$(ui "$ADMIN_JAR" GET "/ui/jobs?idempotency_key=$(head -c 201 /dev/zero | tr '\0' k)")" "key too long"
+grep -q 'idempotency_key: at most 200' "$TMP/page" || fail "the 400 does not name the key"
+for sv in 1 1w -1h 0h 367d 1h5 abc 99999999999d; do
+    assert_eq 400 "$(ui "$ADMIN_JAR" GET "/ui/jobs?since=$sv")" "bad since $sv"
+    grep -q 'since: a duration' "$TMP/page" || fail "the 400 for since=$sv does not say why"
+done
+check_headers "bad since"
+ok "bad filters: a clear 400"
+
 # ---- read-only session ----
 assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop","run_at":"2999-01-01T00:00:00Z"}')" "submit a delayed job"
 rid=$(jbody .id)
