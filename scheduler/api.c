@@ -555,7 +555,8 @@ static void scoped_route(struct sched *s, const char *method, const char *patter
     osp_http_router_add(osp_http_router(s->http), method, pattern, OSP_HTTP_AUTH, h_scoped, rt);
 }
 
-const char *const api_list_jobs_query[] = {"kind", "state", "limit", "before", NULL};
+const char *const api_list_jobs_query[] = {"kind",   "state",           "limit", "before",
+                                           "target", "idempotency_key", NULL};
 
 /* Endpoint → scope (docs/api.md "Authentication") and accepted query parameters (none but
  * GET /v1/jobs's: any other is a 400). */

@@ -319,10 +319,13 @@ void api_h_list_jobs(const struct osp_http_req *req, struct osp_http_resp *resp,
     if (state != NULL) {
         snprintf(states, sizeof(states), "{%s}", state);
     }
+    /* target and idempotency_key are checked by osp_op_jobs (400 naming the parameter). */
     struct osp_job_filter f = {.kind = kind,
                                .states = state != NULL ? states : NULL,
                                .before_id = before,
-                               .limit = (int)limit};
+                               .limit = (int)limit,
+                               .target = osp_http_query(req, "target"),
+                               .idempotency_key = osp_http_query(req, "idempotency_key")};
     struct osp_ops o;
     struct osp_err err = {0, ""};
     if (!api_ops(s, &o, resp)) {

@@ -125,6 +125,12 @@ assert_eq null "$(jbody .next_before)" "last page has no cursor"
 assert_eq 200 "$(api GET '/v1/jobs?state=delayed')" "filter by state"
 assert_eq true "$(jq --arg id "$did" 'any(.jobs[]; .id == $id) and all(.jobs[]; .state == "delayed")' <"$TMP/body")" \
     "state filter finds the delayed job, and only delayed ones"
+assert_eq 200 "$(api GET '/v1/jobs?idempotency_key=nightly-1')" "filter by idempotency key"
+assert_eq "$kid" "$(jbody '[.jobs[].id] | join(",")')" "the key finds its one job"
+assert_eq 200 "$(api GET '/v1/jobs?target=db')" "filter by target"
+assert_eq true "$(jq 'all(.jobs[]; .id != "'"$kid"'")' <"$TMP/body")" "a target filter leaves out jobs naming no target"
+expect_error 400 invalid_request "bad target filter" -- api GET '/v1/jobs?target=NOT%20A%20NAME'
+expect_error 400 invalid_request "empty idempotency key filter" -- api GET '/v1/jobs?idempotency_key='
 
 # ---- queues, pause, resume ----
 assert_eq 200 "$(api GET /v1/queues)" "GET /v1/queues"
