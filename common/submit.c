@@ -115,7 +115,20 @@ struct submitter_slot {
     struct osp_buf *envs; /* the group's envelopes */
 };
 
+/* A committed group whose envelopes are on their way through the asynchronous Redis client.
+ * Answered once: by the script's reply, the deadline or a drain; the record itself lives until
+ * the client calls back (which it always does: a reply, a lost connection or osp_rq_free). */
+struct submitter_push {
+    struct submitter_push *prev, *next; /* s->pushing, while unanswered */
+    struct osp_submitter *s;            /* NULL once answered */
+    struct submitter_item *group;
+    size_t n;
+    ev_timer deadline;
+};
+
 struct osp_submitter {
+    struct ev_loop *loop;
+    struct osp_rq *arq; /* NULL: pushes are synchronous */
     struct osp_rqs *rq;
     const struct osp_env_keys *keys;
     struct osp_submitter_cbs cb;
@@ -123,14 +136,19 @@ struct osp_submitter {
     size_t npending, cappending;
     struct submitter_slot slot[OSP_SUBMIT_PIPELINE];
     size_t nslots;
+    struct submitter_push *pushing; /* unanswered pushes */
+    size_t npushing;                /* submits in them */
 };
 
-struct osp_submitter *osp_submitter_new(struct osp_ledger *const *ledgers, size_t nledgers,
-                                        struct osp_rqs *rq, const struct osp_env_keys *keys,
+struct osp_submitter *osp_submitter_new(struct ev_loop *loop, struct osp_ledger *const *ledgers,
+                                        size_t nledgers, struct osp_rq *arq, struct osp_rqs *rq,
+                                        const struct osp_env_keys *keys,
                                         const struct osp_submitter_cbs *cb)
 {
     OSP_ASSERT(nledgers <= OSP_SUBMIT_PIPELINE);
     struct osp_submitter *s = osp_xcalloc(1, sizeof(*s));
+    s->loop = loop;
+    s->arq = arq;
     s->rq = rq;
     s->keys = keys;
     s->cb = *cb;
@@ -196,6 +214,96 @@ static void submitter_sync(struct osp_submitter *s, struct submitter_item *items
 
 static void submitter_send(struct osp_submitter *s);
 
+/* Answer every submit of an unanswered push with rc and take it off the list; the record
+ * stays for the client's callback. */
+static void submitter_push_answer(struct submitter_push *p, int rc, const struct osp_err *err)
+{
+    struct osp_submitter *s = p->s;
+    ev_timer_stop(s->loop, &p->deadline);
+    if (p->prev != NULL) {
+        p->prev->next = p->next;
+    } else {
+        s->pushing = p->next;
+    }
+    if (p->next != NULL) {
+        p->next->prev = p->prev;
+    }
+    s->npushing -= p->n;
+    p->s = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+        submitter_done(s, &p->group[i], rc, p->group[i].job.id, false, err);
+    }
+    free(p->group);
+    p->group = NULL;
+}
+
+static void submitter_pushed(struct osp_rq *rq, int status, const int64_t *results, size_t n,
+                             void *arg)
+{
+    OSP_UNUSED(results);
+    OSP_UNUSED(n);
+    struct submitter_push *p = arg;
+    if (p->s != NULL) {
+        struct osp_err err = {0, ""};
+        if (status != 0) {
+            osp_err_set(&err, OSP_EREDIS, "push: %s", osp_rq_last_error(rq));
+        }
+        submitter_push_answer(p, status != 0 ? OSP_EREDIS : 0, &err);
+    }
+    free(p);
+}
+
+static void submitter_push_late(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    OSP_UNUSED(loop);
+    OSP_UNUSED(revents);
+    struct submitter_push *p = osp_container_of(w, struct submitter_push, deadline);
+    struct osp_err err = {0, ""};
+    osp_err_set(&err, OSP_EREDIS, "push: no reply from Redis within %.0f s", OSP_SUBMIT_PUSH_MAX_S);
+    submitter_push_answer(p, OSP_EREDIS, &err);
+}
+
+/* Push the committed group g (taken when true is returned) on the asynchronous client; false
+ * when there is none or it refuses at once (not connected): the caller pushes synchronously. */
+static bool submitter_push_async(struct osp_submitter *s, struct submitter_item *g, size_t n,
+                                 const struct osp_buf *envs)
+{
+    if (s->arq == NULL) {
+        return false;
+    }
+    struct osp_rq_ops *ops = osp_rq_ops_new();
+    for (size_t i = 0; i < n; i++) {
+        osp_rq_op_enqueue(ops, g[i].job.kind, g[i].job.id, envs[i].data, envs[i].len,
+                          g[i].job.run_at);
+    }
+    /* Linked before the call, so a reply could never find it half made. */
+    struct submitter_push *p = osp_xcalloc(1, sizeof(*p));
+    p->s = s;
+    p->group = g;
+    p->n = n;
+    p->next = s->pushing;
+    if (s->pushing != NULL) {
+        s->pushing->prev = p;
+    }
+    s->pushing = p;
+    s->npushing += n;
+    ev_timer_init(&p->deadline, submitter_push_late, OSP_SUBMIT_PUSH_MAX_S, 0.);
+    ev_timer_start(s->loop, &p->deadline);
+    int rc = osp_rq_apply(s->arq, ops, submitter_pushed, p); /* copies ops */
+    osp_rq_ops_free(ops);
+    if (rc != 0) { /* refused at once: no callback will come */
+        ev_timer_stop(s->loop, &p->deadline);
+        s->pushing = p->next;
+        if (p->next != NULL) {
+            p->next->prev = NULL;
+        }
+        s->npushing -= n;
+        free(p);
+        return false;
+    }
+    return true;
+}
+
 static void submitter_inserted(struct osp_ledger *l, int status, void *arg)
 {
     struct submitter_slot *sl = arg;
@@ -213,18 +321,22 @@ static void submitter_inserted(struct osp_ledger *l, int status, void *arg)
     sl->envs = NULL;
     if (all) {
         /* Every row is committed: push the envelopes in one script call, then answer. */
-        struct osp_err err = {0, ""};
-        struct osp_job *jobs = osp_xcalloc(n, sizeof(*jobs));
-        for (size_t i = 0; i < n; i++) {
-            jobs[i] = g[i].job;
-        }
-        int rc = submit_push(s->rq, jobs, n, envs, NULL, &err);
-        free(jobs);
         if (s->cb.group != NULL) {
             s->cb.group(s->cb.arg, n);
         }
-        for (size_t i = 0; i < n; i++) {
-            submitter_done(s, &g[i], rc, g[i].job.id, false, &err);
+        if (submitter_push_async(s, g, n, envs)) {
+            g = NULL; /* the push record has it */
+        } else {
+            struct osp_err err = {0, ""};
+            struct osp_job *jobs = osp_xcalloc(n, sizeof(*jobs));
+            for (size_t i = 0; i < n; i++) {
+                jobs[i] = g[i].job;
+            }
+            int rc = submit_push(s->rq, jobs, n, envs, NULL, &err);
+            free(jobs);
+            for (size_t i = 0; i < n; i++) {
+                submitter_done(s, &g[i], rc, g[i].job.id, false, &err);
+            }
         }
     } else {
         /* A conflict (an idempotency key, or an id whose earlier commit went unanswered), an
@@ -307,7 +419,7 @@ void osp_submitter_flush(struct osp_submitter *s)
 
 size_t osp_submitter_waiting(const struct osp_submitter *s)
 {
-    size_t n = s->npending;
+    size_t n = s->npending + s->npushing;
     for (size_t i = 0; i < s->nslots; i++) {
         n += s->slot[i].ngroup;
     }
@@ -316,12 +428,18 @@ size_t osp_submitter_waiting(const struct osp_submitter *s)
 
 void osp_submitter_drain(struct osp_submitter *s)
 {
+    s->arq = NULL; /* from now on pushes are synchronous */
     for (size_t i = 0; i < s->nslots; i++) {
         struct osp_ledger *l = s->slot[i].ledger;
         s->slot[i].ledger = NULL; /* from now on every group takes the synchronous path */
         osp_ledger_free(l);       /* a group in flight completes with OSP_ECANCELED: settled sync */
     }
     submitter_send(s);
+    while (s->pushing != NULL) {
+        struct osp_err err = {0, ""};
+        osp_err_set(&err, OSP_EREDIS, "push: shutting down before Redis confirmed it");
+        submitter_push_answer(s->pushing, OSP_EREDIS, &err);
+    }
 }
 
 void osp_submitter_free(struct osp_submitter *s)

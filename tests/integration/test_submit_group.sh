@@ -12,7 +12,10 @@
 #     400 ledger rows, 400 envelopes queued, and the transaction metrics account for every
 #     submit (sum of group sizes = submits, transactions <= submits);
 #   - PostgreSQL refusing the group's transaction: every request of the group gets 503, and
-#     nothing is written or queued.
+#     nothing is written or queued;
+#   - Redis silent while groups' pushes are in flight (a proxy that forwards nothing): answered
+#     202 with the reconciler's warning after the push's bound, or at once when the scheduler
+#     stops; every job queued exactly once in the end.
 . "$OSP_SRC_DIR/tests/support/lib.sh"
 . "$OSP_SRC_DIR/tests/integration/sched_lib.sh"
 
@@ -92,6 +95,77 @@ q "DROP TRIGGER test_refuse ON opspool.jobs"
 assert_eq 407 "$(q "SELECT count(*) FROM opspool.jobs")" "nothing written"
 assert_eq 407 "$(queued)" "nothing queued"
 assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop"}')" "the next submit works"
+
+# ---- the push on the asynchronous Redis client, with Redis silent ----
+# A second scheduler reaches Redis only through a proxy that goes silent (connections stay
+# open, nothing is forwarded): its groups commit, and their pushes wait. A push Redis does not
+# confirm within OSP_SUBMIT_PUSH_MAX_S (10 s) is answered 202 with the reconciler's warning;
+# so are the pushes in flight when the scheduler stops. Either way the job is in the ledger and
+# ends up queued exactly once: delivered late by the proxy, or enqueued by the reconciler.
+RU=${OSP_REDIS_URL#unix://}
+[ "$RU" != "$OSP_REDIS_URL" ] && RT="unix:$RU" || RT=${OSP_REDIS_URL#redis://}
+python3 "$OSP_SRC_DIR/tests/support/chaosproxy.py" serve --listen 127.0.0.1:0 --target "$RT" \
+    --control "$TMP/rp.ctl" --port-file "$TMP/rp.port" >>"$TMP/rp.log" 2>&1 &
+PIDS+=($!)
+wait_until 20 test -S "$TMP/rp.ctl" || fail "redis proxy did not start"
+rproxy() { python3 "$OSP_SRC_DIR/tests/support/chaosproxy.py" ctl "$TMP/rp.ctl" "$1" >/dev/null; }
+start_scheduler s2 OSP_REDIS_URL="redis://127.0.0.1:$(cat "$TMP/rp.port")" OSP_RECONCILE_GRACE_S=3600
+S2=$LAST_PID
+URL2=$LAST_URL
+silent_submits() { # TAG N: N submits to s2 in the background, answers in $TMP/TAG*.{code,json}
+    for i in $(seq 1 "$2"); do
+        curl -s -m 60 -o "$TMP/$1$i.json" -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOKEN" \
+            -H 'Content-Type: application/json' --data-binary '{"kind":"noop"}' \
+            "$URL2/v1/jobs" >"$TMP/$1$i.code" &
+        PIDS+=($!)
+    done
+}
+answered() { for f in "$TMP/$1"*.code; do [ -s "$f" ] || return 1; done; }
+rows_ge() { [ "$(q "SELECT count(*) FROM opspool.jobs")" -ge "$1" ]; }
+queued_ge() { [ "$(queued)" -ge "$1" ]; }
+base=$(queued)
+rows0=$(q "SELECT count(*) FROM opspool.jobs")
+rproxy blackhole
+silent_submits late 3
+wait_until 20 rows_ge $((rows0 + 3)) ||
+    fail "the silent-Redis group did not commit"
+sleep 2
+answered late && fail "answered before Redis confirmed the push: $(cat "$TMP"/late*.code)"
+t0=$(date +%s)
+wait_until 60 answered late || fail "a push Redis never confirmed was not answered within its bound"
+assert_eq "202x3 " "$(cat "$TMP"/late*.code | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')" \
+    "unconfirmed pushes answered 202"
+jq -e '.warning | test("reconciler")' "$TMP"/late1.json >/dev/null ||
+    fail "no reconciler warning: $(cat "$TMP/late1.json")"
+rproxy pass
+wait_until 20 queued_ge $((base + 3)) ||
+    fail "the held pushes never arrived: queue $(queued), want $((base + 3))"
+ok "3 pushes unconfirmed: answered 202 with a warning $(( $(date +%s) - t0 + 2 )) s after the commit, queued once when Redis answered"
+
+rproxy blackhole
+silent_submits stop 4
+wait_until 20 rows_ge $((rows0 + 7)) ||
+    fail "the second silent-Redis group did not commit"
+kill -TERM "$S2"
+wait_exit "$S2" 30
+assert_eq 0 "$EXIT_RC" "the scheduler stops cleanly with pushes in flight"
+wait_until 20 answered stop || fail "pushes in flight at the stop were not answered"
+assert_eq "202x4 " "$(cat "$TMP"/stop*.code | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')" \
+    "pushes in flight at the stop answered 202"
+rproxy pass
+# The held pushes may still reach Redis (the proxy forwards what it holds) or not (their
+# connection closed with s2): a reconciling scheduler finds any row without an envelope and
+# enqueues it, and leaves the others.
+start_scheduler s3 OSP_RECONCILE_GRACE_S=1 OSP_RECONCILE_PERIOD_S=1
+S3=$LAST_PID
+wait_until 30 queued_ge $((base + 7)) ||
+    fail "the reconciler did not enqueue the unconfirmed jobs: queue $(queued), want $((base + 7))"
+sleep 3 # more reconciler rounds: none may enqueue a job twice
+assert_eq $((base + 7)) "$(queued)" "every job queued exactly once"
+assert_eq $((rows0 + 7)) "$(q "SELECT count(*) FROM opspool.jobs")" "every answered submit has its row"
+kill -TERM "$S3"
+wait_exit "$S3" 30
+assert_eq 0 "$EXIT_RC" "reconciling scheduler exits cleanly"
 
 kill -TERM "$S1"
 wait_exit "$S1" 30
