@@ -17,6 +17,8 @@
 #      unique project name: Redis, PostgreSQL (its init script creates the databases and roles),
 #      two schedulers (the ledger migrations run at their start), the worker services (noop
 #      twice), the shortener and its cache Redis; depends_on waits for the health checks.
+#      There is no migrations service: once the stack is up, the ledger holds every migration
+#      of common/sql/ and `opspoolctl migrate` in scheduler-a is a no-op (nothing pending).
 #      Podman runs health checks from systemd timers, and this machine has no systemd: a loop
 #      in this test runs `podman healthcheck run` for each container at its own interval
 #      instead (what the timers would do; the checks themselves are the compose file's).
@@ -216,6 +218,23 @@ pgout=$("${DC[@]}" exec -T postgres psql "host=postgres user=shortener dbname=sh
     fail "a wrong password is accepted from the network: $pgout"
 grep -q 'password authentication failed' <<<"$pgout" || fail "postgres over the network: $pgout"
 ok "postgres: its init script ran on the empty data directory; password authentication over the network"
+FOCUS=
+
+# No migrations service: the schedulers migrate the ledger at their start. Once they are up,
+# every migration of the source is applied, and `opspoolctl migrate` finds nothing pending.
+FOCUS="scheduler-a scheduler-b"
+ledger_versions() { # the applied versions and the latest applied_at
+    "${DC[@]}" exec -T postgres psql -U postgres -d opspool -XAtc \
+        "SELECT string_agg(version::text, ' ' ORDER BY version) || ' @ ' || max(applied_at)
+           FROM opspool.schema_migrations" 2>&1 | tr -d '\r'
+}
+want_v=$(for f in "$SRC"/common/sql/[0-9]*.sql; do f=${f##*/}; f=${f%%_*}; echo $((10#$f)); done | sort -n | xargs)
+before=$(ledger_versions) || fail "the ledger's schema_migrations: $before"
+assert_eq "$want_v" "${before%% @ *}" "the schedulers applied every ledger migration (common/sql/) at their start"
+mig=$("${DC[@]}" exec -T scheduler-a opspoolctl migrate 2>&1 | tr -d '\r') || fail "opspoolctl migrate in scheduler-a: $mig"
+assert_eq "ledger schema is up to date" "$mig" "opspoolctl migrate in scheduler-a"
+assert_eq "$before" "$(ledger_versions)" "opspoolctl migrate after up is a no-op (no migration pending, none re-applied)"
+ok "no migrations service needed: the schedulers migrated at start; opspoolctl migrate has nothing to do"
 FOCUS=
 
 URL=http://127.0.0.1:$PORT_A
