@@ -505,23 +505,44 @@ static int sync_ask_sentinel(const struct osp_redis_url *u, size_t i, int timeou
                              int *port, struct osp_err *err)
 {
     const struct osp_redis_hostport *hp = &u->sentinels[i];
-    struct osp_redis_url su = {.host = hp->host,
-                               .port = hp->port,
-                               .username = u->sentinel_username,
-                               .password = u->sentinel_password};
+    /* Connected without credentials: the AUTH is sent here, so that a refusal names the
+     * sentinel and the settings that hold its credentials. */
+    struct osp_redis_url su = {.host = hp->host, .port = hp->port};
     redisContext *c = connect_direct(&su, timeout_ms, err);
     if (c == NULL) {
         return OSP_EREDIS;
     }
+    const char *auth[3];
+    int n;
+    auth_argv(u->sentinel_username, u->sentinel_password, auth, &n);
+    redisReply *rep = n > 0 ? redisCommandArgv(c, n, auth, NULL) : NULL;
+    if (n > 0 && (rep == NULL || rep->type == REDIS_REPLY_ERROR)) {
+        int rc =
+            osp_err_set(err, OSP_EREDIS,
+                        "redis sentinel %s:%d: authentication failed "
+                        "(OSP_REDIS_SENTINEL_USERNAME/OSP_REDIS_SENTINEL_PASSWORD): %.*s",
+                        hp->host, hp->port, rep != NULL ? (int)rep->len : (int)strlen(c->errstr),
+                        rep != NULL ? rep->str : c->errstr);
+        if (rep != NULL) {
+            freeReplyObject(rep);
+        }
+        redisFree(c);
+        return rc;
+    }
+    if (rep != NULL) {
+        freeReplyObject(rep);
+    }
     const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", u->master_name};
-    redisReply *rep = redisCommandArgv(c, 3, argv, NULL);
+    rep = redisCommandArgv(c, 3, argv, NULL);
     int rc = 0;
     if (rep == NULL) {
         rc =
             osp_err_set(err, OSP_EREDIS, "redis sentinel %s:%d: %s", hp->host, hp->port, c->errstr);
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        rc = osp_err_set(err, OSP_EREDIS, "redis sentinel %s:%d: %.*s", hp->host, hp->port,
-                         (int)rep->len > 160 ? 160 : (int)rep->len, rep->str);
+        bool noauth = rep->len >= 6 && strncmp(rep->str, "NOAUTH", 6) == 0;
+        rc = osp_err_set(err, OSP_EREDIS, "redis sentinel %s:%d: %.*s%s", hp->host, hp->port,
+                         (int)rep->len > 160 ? 160 : (int)rep->len, rep->str,
+                         noauth ? " (the sentinel requires OSP_REDIS_SENTINEL_PASSWORD)" : "");
     } else {
         int r = master_addr_reply(rep, host, port);
         if (r > 0) {

@@ -218,15 +218,29 @@ sentinel_cmd() {
     if command -v redis-sentinel >/dev/null; then echo redis-sentinel; else echo "redis-server --sentinel"; fi
 }
 
-# start_redis_ha [proxy] — a private Redis master, one replica and three sentinels, all on
-# 127.0.0.1, the sentinels monitoring the master as "opspool" (quorum 2, down after 1 s).
+# start_redis_ha [proxy] [auth] — a private Redis master, one replica and three sentinels, all
+# on 127.0.0.1, the sentinels monitoring the master as "opspool" (quorum 2, down after 1 s).
 # With "proxy", everyone (replica, sentinels, clients told by the sentinels) reaches the master
 # only through chaosproxy.py, so blackholing it cuts the master off the network while the test
-# itself still reaches it on its own port. Sets RM_PID, RM_PORT (the master's own port),
-# RM_ADDR_PORT (the port everyone knows it by), RR_PID, RR_PORT, SENT_PORTS (array) and
-# exports OSP_REDIS_SENTINELS and OSP_REDIS_SENTINEL_MASTER.
+# itself still reaches it on its own port. With "auth" (or OSP_CHAOS_SENTINEL_PASS=1), the
+# sentinels require a password (requirepass in sentinel.conf; they use it with each other
+# too): a random secret in SENT_PASS_FILE (mode 0600), exported as
+# OSP_REDIS_SENTINEL_PASSWORD_FILE so every pool process started afterwards authenticates;
+# the test's own calls to the sentinels go through scli. Sets RM_PID, RM_PORT (the master's
+# own port), RM_ADDR_PORT (the port everyone knows it by), RR_PID, RR_PORT, SENT_PORTS
+# (array), SENT_PASS_FILE ("" without auth) and exports OSP_REDIS_SENTINELS and
+# OSP_REDIS_SENTINEL_MASTER.
+SENT_AUTH=()
+SENT_PASS_FILE=
 start_redis_ha() {
-    local via=${1:-}
+    local via="" auth=${OSP_CHAOS_SENTINEL_PASS:-} a
+    for a in "$@"; do
+        case "$a" in
+        proxy) via=proxy ;;
+        auth) auth=1 ;;
+        *) fail "start_redis_ha: unknown option $a" ;;
+        esac
+    done
     RM_PORT=$(free_port)
     start_redis_tcp rmaster "$RM_PORT"
     RM_PID=$LAST_PID
@@ -240,8 +254,14 @@ start_redis_ha() {
     RR_PID=$LAST_PID
     wait_until 30 replica_synced "$RR_PORT" || fail "the replica does not sync"
     SENT_PORTS=()
-    local i list="" sp dir cmd
+    local i list="" sp dir cmd secret=""
     cmd=$(sentinel_cmd)
+    if [ -n "$auth" ] && [ "$auth" != 0 ]; then
+        secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+        SENT_PASS_FILE=$TMP/sentinel.pass
+        (umask 077 && printf '%s' "$secret" >"$SENT_PASS_FILE")
+        SENT_AUTH=(--no-auth-warning -a "$secret")
+    fi
     for i in 1 2 3; do
         sp=$(free_port)
         dir=$TMP/sentinel$i
@@ -256,6 +276,7 @@ sentinel down-after-milliseconds opspool 1000
 sentinel failover-timeout opspool 5000
 sentinel parallel-syncs opspool 1
 CONF
+        [ -n "$secret" ] && echo "requirepass $secret" >>"$dir/sentinel.conf"
         $cmd "$dir/sentinel.conf" &
         PIDS+=("$!")
         SENT_PORTS+=("$sp")
@@ -264,25 +285,33 @@ CONF
     for sp in "${SENT_PORTS[@]}"; do
         # Each sentinel found the replica and the two other sentinels: a failover can be voted.
         wait_until 60 sentinel_ready "$sp" \
-            || fail "sentinel $sp is not ready: $(redis-cli -p "$sp" SENTINEL ckquorum opspool)"
+            || fail "sentinel $sp is not ready: $(scli "$sp" SENTINEL ckquorum opspool)"
     done
     export OSP_REDIS_SENTINELS=$list OSP_REDIS_SENTINEL_MASTER=opspool
-    say "redis master :$RM_PORT (known as :$RM_ADDR_PORT), replica :$RR_PORT, sentinels $list"
+    if [ -n "$secret" ]; then
+        # The password is really required: without it, a sentinel refuses.
+        [[ $(redis-cli -p "${SENT_PORTS[0]}" SENTINEL ckquorum opspool 2>&1) == NOAUTH* ]] \
+            || fail "sentinel ${SENT_PORTS[0]} answers without the password"
+        export OSP_REDIS_SENTINEL_PASSWORD_FILE=$SENT_PASS_FILE
+    fi
+    say "redis master :$RM_PORT (known as :$RM_ADDR_PORT), replica :$RR_PORT, sentinels $list${secret:+ (password-protected)}"
 }
+# scli PORT ARGS... — redis-cli to a sentinel (with its password when start_redis_ha set one).
+scli() { local port=$1; shift; redis-cli "${SENT_AUTH[@]}" -p "$port" "$@"; }
 
 replica_synced() { [[ $(redis-cli -p "$1" INFO replication) == *master_link_status:up* ]]; }
 # sentinel_ready PORT — that sentinel sees the other two (a failover can be voted) and the
 # replica (it has someone to promote).
 sentinel_ready() {
-    [[ $(redis-cli -p "$1" SENTINEL ckquorum opspool 2>&1) == OK* ]] &&
-        [[ $'\n'$(redis-cli -p "$1" SENTINEL replicas opspool)$'\n' == *$'\n'"127.0.0.1:$RR_PORT"$'\n'* ]]
+    [[ $(scli "$1" SENTINEL ckquorum opspool 2>&1) == OK* ]] &&
+        [[ $'\n'$(scli "$1" SENTINEL replicas opspool)$'\n' == *$'\n'"127.0.0.1:$RR_PORT"$'\n'* ]]
 }
 
 # sentinel_master_port — the master's port as the first sentinel that answers names it.
 sentinel_master_port() {
     local sp a
     for sp in "${SENT_PORTS[@]}"; do
-        a=$(redis-cli -p "$sp" SENTINEL get-master-addr-by-name opspool 2>/dev/null | sed -n 2p)
+        a=$(scli "$sp" SENTINEL get-master-addr-by-name opspool 2>/dev/null | sed -n 2p)
         [ -n "$a" ] && { echo "$a"; return 0; }
     done
     return 1

@@ -10,7 +10,10 @@
 # so a program that ignored the sentinels could not work at all. Nobody is told of the fault.
 #   kill: the master is SIGKILLed; later it restarts (empty) and the sentinels make it a
 #         replica of the new master: no pool process may write to it (its command statistics
-#         show no script, push or move from a client).
+#         show no script, push or move from a client). The sentinels require a password
+#         (requirepass): every pool process reads it from OSP_REDIS_SENTINEL_PASSWORD_FILE (a
+#         0600 file), and opspoolctl with a wrong password, or none, fails with an error that
+#         names the sentinel's authentication.
 #   cut:  the master sits behind chaosproxy.py for everyone (replica, sentinels, pool) and the
 #         proxy blackholes it: a network cut; the master itself keeps running and believes it
 #         is the master. After the failover the cut heals and the sentinels demote it.
@@ -25,11 +28,33 @@
 N=${OSP_CHAOS_JOBS:-3000}
 RATE=${OSP_CHAOS_RATE:-150}
 [ -x "$SCHED" ] || { echo "opspool-scheduler not built" >&2; exit 77; }
-if [ "$FAULT" = cut ]; then start_redis_ha proxy; else start_redis_ha; fi
+if [ "$FAULT" = cut ]; then start_redis_ha proxy; else start_redis_ha auth; fi
 # The pool's programs: sentinels only. The test's own redis-cli (rcli) talks to the master.
 POOL=(OSP_REDIS_URL=redis://127.0.0.1:1)
 export OSP_REDIS_URL=redis://127.0.0.1:$RM_PORT
 "$CTL" migrate >/dev/null
+if [ -n "$SENT_PASS_FILE" ]; then
+    # Every pool process below inherits OSP_REDIS_SENTINEL_PASSWORD_FILE. A wrong password,
+    # or none, is refused by the sentinels: a clear error naming their authentication, exit
+    # status 3 (Redis unreachable), no crash.
+    [ "$(stat -c %a "$SENT_PASS_FILE")" = 600 ] || fail "the sentinel password file is not 0600"
+    (umask 077 && printf 'not-the-password' >"$TMP/sentinel.wrong")
+    rc=0
+    env "${POOL[@]}" OSP_REDIS_SENTINEL_PASSWORD_FILE="$TMP/sentinel.wrong" "$CTL" queues \
+        >"$TMP/ctl.out" 2>&1 </dev/null || rc=$?
+    [ "$rc" = 3 ] || fail "opspoolctl with a wrong sentinel password: exit $rc (want 3): $(cat "$TMP/ctl.out")"
+    grep -q "redis sentinel 127.0.0.1:[0-9]*: authentication failed (OSP_REDIS_SENTINEL_USERNAME/OSP_REDIS_SENTINEL_PASSWORD): WRONGPASS" "$TMP/ctl.out" \
+        || fail "unclear error for a wrong sentinel password: $(cat "$TMP/ctl.out")"
+    say "e.g. $(tail -1 "$TMP/ctl.out")"
+    rc=0
+    env -u OSP_REDIS_SENTINEL_PASSWORD_FILE "${POOL[@]}" "$CTL" queues >"$TMP/ctl.out" 2>&1 </dev/null || rc=$?
+    [ "$rc" = 3 ] || fail "opspoolctl without the sentinel password: exit $rc (want 3): $(cat "$TMP/ctl.out")"
+    grep -q "NOAUTH.*(the sentinel requires OSP_REDIS_SENTINEL_PASSWORD)" "$TMP/ctl.out" \
+        || fail "unclear error without the sentinel password: $(cat "$TMP/ctl.out")"
+    env "${POOL[@]}" "$CTL" queues >"$TMP/ctl.out" 2>&1 </dev/null \
+        || fail "opspoolctl with the sentinel password file: $(cat "$TMP/ctl.out")"
+    ok "password-protected sentinels: refused with a wrong or no password (a clear error), accepted with the file"
+fi
 for i in 1 2 3; do
     start_worker "w$i" "${POOL[@]}" OSP_LEASE_MS=3000 OSP_WORKER_SLOTS=8 OSP_WORKER_ID="w$i"
 done
