@@ -697,10 +697,16 @@ struct ledger_req {
     struct ledger_req *next;
     struct ledger_stmt st;
     bool collect; /* the statement returns ids: gather them in l->inserted */
+    bool named;   /* the jobs insert: sent as LEDGER_INSERT_STMT once it is prepared */
+    bool prepare; /* internal: PREPARE LEDGER_INSERT_STMT, ahead of its first use */
     osp_ledger_cb *cb;
     void *arg;
     ev_tstamp queued_at;
 };
+
+/* The jobs insert, prepared once per connection (API submit groups, several per millisecond:
+ * parsing and planning it each time was a quarter of its backend's CPU). */
+#define LEDGER_INSERT_STMT "osp_insert_jobs"
 
 struct osp_ledger {
     struct ev_loop *loop;
@@ -726,6 +732,8 @@ struct osp_ledger {
     bool dead;        /* osp_ledger_free was called; memory goes when depth is 0 */
     json_t *missing;  /* ids of the completing commit's starts/finishes without a row */
     json_t *inserted; /* ids an insert statement returned (object id -> true) */
+    bool prepared;    /* LEDGER_INSERT_STMT exists on this connection */
+    bool prep_failed; /* its PREPARE failed here: send the insert unnamed */
 };
 
 static void ledger_lost(struct osp_ledger *l, const char *why);
@@ -848,6 +856,28 @@ static void ledger_flush(struct osp_ledger *l)
     ledger_io_arm(l, PQsocket(l->conn), r == 1 ? EV_READ | EV_WRITE : EV_READ);
 }
 
+static void ledger_prepared(struct osp_ledger *l, int status, void *arg)
+{
+    OSP_UNUSED(arg);
+    if (status == 0) {
+        l->prepared = true;
+    } else {
+        l->prep_failed = true; /* until the next connection */
+    }
+}
+
+/* Queue the PREPARE of the named insert at the head (its first use on this connection). */
+static void ledger_push_prepare(struct osp_ledger *l)
+{
+    struct ledger_req *p = osp_xcalloc(1, sizeof(*p));
+    p->prepare = true;
+    p->st.sql = osp_xstrdup(l->head->st.sql); /* no parameters: the PREPARE infers them */
+    p->cb = ledger_prepared;
+    p->queued_at = l->head->queued_at;
+    p->next = l->head;
+    l->head = p;
+}
+
 /* Send the next queued commit when the connection is idle. Empty commits complete here,
  * without a round trip, in their FIFO turn. */
 static void ledger_pump(struct osp_ledger *l)
@@ -867,8 +897,21 @@ static void ledger_pump(struct osp_ledger *l)
             }
             return;
         }
-        if (!PQsendQueryParams(l->conn, l->head->st.sql, l->head->st.nparams, NULL,
-                               (const char *const *)l->head->st.params, NULL, NULL, 0)) {
+        if (l->head->named && !l->prepared && !l->prep_failed) {
+            ledger_push_prepare(l);
+        }
+        struct ledger_req *h = l->head;
+        int sent;
+        if (h->prepare) {
+            sent = PQsendPrepare(l->conn, LEDGER_INSERT_STMT, h->st.sql, 0, NULL);
+        } else if (h->named && l->prepared) {
+            sent = PQsendQueryPrepared(l->conn, LEDGER_INSERT_STMT, h->st.nparams,
+                                       (const char *const *)h->st.params, NULL, NULL, 0);
+        } else {
+            sent = PQsendQueryParams(l->conn, h->st.sql, h->st.nparams, NULL,
+                                     (const char *const *)h->st.params, NULL, NULL, 0);
+        }
+        if (!sent) {
             if (PQstatus(l->conn) == CONNECTION_BAD) {
                 /* Not sent: it stays first in the queue for the next connection. */
                 ledger_lost(l, PQerrorMessage(l->conn));
@@ -956,6 +999,7 @@ static void ledger_connected(struct osp_ledger *l)
     ev_timer_stop(l->loop, &l->deadline);
     ev_timer_stop(l->loop, &l->expire);
     l->backoff_s = LEDGER_BACKOFF_MIN_S;
+    l->prepared = l->prep_failed = false; /* a new session: nothing prepared yet */
     /* Readable while idle too: that is how a server-side disconnect is noticed. */
     ledger_io_arm(l, PQsocket(l->conn), EV_READ);
     ledger_set_ready(l, true);
@@ -1036,6 +1080,15 @@ static void ledger_read(struct osp_ledger *l)
             return;
         }
         st = PQresultStatus(res);
+        if (st == PGRES_FATAL_ERROR && l->inflight->named && l->prepared) {
+            /* 26000: the named statement is gone (a pooler handed this session another
+             * server connection, or DISCARD ALL ran): send it unnamed from now on. */
+            const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (code != NULL && strcmp(code, "26000") == 0) {
+                l->prep_failed = true;
+                l->prepared = false;
+            }
+        }
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !l->inflight_failed) {
             l->inflight_failed = true;
             ledger_error(l, "commit", PQresultErrorMessage(res));
@@ -1267,6 +1320,7 @@ int osp_ledger_insert_jobs_async(struct osp_ledger *l, const struct osp_job *job
     req->st.params[0] = rows;
     req->st.nparams = 1;
     req->collect = true;
+    req->named = true;
     req->cb = cb;
     req->arg = arg;
     ledger_enqueue(l, req);

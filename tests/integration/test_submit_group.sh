@@ -75,6 +75,20 @@ assert_eq 412 "${sum%.*}" "group sizes add up to every submit that reached a tra
 [ "$tx" -ge 1 ] && [ "$tx" -le 412 ] || fail "transactions $tx outside 1..412"
 ok "412 submits in $tx transactions"
 
+# ---- the scheduler's ledger sessions killed: the group insert is prepared again ----
+# (The insert is a named prepared statement, prepared once per connection.)
+q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'opspool' AND pid <> pg_backend_pid()" >/dev/null
+wait_until 20 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $URL/readyz)\" = 200 ]" ||
+    fail "the scheduler did not reconnect to PostgreSQL"
+"$BIN/tools/opspool-loadgen" -c 8 -n 40 -m POST -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -b '{"kind":"noop"}' --json \
+    "$URL/v1/jobs" >"$TMP/lg2.json" || fail "loadgen: $(cat "$TMP/lg2.json")"
+assert_eq "40 0" "$(jq -r '"\(.responses) \([.errors[]] | add)"' "$TMP/lg2.json")" \
+    "40 submits after the sessions were killed: all 2xx (the insert prepared on the new connection)"
+assert_eq 447 "$(q "SELECT count(*) FROM opspool.jobs")" "40 more ledger rows"
+assert_eq 447 "$(queued)" "40 more envelopes queued"
+
 # ---- PostgreSQL refuses the transaction: the whole group gets 503, nothing written ----
 q "CREATE OR REPLACE FUNCTION opspool.test_refuse() RETURNS trigger LANGUAGE plpgsql AS
    \$\$ BEGIN RAISE EXCEPTION 'refused by test'; END \$\$"
@@ -92,8 +106,8 @@ kill -CONT "$S1"
 wait_until 30 bash -c "for f in $TMP/r*.code; do [ -s \$f ] || exit 1; done" || fail "refused group not answered"
 assert_eq "503 503 503" "$(cat "$TMP"/r*.code | tr '\n' ' ' | sed 's/ $//')" "every request of a refused group gets 503"
 q "DROP TRIGGER test_refuse ON opspool.jobs"
-assert_eq 407 "$(q "SELECT count(*) FROM opspool.jobs")" "nothing written"
-assert_eq 407 "$(queued)" "nothing queued"
+assert_eq 447 "$(q "SELECT count(*) FROM opspool.jobs")" "nothing written"
+assert_eq 447 "$(queued)" "nothing queued"
 assert_eq 202 "$(post_json /v1/jobs '{"kind":"noop"}')" "the next submit works"
 
 # ---- the push on the asynchronous Redis client, with Redis silent ----
