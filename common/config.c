@@ -128,6 +128,8 @@ static const struct setting settings[] = {
      "unfinished ledger jobs untouched this long are checked in Redis"},
     {"OSP_RECONCILE_PERIOD_S", CFG_INT, "30", 1, 3600, 0, S, OFF(reconcile_period_s),
      "seconds between reconciler rounds"},
+    {"OSP_LEDGER_COUNT_PERIOD_S", CFG_INT, "60", 5, 3600, 0, S, OFF(jobs_count_period_s),
+     "seconds between full counts of finished ledger jobs (the opspool_ledger_jobs gauge)"},
     {"OSP_SCHED_PG_TIMEOUT_MS", CFG_INT, "5000", 100, 600000, 0, S, OFF(sched_pg_timeout_ms),
      "statement_timeout of the scheduler's PostgreSQL session"},
     {"OSP_DEFAULT_MAX_ATTEMPTS", CFG_INT, "3", 1, 100, 0, S | OSP_CFG_CLI,

@@ -72,6 +72,7 @@ struct osp_config {
     int retention_days;       /* OSP_LEDGER_RETENTION_DAYS: finished jobs pruned after; 0 = keep */
     int reconcile_grace_s;    /* OSP_RECONCILE_GRACE_S: unfinished rows untouched this long */
     int reconcile_period_s;   /* OSP_RECONCILE_PERIOD_S: between reconciler rounds */
+    int jobs_count_period_s;  /* OSP_LEDGER_COUNT_PERIOD_S: full ledger job counts */
     int sched_pg_timeout_ms;  /* OSP_SCHED_PG_TIMEOUT_MS: the scheduler session's timeout */
     int default_max_attempts; /* OSP_DEFAULT_MAX_ATTEMPTS: for API, CLI and cron jobs */
     char *backup_root;        /* OSP_BACKUP_ROOT: where backup jobs write */

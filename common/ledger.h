@@ -372,10 +372,12 @@ int osp_ledger_cron_missed(struct osp_pgs *c, const char *name, int64_t first_mi
 /* Enabled schedules as rows {name, cron, timezone, kind, payload, concurrency, catchup_s,
  * last_fire, created} (text). */
 json_t *osp_ledger_cron_enabled(struct osp_pgs *c, struct osp_err *err);
-/* Gauges: jobs per (kind, state) {kind, state, n}; per schedule {name, cron, timezone,
- * created, last_fire, last_success, last_missed} (times as epoch seconds in text; last_missed
- * is when the latest miss was found; NULL when none). */
-json_t *osp_ledger_job_counts(struct osp_pgs *c, struct osp_err *err);
+/* Gauges: jobs per (kind, state) {kind, state, n} — every state, or (unfinished_only) the
+ * unfinished ones, counted through their partial index (a full count reads the whole table:
+ * about 0.5 s at 1,000,000 jobs); per schedule {name, cron, timezone, created, last_fire,
+ * last_success, last_missed} (times as epoch seconds in text; last_missed is when the latest
+ * miss was found; NULL when none). */
+json_t *osp_ledger_job_counts(struct osp_pgs *c, bool unfinished_only, struct osp_err *err);
 json_t *osp_ledger_schedule_times(struct osp_pgs *c, struct osp_err *err);
 /* The reconciler's page: unfinished rows untouched for grace_s, ids after after_id, in id
  * order (one transaction with sorting ruled out). */

@@ -95,8 +95,16 @@ json_t *osp_ledger_cron_enabled(struct osp_pgs *c, struct osp_err *err)
         0, NULL, err);
 }
 
-json_t *osp_ledger_job_counts(struct osp_pgs *c, struct osp_err *err)
+json_t *osp_ledger_job_counts(struct osp_pgs *c, bool unfinished_only, struct osp_err *err)
 {
+    if (unfinished_only) {
+        /* The predicate of jobs_unfinished_idx, so the count reads that index. */
+        return osp_pgs_query(c,
+                             "SELECT kind, state, count(*) AS n FROM opspool.jobs "
+                             "WHERE state IN ('queued', 'delayed', 'running', 'retrying') "
+                             "GROUP BY 1, 2",
+                             0, NULL, err);
+    }
     return osp_pgs_query(c, "SELECT kind, state, count(*) AS n FROM opspool.jobs GROUP BY 1, 2", 0,
                          NULL, err);
 }

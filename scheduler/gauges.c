@@ -203,11 +203,32 @@ static void refresh_bench(struct sched *s, struct osp_pgs *pg)
     json_decref(rows);
 }
 
+/* Set m_jobs from rows, only for states that are final (final true) or not. */
+static void set_job_counts(struct sched *s, const json_t *rows, bool final)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *v[] = {json_string_value(json_object_get(row, "kind")),
+                           json_string_value(json_object_get(row, "state"))};
+        if (osp_job_state_name_is_final(v[1]) == final) {
+            osp_metric_set(s->m_jobs, v,
+                           strtod(json_string_value(json_object_get(row, "n")), NULL));
+        }
+    }
+}
+
 static void refresh_pg(struct sched *s)
 {
     struct osp_err err = {0, ""};
     struct osp_pgs *pg = sched_pg(s);
-    json_t *rows = pg != NULL ? osp_ledger_job_counts(pg, &err) : NULL;
+    /* Unfinished jobs every round, through their partial index; the finished ones (the bulk
+     * of the table, a full read) every OSP_LEDGER_COUNT_PERIOD_S, kept in between. */
+    int64_t now = osp_mono_ns();
+    bool full = s->jobs_counted == NULL ||
+                now - s->jobs_counted_ns >= (int64_t)s->set.ledger_count_period_s * 1000000000;
+    json_t *rows = pg != NULL ? osp_ledger_job_counts(pg, !full, &err) : NULL;
     if (pg != NULL && rows == NULL) {
         sched_pg_failed(s, &err);
     }
@@ -226,15 +247,16 @@ static void refresh_pg(struct sched *s)
             osp_metric_set(s->m_jobs, v, 0);
         }
     }
+    if (full) {
+        json_decref(s->jobs_counted);
+        s->jobs_counted = json_incref(rows);
+        s->jobs_counted_ns = now;
+    }
+    set_job_counts(s, rows, false);
+    set_job_counts(s, s->jobs_counted, true);
+    json_decref(rows);
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        const char *v[] = {json_string_value(json_object_get(row, "kind")),
-                           json_string_value(json_object_get(row, "state"))};
-        osp_metric_set(s->m_jobs, v, strtod(json_string_value(json_object_get(row, "n")), NULL));
-    }
-    json_decref(rows);
     rows = osp_ledger_schedule_times(pg, &err);
     if (rows == NULL) {
         sched_pg_failed(s, &err);

@@ -80,6 +80,7 @@ static int settings_load(struct sched_settings *st, const struct osp_config *cfg
     st->retention_days = cfg->retention_days;
     st->reconcile_grace_s = cfg->reconcile_grace_s;
     st->reconcile_period_s = cfg->reconcile_period_s;
+    st->ledger_count_period_s = cfg->jobs_count_period_s;
     st->pg_timeout_ms = cfg->sched_pg_timeout_ms;
     st->default_max_attempts = cfg->default_max_attempts;
     st->ui_secure_cookie = cfg->ui_secure_cookie;
@@ -500,6 +501,7 @@ out:
     sched_notify_stop(s);
     osp_http_free(s->http);
     sched_console_free(s);
+    json_decref(s->jobs_counted);
     osp_rq_free(s->rq);
     osp_rqs_free(s->rqs);
     osp_pgs_free(s->pg);

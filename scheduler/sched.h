@@ -57,6 +57,7 @@ struct sched_settings {
     int retention_days;         /* OSP_LEDGER_RETENTION_DAYS, default 30, 0 = keep */
     int reconcile_grace_s;      /* OSP_RECONCILE_GRACE_S, default 60 */
     int reconcile_period_s;     /* OSP_RECONCILE_PERIOD_S, default 30 */
+    int ledger_count_period_s;  /* OSP_LEDGER_COUNT_PERIOD_S, default 60 */
     int pg_timeout_ms;          /* OSP_SCHED_PG_TIMEOUT_MS: statement_timeout, default 5000 */
     int default_max_attempts;   /* OSP_DEFAULT_MAX_ATTEMPTS for API/cron jobs, default 3 */
     bool ui_secure_cookie;      /* OSP_UI_SECURE_COOKIE: console cookie always Secure */
@@ -125,6 +126,8 @@ struct sched {
     struct osp_metric *m_q_pending, *m_q_running, *m_q_delayed, *m_q_dead, *m_q_paused,
         *m_q_oldest;              /* gauges{kind} */
     struct osp_metric *m_jobs;    /* gauge{kind,state} from the ledger */
+    json_t *jobs_counted;         /* the last full count's rows, for the finished states */
+    int64_t jobs_counted_ns;      /* when (osp_mono_ns) */
     struct osp_metric *m_workers; /* gauge: registered workers */
     struct osp_metric *m_sched_last_success, *m_sched_last_fire; /* gauge{schedule} */
     struct osp_metric *m_sched_last_missed, *m_sched_first_fire; /* gauge{schedule} */
