@@ -231,7 +231,16 @@ ledger_versions() { # the applied versions and the latest applied_at
 want_v=$(for f in "$SRC"/common/sql/[0-9]*.sql; do f=${f##*/}; f=${f%%_*}; echo $((10#$f)); done | sort -n | xargs)
 before=$(ledger_versions) || fail "the ledger's schema_migrations: $before"
 assert_eq "$want_v" "${before%% @ *}" "the schedulers applied every ledger migration (common/sql/) at their start"
-mig=$("${DC[@]}" exec -T scheduler-a opspoolctl migrate 2>&1 | tr -d '\r') || fail "opspoolctl migrate in scheduler-a: $mig"
+# A process exec'd into the container asks the network's DNS for "postgres" afresh; on a
+# loaded machine podman's resolver has answered "temporary failure" once (seen in CI), so a
+# name-resolution failure is retried, boundedly; any other failure fails at once.
+for try in 1 2 3 4 5 6 7 8 9 10; do
+    rc=0
+    mig=$("${DC[@]}" exec -T scheduler-a opspoolctl migrate 2>&1 | tr -d '\r') || rc=$?
+    [ "$rc" -ne 0 ] && [[ $mig == *"could not translate host name"* ]] && [ "$try" -lt 10 ] || break
+    sleep 1
+done
+[ "$rc" -eq 0 ] || fail "opspoolctl migrate in scheduler-a: $mig"
 assert_eq "ledger schema is up to date" "$mig" "opspoolctl migrate in scheduler-a"
 assert_eq "$before" "$(ledger_versions)" "opspoolctl migrate after up is a no-op (no migration pending, none re-applied)"
 ok "no migrations service needed: the schedulers migrated at start; opspoolctl migrate has nothing to do"
