@@ -827,20 +827,30 @@ static int form_what(struct ui_ctx *c, bool *all)
     return 0;
 }
 
-void ui_dead_retry(struct ui_ctx *c)
+/* The dead-letter forms' common part: the kind from the path, "what" and the selected ids
+ * (some when what=selected). NULL after replying 4xx. */
+static json_t *dead_form(struct ui_ctx *c, const struct job_kind **k, bool *all)
 {
-    const struct job_kind *k = api_kind_or_reply(c->req->params[0], c->resp);
-    bool all = false;
-    if (k == NULL || form_what(c, &all) != 0) {
-        return;
+    *all = false;
+    *k = api_kind_or_reply(c->req->params[0], c->resp);
+    if (*k == NULL || form_what(c, all) != 0) {
+        return NULL;
     }
     json_t *ids = form_ids(c);
-    if (ids == NULL) {
-        return;
-    }
-    if (!all && json_array_size(ids) == 0) {
+    if (ids != NULL && !*all && json_array_size(ids) == 0) {
         json_decref(ids);
         ui_error(c, 400, "no dead job selected");
+        return NULL;
+    }
+    return ids;
+}
+
+void ui_dead_retry(struct ui_ctx *c)
+{
+    const struct job_kind *k;
+    bool all;
+    json_t *ids = dead_form(c, &k, &all);
+    if (ids == NULL) {
         return;
     }
     struct osp_ops o;
@@ -875,18 +885,10 @@ void ui_dead_retry(struct ui_ctx *c)
  * with it, they go. */
 void ui_dead_purge(struct ui_ctx *c)
 {
-    const struct job_kind *k = api_kind_or_reply(c->req->params[0], c->resp);
-    bool all = false;
-    if (k == NULL || form_what(c, &all) != 0) {
-        return;
-    }
-    json_t *ids = form_ids(c);
+    const struct job_kind *k;
+    bool all;
+    json_t *ids = dead_form(c, &k, &all);
     if (ids == NULL) {
-        return;
-    }
-    if (!all && json_array_size(ids) == 0) {
-        json_decref(ids);
-        ui_error(c, 400, "no dead job selected");
         return;
     }
     char confirm[8] = "";
