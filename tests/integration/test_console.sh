@@ -419,9 +419,16 @@ assert_eq 414 "$(curl -s -o "$TMP/page" -D "$TMP/hdr" -w '%{http_code}' -H "Cook
     "$URL/ui/jobs?kind=$(head -c 9000 /dev/zero | tr '\0' a)")" "huge query value"
 check_headers "huge query value"
 bad 404 "unknown page" /ui/nope
+dead_before=$(rcli LLEN "$P:dead:noop")
 assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/nosuchkind/retry --data "csrf=$csrf&what=all")" "dead retry of an unknown kind"
 assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/noop/retry --data "csrf=$csrf&what=selected&ids=x")" "dead retry with a bad id"
+for act in retry purge; do
+    assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/noop/$act --data "csrf=$csrf&what=selected")" "dead $act with nothing selected"
+    assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/noop/$act --data "csrf=$csrf&what=some")" "dead $act with a bad what"
+done
+assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/nosuchkind/purge --data "csrf=$csrf&what=all")" "dead purge of an unknown kind"
 assert_eq 400 "$(post_form "$ADMIN_JAR" /ui/dead/noop/retry --data "csrf=$csrf&what=selected")" "dead retry with nothing selected"
+assert_eq "$dead_before" "$(rcli LLEN "$P:dead:noop")" "refused dead-letter forms change nothing"
 assert_eq 415 "$(ui "$ADMIN_JAR" POST "/ui/jobs/$rid/cancel" -H 'Content-Type: text/plain' --data "csrf=$csrf")" "a non-form body"
 assert_eq 200 "$(ui "$ADMIN_JAR" GET /ui/static/console.css)" "stylesheet"
 check_headers stylesheet
